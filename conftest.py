@@ -1,0 +1,277 @@
+"""Shared fixtures: users and tokens, and the real services (dockerd, nginx, chromium).
+
+A missing service skips its tests loudly on a developer machine; with CI=true it fails them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("PORTICO_TESTING", "true")
+
+# Sync Playwright runs an event loop in the test thread; live_server's DB access must be allowed there.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+IN_CI = os.environ.get("CI", "").lower() == "true"
+TEST_IMAGE = "portico-test/busybox:1"
+CHROMIUM = "/usr/bin/chromium"
+
+
+def need(service: str, reason: str) -> None:
+    """Skip (loudly) when a real service is missing, but fail in CI where it must exist."""
+    message = f"{service} is not available: {reason}"
+    if IN_CI:
+        pytest.fail(f"CI=true and {message}", pytrace=False)
+    pytest.skip(f"SKIPPED, NOT TESTED: {message}")
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for_port(port: int, timeout: float = 10.0) -> None:
+    """Block until something accepts connections on 127.0.0.1:port."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as sock:
+            sock.settimeout(0.2)
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise TimeoutError(f"nothing listens on 127.0.0.1:{port} after {timeout}s")
+
+
+# --- users and tokens ------------------------------------------------------------------
+
+
+@pytest.fixture
+def make_user(db) -> Callable:
+    """Create a user with one of the roles (viewer, operator, admin)."""
+    from django.contrib.auth import get_user_model
+
+    from dashboard.roles import set_role
+
+    def make(username: str, role: str | None = "viewer", password: str = "pw-for-tests-123"):
+        user = get_user_model().objects.create_user(username=username, password=password)
+        if role:
+            set_role(user, role)
+        return user
+
+    return make
+
+
+@pytest.fixture
+def admin_user(make_user):
+    return make_user("alice", "admin")
+
+
+@pytest.fixture
+def operator_user(make_user):
+    return make_user("oscar", "operator")
+
+
+@pytest.fixture
+def viewer_user(make_user):
+    return make_user("vera", "viewer")
+
+
+@pytest.fixture
+def token_for(db) -> Callable:
+    """Issue a plain API token for a user."""
+    from dashboard.models import ApiToken
+
+    def issue(user, name: str = "test") -> str:
+        return ApiToken.issue(user, name)[1]
+
+    return issue
+
+
+@pytest.fixture
+def api_client(client, token_for) -> Callable:
+    """A Django test client that sends ``Authorization: Bearer`` for the given user."""
+    from django.test import Client
+
+    def make(user) -> Client:
+        return Client(headers={"Authorization": f"Bearer {token_for(user)}"})
+
+    return make
+
+
+# --- Docker ----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def docker_sdk():
+    """A raw SDK client for test setup; Portico's own code goes through containers.docker_client."""
+    import docker
+
+    try:
+        client = docker.from_env(timeout=30)
+        client.ping()
+    except Exception as exc:  # any failure here means: no engine
+        need("Docker engine", f"{exc} (start dockerd, see scripts/test)")
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def test_image(docker_sdk) -> str:
+    """The local busybox image that scripts/test imports (no registry is reachable)."""
+    import docker.errors
+
+    try:
+        docker_sdk.images.get(TEST_IMAGE)
+    except docker.errors.ImageNotFound:
+        need("test image", f"{TEST_IMAGE} is missing (scripts/test builds it from busybox-static)")
+    return TEST_IMAGE
+
+
+@pytest.fixture
+def run_container(docker_sdk, test_image, request) -> Iterator[Callable]:
+    """Run test containers (network none or host only) that are removed after the test."""
+    started = []
+    prefix = "portico-t-" + request.node.name[:30].replace("[", "-").replace("]", "").lower()
+
+    def run(command: str | list[str], name: str | None = None, network_mode: str = "none", **kwargs):
+        container = docker_sdk.containers.run(
+            test_image,
+            command,
+            name=name or f"{prefix}-{len(started)}-{os.getpid()}",
+            network_mode=network_mode,
+            detach=True,
+            init=True,
+            labels={"portico.test": "1", **kwargs.pop("labels", {})},
+            **kwargs,
+        )
+        started.append(container)
+        return container
+
+    yield run
+    for container in started:
+        with contextlib.suppress(Exception):
+            container.remove(force=True)
+
+
+# --- nginx -----------------------------------------------------------------------------
+
+
+def nginx_bin() -> str | None:
+    return shutil.which("nginx") or ("/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx") else None)
+
+
+class NginxInstance:
+    """A real nginx of the test's own under a temporary prefix, on a free 127.0.0.1 port."""
+
+    def __init__(self, binary: str, prefix: Path):
+        self.binary = binary
+        self.prefix = prefix
+        self.port = free_port()
+        self.conf = prefix / "conf" / "nginx.conf"
+        for sub in ("conf/sites", "logs", "temp"):
+            (prefix / sub).mkdir(parents=True, exist_ok=True)
+
+    def write(self, http_body: str) -> None:
+        """Write nginx.conf with ``http_body`` inside http {} (use {port} for the listening port)."""
+        self.conf.write_text(
+            f"""
+worker_processes 1;
+pid {self.prefix}/logs/nginx.pid;
+error_log {self.prefix}/logs/error.log warn;
+events {{ worker_connections 256; }}
+http {{
+  access_log {self.prefix}/logs/access.log;
+  client_body_temp_path {self.prefix}/temp/body;
+  proxy_temp_path {self.prefix}/temp/proxy;
+  fastcgi_temp_path {self.prefix}/temp/fastcgi;
+  uwsgi_temp_path {self.prefix}/temp/uwsgi;
+  scgi_temp_path {self.prefix}/temp/scgi;
+  {http_body.replace("{port}", str(self.port))}
+}}
+"""
+        )
+
+    def run(self, *args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [self.binary, "-p", str(self.prefix), "-c", str(self.conf), *args],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+
+    def start(self) -> None:
+        proc = self.run()
+        if proc.returncode != 0:
+            raise RuntimeError(f"nginx did not start: {proc.stderr}")
+        wait_for_port(self.port)
+
+    def stop(self) -> None:
+        pidfile = self.prefix / "logs" / "nginx.pid"
+        if pidfile.exists():
+            self.run("-s", "quit")
+            deadline = time.monotonic() + 5
+            while pidfile.exists() and time.monotonic() < deadline:
+                time.sleep(0.05)
+
+
+@pytest.fixture
+def nginx_instance(tmp_path) -> Iterator[NginxInstance]:
+    """A stopped nginx instance of the test's own; the test writes its config and starts it."""
+    binary = nginx_bin()
+    if not binary:
+        need("nginx", "the nginx binary is not installed (apt-get install nginx)")
+    instance = NginxInstance(binary, tmp_path / "nginx")
+    yield instance
+    instance.stop()
+
+
+# --- browser ---------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args):
+    """Debian's chromium, never a browser that Playwright downloads."""
+    if not os.path.exists(CHROMIUM):
+        need("chromium", f"{CHROMIUM} is missing (apt-get install chromium)")
+    return {
+        **browser_type_launch_args,
+        "executable_path": CHROMIUM,
+        "args": [
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+        ],
+    }
+
+
+@pytest.fixture
+def logged_in_page(page, live_server, make_user) -> Callable:
+    """Log a new user with ``role`` in through the real login page; returns the page."""
+
+    def login(role: str = "admin", username: str | None = None):
+        username = username or f"{role}-browser"
+        make_user(username, role, password="browser-pw-123")
+        page.goto(f"{live_server.url}/login/")
+        page.fill("#id_username", username)
+        page.fill("#id_password", "browser-pw-123")
+        page.click("button[type=submit]")
+        page.wait_for_url(f"{live_server.url}/")
+        return page
+
+    return login

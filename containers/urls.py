@@ -1,0 +1,5 @@
+"""Pages of the containers app."""
+
+app_name = "containers"
+
+urlpatterns: list = []

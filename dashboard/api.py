@@ -1,0 +1,123 @@
+"""The admin API: one NinjaAPI at /api/v1/, token or session auth, one JSON error shape."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+
+from django.conf import settings
+from django.core.exceptions import ObjectDoesNotExist, PermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import Http404, HttpRequest, HttpResponse
+from ninja import NinjaAPI, Schema
+from ninja.errors import AuthenticationError, HttpError
+from ninja.errors import ValidationError as NinjaValidationError
+from ninja.security import SessionAuth
+
+from dashboard.api_common import ApiError, django_errors, error_response
+from dashboard.auth import BearerTokenAuth, authenticate_token
+
+
+def _docs_auth(view: Callable) -> Callable:
+    """The OpenAPI document and the docs page need a session or a token like everything else."""
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        if not request.user.is_authenticated:
+            header = request.headers.get("Authorization", "")
+            scheme, _, plain = header.partition(" ")
+            token = authenticate_token(plain.strip()) if scheme.lower() == "bearer" else None
+            if token is None:
+                return error_response(401, "Authentication required: log in or send Authorization: Bearer <token>.")
+            request.user = token.user
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+api = NinjaAPI(
+    title="Portico API",
+    version="1",
+    description=(
+        "Manage reverse-proxy routes, publish them to nginx or Nginx Proxy Manager, and watch Docker containers. "
+        "Authenticate with `Authorization: Bearer <token>` (create one on the API tokens page or with "
+        "`manage.py create_api_token`)."
+    ),
+    urls_namespace="api",
+    auth=[BearerTokenAuth(), SessionAuth()],
+    docs_decorator=_docs_auth,
+)
+
+
+@api.exception_handler(ApiError)
+def _api_error(request: HttpRequest, exc: ApiError) -> HttpResponse:
+    return error_response(exc.status, exc.detail, exc.errors, **exc.extra)
+
+
+@api.exception_handler(NinjaValidationError)
+def _validation_error(request: HttpRequest, exc: NinjaValidationError) -> HttpResponse:
+    errors = []
+    for err in exc.errors:
+        loc = [str(part) for part in err.get("loc", ()) if part not in ("body", "payload", "query", "path")]
+        errors.append({"field": ".".join(loc) or "__all__", "message": err.get("msg", "invalid")})
+    return error_response(422, "Invalid input.", errors)
+
+
+@api.exception_handler(DjangoValidationError)
+def _django_validation_error(request: HttpRequest, exc: DjangoValidationError) -> HttpResponse:
+    return error_response(422, "Invalid input.", django_errors(exc))
+
+
+@api.exception_handler(AuthenticationError)
+def _auth_error(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
+    return error_response(401, "Authentication required: send Authorization: Bearer <token>.")
+
+
+@api.exception_handler(PermissionDenied)
+def _permission_denied(request: HttpRequest, exc: PermissionDenied) -> HttpResponse:
+    return error_response(403, str(exc) or "Your role may not do this.")
+
+
+@api.exception_handler(Http404)
+def _not_found(request: HttpRequest, exc: Exception) -> HttpResponse:
+    return error_response(404, str(exc) or "Not found.")
+
+
+@api.exception_handler(ObjectDoesNotExist)
+def _does_not_exist(request: HttpRequest, exc: Exception) -> HttpResponse:
+    return error_response(404, str(exc) or "Not found.")
+
+
+@api.exception_handler(HttpError)
+def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
+    return error_response(exc.status_code, str(exc))
+
+
+class HealthOut(Schema):
+    status: str
+    version: str
+    docker: str
+    nginx: str
+
+
+@api.get("/health", auth=None, response=HealthOut, tags=["system"])
+def health(request: HttpRequest) -> dict[str, str]:
+    """Liveness without auth: Portico's version and whether Docker and nginx answer (no other detail)."""
+    from containers.docker_client import docker_health
+    from routes.nginx import nginx_health
+
+    return {"status": "ok", "version": settings.VERSION, "docker": docker_health(), "nginx": nginx_health()}
+
+
+def _mount_routers() -> None:
+    # Each app owns one router; they are mounted here so the OpenAPI document holds everything.
+    from containers.api import router as containers_router
+    from dashboard.tokens_api import router as tokens_router
+    from routes.api import router as routes_router
+
+    api.add_router("/", tokens_router)
+    api.add_router("/", routes_router)
+    api.add_router("/", containers_router)
+
+
+_mount_routers()

@@ -1,0 +1,41 @@
+"""Template context every page needs: the user's role and the navigation."""
+
+from django.conf import settings
+from django.http import HttpRequest
+from django.urls import NoReverseMatch, reverse
+from django.utils.translation import gettext_lazy as _
+
+from dashboard.roles import role_of
+
+# (url name, label); an entry whose page does not exist yet is left out of the menu.
+NAVIGATION = [
+    ("overview", _("Overview")),
+    ("routes:index", _("Routes")),
+    ("containers:index", _("Containers")),
+    ("routes:revisions", _("Revisions")),
+    ("lab", _("Lab")),
+    ("tokens", _("API tokens")),
+]
+
+
+def _nav(request: HttpRequest) -> list[dict]:
+    items = []
+    for name, label in NAVIGATION:
+        try:
+            url = reverse(name)
+        except NoReverseMatch:
+            continue
+        active = request.path == url if url == "/" else request.path.startswith(url)
+        items.append({"url": url, "label": label, "active": active})
+    return items
+
+
+def portico(request: HttpRequest) -> dict:
+    """Role, version, publisher and the menu for the base layout."""
+    user = getattr(request, "user", None)
+    return {
+        "portico_role": role_of(user),
+        "portico_version": settings.VERSION,
+        "portico_publisher": settings.PORTICO_PUBLISHER,
+        "portico_nav": _nav(request) if user is not None and user.is_authenticated else [],
+    }

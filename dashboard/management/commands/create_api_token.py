@@ -1,0 +1,36 @@
+"""Print a new API token for a user, for scripts and the class."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand, CommandError
+from django.db import IntegrityError
+from django.utils import timezone
+
+from dashboard import audit
+from dashboard.models import ApiToken
+
+
+class Command(BaseCommand):
+    help = "Create an API token for USERNAME and print it (only the hash is stored)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("username")
+        parser.add_argument("--name", required=True, help="A name to recognise the token by.")
+        parser.add_argument("--expires-in-days", type=int, default=None, help="Omit for no expiry.")
+
+    def handle(self, *args, username: str, name: str, expires_in_days: int | None, **options):
+        user = get_user_model().objects.filter(username=username).first()
+        if user is None:
+            raise CommandError(f"no user named {username!r}")
+        if expires_in_days is not None and expires_in_days < 1:
+            raise CommandError("--expires-in-days must be 1 or more")
+        expires = timezone.now() + timedelta(days=expires_in_days) if expires_in_days else None
+        try:
+            token, plain = ApiToken.issue(user, name, expires)
+        except IntegrityError:
+            raise CommandError(f"{username} already has a token named {name!r}") from None
+        audit.record("token.create", actor=user, source="cli", obj=token, after={"name": name})
+        self.stdout.write(plain)

@@ -1,0 +1,58 @@
+"""The three roles (viewer, operator, admin) as groups built from Capability permissions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
+    "viewer": ("view_portico",),
+    "operator": ("view_portico", "operate"),
+    "admin": ("view_portico", "operate", "administer"),
+}
+ROLES = tuple(ROLE_PERMISSIONS)
+
+
+def ensure_role_groups(**kwargs: Any) -> None:
+    """Create or repair the role groups; runs after every migrate."""
+    from django.contrib.auth.models import Group, Permission
+    from django.contrib.contenttypes.models import ContentType
+
+    from dashboard.models import Capability
+
+    ctype = ContentType.objects.get_for_model(Capability, for_concrete_model=False)
+    perms = {}
+    for codename, label in Capability._meta.permissions:
+        perms[codename], _ = Permission.objects.get_or_create(
+            content_type=ctype, codename=codename, defaults={"name": label}
+        )
+    for role, codenames in ROLE_PERMISSIONS.items():
+        group, _ = Group.objects.get_or_create(name=role)
+        group.permissions.set([perms[c] for c in codenames])
+
+
+def role_of(user) -> str | None:
+    """The strongest role a user holds, or None for anonymous users and users without a role."""
+    if not user or not user.is_authenticated or not user.is_active:
+        return None
+    if user.is_superuser or user.has_perm("dashboard.administer"):
+        return "admin"
+    if user.has_perm("dashboard.operate"):
+        return "operator"
+    if user.has_perm("dashboard.view_portico"):
+        return "viewer"
+    return None
+
+
+def can(user, capability: str) -> bool:
+    """Whether ``user`` holds a capability: ``view_portico``, ``operate`` or ``administer``."""
+    return bool(user and user.is_authenticated and user.is_active and user.has_perm(f"dashboard.{capability}"))
+
+
+def set_role(user, role: str) -> None:
+    """Put ``user`` in exactly one role group."""
+    from django.contrib.auth.models import Group
+
+    if role not in ROLE_PERMISSIONS:
+        raise ValueError(f"unknown role {role!r}; choose one of {', '.join(ROLES)}")
+    user.groups.remove(*Group.objects.filter(name__in=ROLES))
+    user.groups.add(Group.objects.get(name=role))

@@ -1,0 +1,176 @@
+"""Portico settings: embedded defaults, everything else from the environment (see .env.example)."""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+from dashboard.env import envbool, envchoice, envhostport, envint, envlist, envsecret, envstr
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+# Everything Portico writes lives under one directory, so two instances never collide.
+VAR_DIR = Path(envstr("PORTICO_VAR_DIR", str(BASE_DIR / "var"))).resolve()
+VAR_DIR.mkdir(parents=True, exist_ok=True)
+
+
+def _secret_key() -> str:
+    """SECRET_KEY from the environment, else one generated once into VAR_DIR."""
+    key = envsecret("SECRET_KEY")
+    if key:
+        return key
+    path = VAR_DIR / "secret_key"
+    if not path.exists():
+        path.touch(mode=0o600)
+        path.write_text(secrets.token_urlsafe(50))
+    return path.read_text().strip()
+
+
+SECRET_KEY = _secret_key()
+DEBUG = envbool("DEBUG", False)
+ALLOWED_HOSTS = envlist("ALLOWED_HOSTS", "127.0.0.1,localhost,[::1]")
+CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS")
+if envbool("PORTICO_BEHIND_PROXY", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    USE_X_FORWARDED_HOST = True
+
+VERSION = "0.1.0"
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "django_htmx",
+    "ninja",
+    "dashboard",
+    "routes",
+    "containers",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "dashboard.auth.PorticoLoginRequiredMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+]
+
+ROOT_URLCONF = "dashboard.urls"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.template.context_processors.i18n",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "dashboard.context_processors.portico",
+            ],
+        },
+    },
+]
+
+WSGI_APPLICATION = "dashboard.wsgi.application"
+
+# SQLite under VAR_DIR by default; DATABASE_URL (e.g. postgres://...) for scale-out.
+_database_url = envstr("DATABASE_URL")
+if _database_url:
+    try:
+        DATABASES = {"default": dj_database_url.parse(_database_url, conn_max_age=60)}
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"DATABASE_URL is not a database URL: {exc}") from None
+else:
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": VAR_DIR / "portico.sqlite3",
+            "OPTIONS": {"timeout": 20, "transaction_mode": "IMMEDIATE"},
+        }
+    }
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "overview"
+LOGOUT_REDIRECT_URL = "login"
+
+LANGUAGE_CODE = "en"
+LANGUAGES = [("en", "English"), ("ko", "한국어")]
+LOCALE_PATHS = [BASE_DIR / "locale"]
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = VAR_DIR / "static"
+STATIC_ROOT.mkdir(exist_ok=True)
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+WHITENOISE_USE_FINDERS = True
+
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": envstr("LOG_LEVEL", "INFO")},
+}
+
+# --- Portico ---------------------------------------------------------------------------
+PORTICO_ADMIN_PASSWORD = envsecret("PORTICO_ADMIN_PASSWORD")
+# Where routes are published: Portico's own nginx files, or Nginx Proxy Manager's API.
+PORTICO_PUBLISHER = envchoice("PORTICO_PUBLISHER", "nginx", ("nginx", "npm"))
+# How Portico reaches nginx: its own instance under VAR_DIR, a system nginx, or nginx in a container.
+PORTICO_NGINX_MODE = envchoice("PORTICO_NGINX_MODE", "managed", ("managed", "system", "container"))
+PORTICO_NGINX_BIN = envstr("PORTICO_NGINX_BIN", "nginx")
+PORTICO_NGINX_LISTEN = envhostport("PORTICO_NGINX_LISTEN", "127.0.0.1:8080")
+PORTICO_NGINX_DIR = Path(envstr("PORTICO_NGINX_DIR", str(VAR_DIR / "nginx")))
+PORTICO_NGINX_CONF_DIR = envstr("PORTICO_NGINX_CONF_DIR")  # system mode: where site files go
+PORTICO_NGINX_TEST_CMD = envstr("PORTICO_NGINX_TEST_CMD", "nginx -t")
+PORTICO_NGINX_RELOAD_CMD = envstr("PORTICO_NGINX_RELOAD_CMD", "nginx -s reload")
+PORTICO_NGINX_CONTAINER = envstr("PORTICO_NGINX_CONTAINER")  # container mode: the proxy container
+PORTICO_NGINX_CONTAINER_DIR = envstr("PORTICO_NGINX_CONTAINER_DIR", "/etc/nginx/conf.d")
+PORTICO_VERIFY_TIMEOUT = envint("PORTICO_VERIFY_TIMEOUT", 5, minimum=1, maximum=120)
+PORTICO_APPLY_LOCK_TIMEOUT = envint("PORTICO_APPLY_LOCK_TIMEOUT", 30, minimum=0, maximum=600)
+
+PORTICO_NPM_URL = envstr("PORTICO_NPM_URL")
+PORTICO_NPM_IDENTITY = envstr("PORTICO_NPM_IDENTITY")
+PORTICO_NPM_SECRET = envsecret("PORTICO_NPM_SECRET")
+PORTICO_NPM_TIMEOUT = envint("PORTICO_NPM_TIMEOUT", 10, minimum=1, maximum=300)
+
+# The default Docker engine; more engines are added in the UI or API.
+PORTICO_DOCKER_URL = envstr("PORTICO_DOCKER_URL", envstr("DOCKER_HOST", "unix:///var/run/docker.sock"))
+PORTICO_DOCKER_TIMEOUT = envint("PORTICO_DOCKER_TIMEOUT", 10, minimum=1, maximum=300)
+PORTICO_MAX_LOG_STREAMS = envint("PORTICO_MAX_LOG_STREAMS", 8, minimum=1, maximum=256)
+
+if envbool("PORTICO_TESTING", False):
+    PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

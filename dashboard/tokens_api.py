@@ -1,0 +1,90 @@
+"""API endpoints for personal API tokens (admins also see and revoke everyone's)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from django.contrib.auth import get_user_model
+from django.db import IntegrityError
+from django.http import HttpRequest
+from django.utils import timezone
+from ninja import Field, Router, Schema, Status
+
+from dashboard import audit
+from dashboard.api_common import ApiError, require
+from dashboard.models import ApiToken
+from dashboard.roles import can
+
+router = Router(tags=["tokens"])
+
+
+class TokenOut(Schema):
+    id: int
+    name: str
+    user: str
+    prefix: str
+    state: str
+    created_at: datetime
+    expires_at: datetime | None
+    revoked_at: datetime | None
+    last_used_at: datetime | None
+
+    @staticmethod
+    def resolve_user(obj: ApiToken) -> str:
+        return obj.user.get_username()
+
+
+class TokenCreatedOut(TokenOut):
+    token: str = Field(description="The plain token. It is shown this once and never stored.")
+
+
+class TokenIn(Schema):
+    name: str = Field(min_length=1, max_length=100)
+    expires_in_days: int | None = Field(default=None, ge=1, le=3650, description="Omit for a token that never expires.")
+    user: str | None = Field(default=None, description="Admins only: create the token for this user.")
+
+
+def _visible_tokens(request: HttpRequest):
+    qs = ApiToken.objects.select_related("user")
+    return qs if can(request.user, "administer") else qs.filter(user=request.user)
+
+
+@router.get("/tokens", response=list[TokenOut])
+def list_tokens(request: HttpRequest):
+    """Your tokens; admins see every user's."""
+    require(request, "view_portico")
+    return list(_visible_tokens(request))
+
+
+@router.post("/tokens", response={201: TokenCreatedOut})
+def create_token(request: HttpRequest, payload: TokenIn):
+    """Create a token; the plain value is in this response only."""
+    require(request, "view_portico")
+    owner = request.user
+    if payload.user and payload.user != request.user.get_username():
+        require(request, "administer")
+        owner = get_user_model().objects.filter(username=payload.user).first()
+        if owner is None:
+            raise ApiError(422, "Invalid input.", [{"field": "user", "message": "No such user."}])
+    expires = timezone.now() + timedelta(days=payload.expires_in_days) if payload.expires_in_days else None
+    try:
+        token, plain = ApiToken.issue(owner, payload.name, expires)
+    except IntegrityError:
+        raise ApiError(
+            409, "A token with this name exists.", [{"field": "name", "message": "Already used by this user."}]
+        ) from None
+    audit.record("token.create", actor=request.user, source="api", obj=token, after={"name": token.name})
+    token.token = plain
+    return Status(201, token)
+
+
+@router.delete("/tokens/{token_id}", response=TokenOut)
+def revoke_token(request: HttpRequest, token_id: int):
+    """Revoke a token at once; it keeps its row so its history stays readable."""
+    require(request, "view_portico")
+    token = _visible_tokens(request).filter(pk=token_id).first()
+    if token is None:
+        raise ApiError(404, "No such token.")
+    token.revoke()
+    audit.record("token.revoke", actor=request.user, source="api", obj=token)
+    return token

@@ -1,0 +1,61 @@
+"""Project-level pages: overview and personal API tokens."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.db import IntegrityError
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+from django_htmx.http import HttpResponseClientRefresh
+
+from dashboard import audit
+from dashboard.auth import capability_required
+from dashboard.forms import TokenForm
+from dashboard.models import ApiToken
+
+
+@capability_required("view_portico")
+def overview(request: HttpRequest) -> HttpResponse:
+    """The landing page after login."""
+    return render(request, "dashboard/overview.html", {})
+
+
+@capability_required("view_portico")
+def tokens(request: HttpRequest) -> HttpResponse:
+    """List your API tokens and create a new one; the plain value is shown once."""
+    form = TokenForm(request.POST or None)
+    new_plain = None
+    if request.method == "POST" and form.is_valid():
+        expires = form.cleaned_data.get("expires_in_days")
+        expires_at = timezone.now() + timezone.timedelta(days=expires) if expires else None
+        try:
+            token, new_plain = ApiToken.issue(request.user, form.cleaned_data["name"], expires_at)
+        except IntegrityError:
+            form.add_error("name", "You already have a token with this name.")
+        else:
+            audit.record("token.create", actor=request.user, source="ui", obj=token, after={"name": token.name})
+            form = TokenForm()
+    context = {
+        "form": form,
+        "new_plain": new_plain,
+        "tokens": ApiToken.objects.filter(user=request.user),
+    }
+    template = (
+        "dashboard/tokens.html#tokens-panel" if request.htmx and not request.htmx.boosted else "dashboard/tokens.html"
+    )
+    return render(request, template, context)
+
+
+@require_POST
+@capability_required("view_portico")
+def revoke_token(request: HttpRequest, token_id: int) -> HttpResponse:
+    """Revoke one of your tokens."""
+    token = get_object_or_404(ApiToken, pk=token_id, user=request.user)
+    token.revoke()
+    audit.record("token.revoke", actor=request.user, source="ui", obj=token)
+    messages.success(request, f"Token “{token.name}” revoked.")
+    if request.htmx:
+        return HttpResponseClientRefresh()
+    return redirect("tokens")

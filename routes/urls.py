@@ -1,0 +1,5 @@
+"""Pages of the routes app."""
+
+app_name = "routes"
+
+urlpatterns: list = []

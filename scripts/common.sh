@@ -1,0 +1,96 @@
+# Shared shell helpers for scripts/serve and scripts/test (sourced, not run).
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
+die() { printf '\033[31mERROR: %s\033[0m\n' "$*" >&2; exit 1; }
+
+# A Python 3.12+ interpreter: python3.13/3.12 on PATH, then pyenv's versions.
+find_python() {
+  local cand
+  for cand in python3.13 python3.12 python3; do
+    if command -v "$cand" >/dev/null 2>&1 && "$cand" -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null; then
+      command -v "$cand"; return 0
+    fi
+  done
+  if command -v pyenv >/dev/null 2>&1; then
+    for cand in "$(pyenv root)"/versions/3.13*/bin/python3 "$(pyenv root)"/versions/3.12*/bin/python3; do
+      if [ -x "$cand" ]; then echo "$cand"; return 0; fi
+    done
+  fi
+  return 1
+}
+
+# Create .venv (once) and install the given requirements file into it.
+ensure_venv() {
+  local reqs="$1" py
+  if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import sys; sys.exit(sys.version_info < (3, 12))'; then
+    py="$(find_python)" || die "Portico needs Python 3.12 or newer; install python3.12 (or pyenv install 3.12) and rerun."
+    say "Creating .venv with $py"
+    rm -rf .venv
+    "$py" -m venv .venv
+  fi
+  local stamp=".venv/.installed-$(basename "$reqs")"
+  if [ ! -f "$stamp" ] || [ "$reqs" -nt "$stamp" ] || [ requirements.txt -nt "$stamp" ]; then
+    say "Installing $reqs"
+    .venv/bin/python -m pip install -q --disable-pip-version-check -r "$reqs"
+    touch "$stamp"
+  fi
+}
+
+# Install Debian packages for the given commands when missing (only as root).
+ensure_packages() {
+  local missing=() pair cmd pkg
+  for pair in "$@"; do
+    cmd="${pair%%:*}"; pkg="${pair##*:}"
+    command -v "$cmd" >/dev/null 2>&1 || [ -x "/usr/sbin/$cmd" ] || missing+=("$pkg")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  if [ "$(id -u)" -ne 0 ]; then
+    say "Missing system packages: ${missing[*]} (run as root to install them, or apt-get install them yourself)"
+    return 0
+  fi
+  say "Installing system packages: ${missing[*]}"
+  DEBIAN_FRONTEND=noninteractive apt-get update -q >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+# Start dockerd when no engine answers (as root; this machine kind has no systemd).
+ensure_dockerd() {
+  if docker info >/dev/null 2>&1; then return 0; fi
+  if [ "$(id -u)" -ne 0 ] || ! command -v dockerd >/dev/null 2>&1; then
+    say "No Docker engine answers and dockerd cannot be started here; Docker features will be unavailable."
+    return 0
+  fi
+  local pidfile=/var/run/portico-dockerd.pid log=/var/log/portico-dockerd.log
+  if [ -f "$pidfile" ] && ! kill -0 "$(cat "$pidfile")" 2>/dev/null; then rm -f "$pidfile"; fi
+  [ -f /var/run/docker.pid ] && ! kill -0 "$(cat /var/run/docker.pid)" 2>/dev/null && rm -f /var/run/docker.pid
+  say "Starting dockerd (log: $log)"
+  setsid dockerd --bridge=none --iptables=false --ip6tables=false --pidfile "$pidfile" >"$log" 2>&1 < /dev/null &
+  local i
+  for i in $(seq 1 120); do
+    if docker info >/dev/null 2>&1; then return 0; fi
+    sleep 0.5
+  done
+  tail -20 "$log" >&2
+  die "dockerd did not answer within 60 s (log above)"
+}
+
+# The local test image: busybox-static with its applets, imported without a registry.
+ensure_test_image() {
+  local image="portico-test/busybox:1"
+  docker image inspect "$image" >/dev/null 2>&1 && return 0
+  command -v busybox >/dev/null 2>&1 || [ -x /bin/busybox ] || die "busybox-static is needed to build $image"
+  say "Building $image from busybox-static"
+  local dir; dir="$(mktemp -d)"
+  mkdir -p "$dir/bin" "$dir/tmp" "$dir/www" "$dir/etc"
+  cp "$(command -v busybox || echo /bin/busybox)" "$dir/bin/busybox"
+  local applet
+  for applet in $("$dir/bin/busybox" --list); do
+    [ "$applet" = busybox ] || ln -sf busybox "$dir/bin/$applet"
+  done
+  echo "root:x:0:0:root:/:/bin/sh" > "$dir/etc/passwd"
+  tar -C "$dir" -c . | docker import -c 'ENV PATH=/bin' -c 'CMD ["/bin/sh"]' - "$image" >/dev/null
+  rm -rf "$dir"
+}
