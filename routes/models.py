@@ -1,0 +1,120 @@
+"""The desired state: domains, their routes and the routes' upstream targets; plus revisions of applies."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.utils import timezone
+
+from routes.validators import validate_domain, validate_path, validate_port, validate_target_host
+
+
+class Domain(models.Model):
+    """A host name that nginx serves; its routes are keyed by path prefix."""
+
+    name = models.CharField(max_length=253, unique=True, validators=[validate_domain])
+    enabled = models.BooleanField(default=True)
+    notes = models.TextField(blank=True)
+    version = models.PositiveIntegerField(default=1, help_text="Bumped on every change (optimistic locking).")
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def unicode_name(self) -> str:
+        """The name as people read it (IDN decoded)."""
+        import idna
+
+        try:
+            return ".".join(idna.decode(label) if label.startswith("xn--") else label for label in self.name.split("."))
+        except idna.IDNAError:
+            return self.name
+
+
+class Route(models.Model):
+    """Requests for ``domain`` whose path starts with ``path`` go to ``targets``."""
+
+    class Scheme(models.TextChoices):
+        HTTP = "http"
+        HTTPS = "https"
+
+    class Balance(models.TextChoices):
+        ROUND_ROBIN = "round_robin", "round robin"
+        LEAST_CONN = "least_conn", "least connections"
+        IP_HASH = "ip_hash", "IP hash (sticky per client)"
+
+    domain = models.ForeignKey(Domain, on_delete=models.CASCADE, related_name="routes")
+    path = models.CharField(max_length=255, validators=[validate_path], default="/")
+    scheme = models.CharField(max_length=5, choices=Scheme.choices, default=Scheme.HTTP)
+    strip_prefix = models.BooleanField(default=False, help_text="Forward /task/x as /x.")
+    balance = models.CharField(max_length=12, choices=Balance.choices, default=Balance.ROUND_ROBIN)
+    websocket = models.BooleanField(default=False)
+    connect_timeout = models.PositiveIntegerField(
+        default=5, validators=[MinValueValidator(1), MaxValueValidator(3600)], help_text="Seconds."
+    )
+    read_timeout = models.PositiveIntegerField(
+        default=60, validators=[MinValueValidator(1), MaxValueValidator(86400)], help_text="Seconds."
+    )
+    enabled = models.BooleanField(default=True)
+    version = models.PositiveIntegerField(default=1, help_text="Bumped on every change (optimistic locking).")
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["domain__name", "path"]
+        constraints = [models.UniqueConstraint(fields=["domain", "path"], name="unique_path_per_domain")]
+
+    def __str__(self) -> str:
+        return f"{self.domain.name}{self.path}"
+
+
+class Target(models.Model):
+    """One upstream server of a route."""
+
+    route = models.ForeignKey(Route, on_delete=models.CASCADE, related_name="targets")
+    host = models.CharField(max_length=253, validators=[validate_target_host])
+    port = models.PositiveIntegerField(validators=[validate_port])
+    weight = models.PositiveSmallIntegerField(default=1, validators=[MinValueValidator(1), MaxValueValidator(100)])
+    backup = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{host}:{self.port}"
+
+
+class Revision(models.Model):
+    """One apply (or rollback): what was published, by whom, and what nginx or NPM said."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        APPLIED = "applied"
+        FAILED = "failed"
+        ROLLED_BACK = "rolled_back"
+
+    number = models.PositiveIntegerField(unique=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    author_name = models.CharField(max_length=150, blank=True)
+    publisher = models.CharField(max_length=10, default="nginx")
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.PENDING)
+    message = models.TextField(blank=True, help_text="Why it failed, in words a person can act on.")
+    diff = models.TextField(blank=True)
+    output = models.TextField(blank=True, help_text="What nginx (or NPM) printed.")
+    files = models.JSONField(default=dict, help_text="The rendered files: name -> text.")
+    snapshot = models.JSONField(default=dict, help_text="The desired state that was applied (config document).")
+    rollback_of = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+
+    class Meta:
+        ordering = ["-number"]
+
+    def __str__(self) -> str:
+        return f"#{self.number} {self.status}"

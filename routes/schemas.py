@@ -1,0 +1,113 @@
+"""The desired-state document: one shape for the API, config as code, revision snapshots and the lab.
+
+Field validation runs the same validators as the models, so an error names its field and reason.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from django.core.exceptions import ValidationError
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from routes.validators import normalize_domain, normalize_target_host, validate_path
+
+
+def _check(validator, value):
+    try:
+        result = validator(value)
+    except ValidationError as exc:
+        raise ValueError(" ".join(exc.messages)) from None
+    return value if result is None else result
+
+
+class TargetSpec(BaseModel):
+    """An upstream server: host (container name, DNS name, IPv4, IPv6) and port."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    host: str = Field(max_length=253, examples=["mytaskapi"])
+    port: int = Field(ge=1, le=65535, examples=[80])
+    weight: int = Field(default=1, ge=1, le=100)
+    backup: bool = False
+
+    @field_validator("host")
+    @classmethod
+    def _host(cls, value: str) -> str:
+        return _check(normalize_target_host, value)
+
+
+class RouteSpec(BaseModel):
+    """A path prefix of a domain and where its requests go."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    path: str = Field(max_length=255, examples=["/task/"])
+    targets: list[TargetSpec] = Field(min_length=1, max_length=64)
+    scheme: Literal["http", "https"] = "http"
+    strip_prefix: bool = False
+    balance: Literal["round_robin", "least_conn", "ip_hash"] = "round_robin"
+    websocket: bool = False
+    connect_timeout: int = Field(default=5, ge=1, le=3600)
+    read_timeout: int = Field(default=60, ge=1, le=86400)
+    enabled: bool = True
+
+    @field_validator("path")
+    @classmethod
+    def _path(cls, value: str) -> str:
+        return _check(validate_path, value)
+
+    @model_validator(mode="after")
+    def _targets(self) -> RouteSpec:
+        seen = set()
+        for target in self.targets:
+            key = (target.host, target.port)
+            if key in seen:
+                raise ValueError(f"targets: {target.host}:{target.port} is listed twice.")
+            seen.add(key)
+        if all(t.backup for t in self.targets):
+            raise ValueError("targets: at least one target must not be a backup.")
+        if self.balance == "ip_hash" and any(t.backup for t in self.targets):
+            raise ValueError("targets: nginx does not allow backup targets with ip_hash balancing.")
+        return self
+
+
+class DomainSpec(BaseModel):
+    """A domain with all its routes."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(max_length=253, examples=["gctask.com"])
+    enabled: bool = True
+    notes: str = Field(default="", max_length=2000)
+    routes: list[RouteSpec] = Field(default_factory=list)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        return _check(normalize_domain, value)
+
+    @model_validator(mode="after")
+    def _unique_paths(self) -> DomainSpec:
+        paths = [r.path for r in self.routes]
+        dupes = sorted({p for p in paths if paths.count(p) > 1})
+        if dupes:
+            raise ValueError(f"routes: the path {dupes[0]} appears twice in {self.name}.")
+        return self
+
+
+class ConfigDocument(BaseModel):
+    """Every domain and route: what `GET /api/v1/config` returns and `PUT` accepts."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    version: Literal[1] = 1
+    domains: list[DomainSpec] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _unique_domains(self) -> ConfigDocument:
+        names = [d.name for d in self.domains]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"domains: {dupes[0]} appears twice.")
+        return self

@@ -1,0 +1,151 @@
+"""Read and replace the desired state as one document (config as code, snapshots, rollback, the lab)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db import transaction
+
+from dashboard import audit
+from routes.models import Domain, Route, Target
+from routes.schemas import ConfigDocument, DomainSpec, RouteSpec, TargetSpec
+
+ROUTE_FIELDS = ("scheme", "strip_prefix", "balance", "websocket", "connect_timeout", "read_timeout", "enabled")
+
+
+def route_spec(route: Route) -> RouteSpec:
+    """The document form of a stored route (targets in their stored order)."""
+    targets = [TargetSpec(host=t.host, port=t.port, weight=t.weight, backup=t.backup) for t in route.targets.all()]
+    return RouteSpec.model_construct(
+        path=route.path, targets=targets, **{name: getattr(route, name) for name in ROUTE_FIELDS}
+    )
+
+
+def export_document() -> ConfigDocument:
+    """Every domain and route, sorted by domain name and path: the same state always gives the same document."""
+    domains = Domain.objects.prefetch_related("routes__targets").order_by("name")
+    return ConfigDocument.model_construct(
+        version=1,
+        domains=[
+            DomainSpec.model_construct(
+                name=d.name,
+                enabled=d.enabled,
+                notes=d.notes,
+                routes=[route_spec(r) for r in sorted(d.routes.all(), key=lambda r: r.path)],
+            )
+            for d in domains
+        ],
+    )
+
+
+def export_state() -> dict[str, Any]:
+    """The desired state as plain JSON data."""
+    return export_document().model_dump(mode="json")
+
+
+@dataclass
+class Changes:
+    """What replacing the state did (or, in a dry run, would do)."""
+
+    created: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    deleted: list[str] = field(default_factory=list)
+
+    @property
+    def empty(self) -> bool:
+        return not (self.created or self.updated or self.deleted)
+
+    def as_dict(self) -> dict[str, list[str]]:
+        return {"created": self.created, "updated": self.updated, "deleted": self.deleted}
+
+
+def _set_targets(route: Route, targets: list[TargetSpec]) -> None:
+    route.targets.all().delete()
+    Target.objects.bulk_create(
+        [Target(route=route, host=t.host, port=t.port, weight=t.weight, backup=t.backup) for t in targets]
+    )
+
+
+def save_route(domain: Domain, spec: RouteSpec, route: Route | None = None) -> tuple[Route, bool]:
+    """Create or update one route from its spec; bumps ``version`` only when something changed.
+
+    Returns the route and whether it changed. The caller holds the transaction and writes the audit entry.
+    """
+    if route is None:
+        route = Route(domain=domain, path=spec.path, **{n: getattr(spec, n) for n in ROUTE_FIELDS})
+        route.save()
+        _set_targets(route, spec.targets)
+        return route, True
+    before = route_spec(route)
+    if before.model_dump() == spec.model_dump() and route.domain_id == domain.pk:
+        return route, False
+    route.domain = domain
+    route.path = spec.path
+    for name in ROUTE_FIELDS:
+        setattr(route, name, getattr(spec, name))
+    route.version += 1
+    route.save()
+    if [t.model_dump() for t in before.targets] != [t.model_dump() for t in spec.targets]:
+        _set_targets(route, spec.targets)
+    return route, True
+
+
+def replace_state(
+    document: ConfigDocument,
+    *,
+    prune: bool = True,
+    dry_run: bool = False,
+    actor=None,
+    source: str = "system",
+    action: str = "config.replace",
+) -> Changes:
+    """Make the database hold ``document``: create, update and (with ``prune``) delete domains and routes.
+
+    All or nothing, in one transaction. With ``dry_run`` nothing is written and the changes are reported.
+    """
+    changes = Changes()
+    with transaction.atomic():
+        before = export_state()
+        existing = {d.name: d for d in Domain.objects.prefetch_related("routes__targets")}
+        wanted = {d.name for d in document.domains}
+        for spec in document.domains:
+            domain = existing.get(spec.name)
+            if domain is None:
+                domain = Domain.objects.create(name=spec.name, enabled=spec.enabled, notes=spec.notes)
+                changes.created.append(spec.name)
+            elif (domain.enabled, domain.notes) != (spec.enabled, spec.notes):
+                domain.enabled, domain.notes = spec.enabled, spec.notes
+                domain.version += 1
+                domain.save()
+                changes.updated.append(spec.name)
+            routes = {r.path: r for r in domain.routes.all()}
+            for route_in in spec.routes:
+                route, changed = save_route(domain, route_in, routes.get(route_in.path))
+                if changed:
+                    (changes.updated if route_in.path in routes else changes.created).append(str(route))
+            if prune:
+                for path, route in routes.items():
+                    if path not in {r.path for r in spec.routes}:
+                        changes.deleted.append(str(route))
+                        route.delete()
+        if prune:
+            for name, domain in existing.items():
+                if name not in wanted:
+                    changes.deleted.extend(str(r) for r in sorted(domain.routes.all(), key=lambda r: r.path))
+                    changes.deleted.append(name)
+                    domain.delete()
+        if dry_run:
+            transaction.set_rollback(True)
+        elif not changes.empty:
+            audit.record(
+                action,
+                actor=actor,
+                source=source,
+                object_type="config",
+                object_repr=f"{len(changes.created)} created, {len(changes.updated)} updated, "
+                f"{len(changes.deleted)} deleted",
+                before=before,
+                after=export_state(),
+            )
+    return changes

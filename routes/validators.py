@@ -1,0 +1,113 @@
+"""Validation of everything a user types that ends up in nginx config.
+
+The rule: what passes here can only ever be a value inside a directive, never a new directive.
+So names and paths are checked against small allow-lists, not against lists of bad characters.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+
+import idna
+from django.core.exceptions import ValidationError
+
+_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+_CONTAINER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+# RFC 3986 path characters, minus what nginx or a shell treats specially: no quotes, ';', '$', '{', '}',
+# '#', '?', whitespace, backslash or control characters. '%' only as a %XX escape.
+_PATH = re.compile(r"^/(?:[A-Za-z0-9\-._~!&()*+,=:@/]|%[0-9A-Fa-f]{2})*$")
+
+MAX_PATH_LENGTH = 255
+
+
+def normalize_domain(value: str) -> str:
+    """Return the domain in lowercase punycode (IDN accepted, ``*.`` wildcard allowed) or raise ValidationError."""
+    if not isinstance(value, str) or not value.strip():
+        raise ValidationError("Enter a domain name such as gctask.com.", code="required")
+    name = value.strip().rstrip(".").lower()
+    wildcard = name.startswith("*.")
+    if wildcard:
+        name = name[2:]
+    if "*" in name:
+        raise ValidationError(
+            "A wildcard is only allowed as the whole first label, as in *.example.com.", code="wildcard"
+        )
+    try:
+        ascii_name = idna.encode(name, uts46=True).decode("ascii") if not name.isascii() else name
+    except idna.IDNAError as exc:
+        raise ValidationError(f"Not a valid international domain name: {exc}.", code="idn") from None
+    labels = ascii_name.split(".")
+    if len(ascii_name) > 253 - (2 if wildcard else 0):
+        raise ValidationError("A domain name is at most 253 characters long.", code="length")
+    for label in labels:
+        if not _LABEL.match(label):
+            raise ValidationError(
+                f"“{label or '(empty)'}” is not a valid label: use letters, digits and hyphens (RFC 1123), "
+                "1 to 63 characters, not starting or ending with a hyphen.",
+                code="label",
+            )
+    if labels[-1].isdigit():
+        raise ValidationError("The last label of a domain name cannot be all digits.", code="label")
+    return ("*." if wildcard else "") + ascii_name
+
+
+def validate_domain(value: str) -> None:
+    """Django field validator: the stored value must already be normalized."""
+    if normalize_domain(value) != value:
+        raise ValidationError("Store domain names in lowercase punycode.", code="normalized")
+
+
+def validate_path(value: str) -> None:
+    """A URL path prefix such as ``/`` or ``/task/``: RFC 3986 characters only, no ``..`` segments."""
+    if not isinstance(value, str) or not value.startswith("/"):
+        raise ValidationError("A path starts with “/”, for example /task/.", code="start")
+    if len(value) > MAX_PATH_LENGTH:
+        raise ValidationError(f"A path is at most {MAX_PATH_LENGTH} characters long.", code="length")
+    if not _PATH.match(value):
+        bad = next((c for c in value if not re.match(r"[A-Za-z0-9\-._~!&()*+,=:@/%]", c)), "%")
+        shown = repr(bad) if bad.isprintable() and not bad.isspace() else f"U+{ord(bad):04X}"
+        raise ValidationError(
+            f"{shown} is not allowed in a path: use letters, digits and - . _ ~ ! & ( ) * + , = : @ / "
+            "(and %XX escapes).",
+            code="character",
+        )
+    segments = value.split("/")
+    if any(seg in (".", "..") for seg in segments):
+        raise ValidationError("A path cannot contain “.” or “..” segments.", code="dot-segment")
+    if "//" in value:
+        raise ValidationError("A path cannot contain an empty segment (“//”).", code="empty-segment")
+
+
+def normalize_target_host(value: str) -> str:
+    """A container name, DNS name, IPv4 or IPv6 address (returned without brackets), or raise ValidationError."""
+    if not isinstance(value, str) or not value.strip():
+        raise ValidationError("Enter a host: a container name, a DNS name or an IP address.", code="required")
+    host = value.strip()
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    try:
+        return str(ipaddress.ip_address(host))
+    except ValueError:
+        pass
+    if _CONTAINER_NAME.match(host):
+        return host
+    try:
+        return normalize_domain(host)
+    except ValidationError:
+        raise ValidationError(
+            f"“{value}” is neither an IP address, a DNS name nor a container name (letters, digits, “_”, “.” and “-”).",
+            code="host",
+        ) from None
+
+
+def validate_target_host(value: str) -> None:
+    """Django field validator for a target host."""
+    if normalize_target_host(value) != value:
+        raise ValidationError("Store hosts normalized (IPv6 without brackets, DNS names in lowercase).", code="host")
+
+
+def validate_port(value: int) -> None:
+    """A TCP port from 1 to 65535."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 65535:
+        raise ValidationError("A port is a whole number from 1 to 65535.", code="port")
