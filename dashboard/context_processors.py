@@ -5,7 +5,7 @@ from django.http import HttpRequest
 from django.urls import NoReverseMatch, reverse
 from django.utils.translation import gettext_lazy as _
 
-from dashboard.roles import role_of
+from dashboard.roles import ROLE_LABELS, role_of
 
 # (url name, label); an entry whose page does not exist yet is left out of the menu.
 NAVIGATION = [
@@ -33,8 +33,10 @@ def _nav(request: HttpRequest) -> list[dict]:
 def portico(request: HttpRequest) -> dict:
     """Role, version, publisher and the menu for the base layout."""
     user = getattr(request, "user", None)
+    role = role_of(user)
     return {
-        "portico_role": role_of(user),
+        "portico_role": role,
+        "portico_role_label": ROLE_LABELS.get(role, role) if role else None,
         "portico_version": settings.VERSION,
         "portico_publisher": settings.PORTICO_PUBLISHER,
         "portico_nav": _nav(request) if user is not None and user.is_authenticated else [],

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.utils.translation import gettext_lazy as _
+
 ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
     "viewer": ("view_portico",),
     "operator": ("view_portico", "operate"),
     "admin": ("view_portico", "operate", "administer"),
 }
 ROLES = tuple(ROLE_PERMISSIONS)
+# The role names as people read them (the API keeps the English identifiers).
+ROLE_LABELS = {"viewer": _("viewer"), "operator": _("operator"), "admin": _("admin")}
 
 
 def ensure_role_groups(**kwargs: Any) -> None:

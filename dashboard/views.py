@@ -7,6 +7,7 @@ from django.db import IntegrityError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 from django_htmx.http import HttpResponseClientRefresh
 
@@ -33,7 +34,7 @@ def tokens(request: HttpRequest) -> HttpResponse:
         try:
             token, new_plain = ApiToken.issue(request.user, form.cleaned_data["name"], expires_at)
         except IntegrityError:
-            form.add_error("name", "You already have a token with this name.")
+            form.add_error("name", _("You already have a token with this name."))
         else:
             audit.record("token.create", actor=request.user, source="ui", obj=token, after={"name": token.name})
             form = TokenForm()
@@ -55,7 +56,7 @@ def revoke_token(request: HttpRequest, token_id: int) -> HttpResponse:
     token = get_object_or_404(ApiToken, pk=token_id, user=request.user)
     token.revoke()
     audit.record("token.revoke", actor=request.user, source="ui", obj=token)
-    messages.success(request, f"Token “{token.name}” revoked.")
+    messages.success(request, _("Token “%(name)s” revoked.") % {"name": token.name})
     if request.htmx:
         return HttpResponseClientRefresh()
     return redirect("tokens")

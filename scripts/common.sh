@@ -94,3 +94,9 @@ ensure_test_image() {
   tar -C "$dir" -c . | docker import -c 'ENV PATH=/bin' -c 'CMD ["/bin/sh"]' - "$image" >/dev/null
   rm -rf "$dir"
 }
+
+# Compile locale/*/LC_MESSAGES/django.po into the .mo files Django reads (the .mo files are not committed).
+compile_messages() {
+  command -v msgfmt >/dev/null 2>&1 || die "msgfmt (Debian package gettext) is needed to compile the translations"
+  .venv/bin/python manage.py compilemessages --ignore .venv --ignore var --ignore test-results -v0
+}
