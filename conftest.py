@@ -275,3 +275,92 @@ def logged_in_page(page, live_server, make_user) -> Callable:
         return page
 
     return login
+
+
+# --- a real Portico server -------------------------------------------------------------
+
+
+class PorticoServer:
+    """Portico under gunicorn (2 workers x 4 threads) on a free 127.0.0.1 port, with its own VAR_DIR and SQLite file.
+
+    ``token`` is an admin's API token. The server's database is not the test database: talk to it over HTTP
+    or through ``manage()``.
+    """
+
+    def __init__(self, var_dir: Path, extra_env: dict[str, str] | None = None):
+        import sys
+
+        self.var_dir = var_dir
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.env = {
+            **{k: v for k, v in os.environ.items() if k != "DATABASE_URL"},
+            "PORTICO_VAR_DIR": str(var_dir),
+            "PORTICO_TESTING": "true",
+            "PORTICO_ADMIN_PASSWORD": "server-admin-pw-123",
+            "DJANGO_SETTINGS_MODULE": "dashboard.settings",
+            **(extra_env or {}),
+        }
+        self.python = sys.executable
+        self.process: subprocess.Popen | None = None
+        self.token = ""
+
+    def manage(self, *args: str, input: str | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
+        """Run ``manage.py ARGS`` against this server's database."""
+        return subprocess.run(
+            [self.python, "manage.py", *args],
+            cwd=Path(__file__).parent,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            input=input,
+            timeout=timeout,
+        )
+
+    def start(self) -> None:
+        for args in (("migrate", "--noinput", "-v0"), ("ensure_admin",)):
+            proc = self.manage(*args)
+            if proc.returncode != 0:
+                raise RuntimeError(f"manage.py {' '.join(args)} failed: {proc.stderr}")
+        proc = self.manage("create_api_token", "admin", "--name", "tests")
+        if proc.returncode != 0:
+            raise RuntimeError(f"create_api_token failed: {proc.stderr}")
+        self.token = proc.stdout.strip()
+        log = open(self.var_dir / "gunicorn.log", "wb")  # noqa: SIM115 (lives as long as the server)
+        self.process = subprocess.Popen(
+            [self.python, "-m", "gunicorn", "dashboard.wsgi:application", "--bind", f"127.0.0.1:{self.port}",
+             "--worker-class", "gthread", "--workers", "2", "--threads", "4", "--no-control-socket", "--timeout", "120"],
+            cwd=Path(__file__).parent,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        try:
+            wait_for_port(self.port, timeout=30)
+        except TimeoutError:
+            self.stop()
+            raise RuntimeError(
+                f"gunicorn did not start: {(self.var_dir / 'gunicorn.log').read_text()[-2000:]}"
+            ) from None
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    def log_tail(self, chars: int = 3000) -> str:
+        path = self.var_dir / "gunicorn.log"
+        return path.read_text(errors="replace")[-chars:] if path.exists() else ""
+
+
+@pytest.fixture(scope="session")
+def portico_server(tmp_path_factory) -> Iterator[PorticoServer]:
+    """One Portico server for the session (tests that share it create uniquely named routes)."""
+    server = PorticoServer(tmp_path_factory.mktemp("portico-server"))
+    server.start()
+    yield server
+    server.stop()

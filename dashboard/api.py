@@ -14,7 +14,7 @@ from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
 from ninja.security import SessionAuth
 
-from dashboard.api_common import ApiError, django_errors, error_response
+from dashboard.api_common import ApiError, ErrorOut, django_errors, error_response, pydantic_errors
 from dashboard.auth import BearerTokenAuth, authenticate_token
 
 
@@ -35,7 +35,25 @@ def _docs_auth(view: Callable) -> Callable:
     return wrapper
 
 
-api = NinjaAPI(
+class PorticoAPI(NinjaAPI):
+    """The NinjaAPI whose OpenAPI document also describes the error answers every operation can give."""
+
+    def get_openapi_schema(self, *, path_prefix=None, path_params=None):
+        schema = super().get_openapi_schema(path_prefix=path_prefix, path_params=path_params)
+        error_schema = ErrorOut.model_json_schema(ref_template="#/components/schemas/{model}")
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        components.update(error_schema.pop("$defs", {}))
+        components["ErrorOut"] = error_schema
+        error = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorOut"}}}}
+        for operations in schema["paths"].values():
+            for operation in operations.values():
+                responses = operation.setdefault("responses", {})
+                responses.setdefault("4XX", {"description": "Client error (see detail and errors).", **error})
+                responses.setdefault("503", {"description": "Docker, nginx or NPM is unavailable.", **error})
+        return schema
+
+
+api = PorticoAPI(
     title="Portico API",
     version="1",
     description=(
@@ -56,11 +74,7 @@ def _api_error(request: HttpRequest, exc: ApiError) -> HttpResponse:
 
 @api.exception_handler(NinjaValidationError)
 def _validation_error(request: HttpRequest, exc: NinjaValidationError) -> HttpResponse:
-    errors = []
-    for err in exc.errors:
-        loc = [str(part) for part in err.get("loc", ()) if part not in ("body", "payload", "query", "path")]
-        errors.append({"field": ".".join(loc) or "__all__", "message": err.get("msg", "invalid")})
-    return error_response(422, "Invalid input.", errors)
+    return error_response(422, "Invalid input.", pydantic_errors(exc.errors))
 
 
 @api.exception_handler(DjangoValidationError)
@@ -112,12 +126,16 @@ def health(request: HttpRequest) -> dict[str, str]:
 def _mount_routers() -> None:
     # Each app owns one router; they are mounted here so the OpenAPI document holds everything.
     from containers.api import router as containers_router
+    from dashboard.audit_api import router as audit_router
     from dashboard.tokens_api import router as tokens_router
     from routes.api import router as routes_router
+    from routes.api_crud import router as routes_crud_router
 
     api.add_router("/", tokens_router)
     api.add_router("/", routes_router)
+    api.add_router("/", routes_crud_router)
     api.add_router("/", containers_router)
+    api.add_router("/", audit_router)
 
 
 _mount_routers()

@@ -1,12 +1,14 @@
-"""Shared pieces of the API every router uses: the error shape and the role check."""
+"""Shared pieces of the API every router uses: the error shape, the role check, pagination and ETags."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.http import HttpRequest, JsonResponse
-from ninja import Schema
+from django.db.models import F
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from ninja import Field, Schema
+from ninja.pagination import PaginationBase
 
 from dashboard.roles import can
 
@@ -52,3 +54,127 @@ def require(request: HttpRequest, capability: str) -> None:
     """Raise 403 unless the caller's role grants ``capability`` (view_portico, operate, administer)."""
     if not can(request.user, capability):
         raise ApiError(403, f"Your role may not do this (needs {capability}).")
+
+
+# --- pagination ------------------------------------------------------------------------
+
+MAX_PAGE_SIZE = 500
+
+
+class PagePagination(PaginationBase):
+    """``?page=&page_size=`` on every list; the answer says how many items and pages there are.
+
+    Use it as ``@paginate(PagePagination)`` under the operation decorator; the view returns a queryset or list.
+    """
+
+    class Input(Schema):
+        page: int = Field(1, ge=1, le=1_000_000, description="1-based page number.")
+        page_size: int = Field(50, ge=1, le=MAX_PAGE_SIZE, description=f"Items per page (at most {MAX_PAGE_SIZE}).")
+
+    class Output(Schema):
+        count: int = Field(description="Items matching the filters, on all pages.")
+        page: int
+        page_size: int
+        pages: int = Field(description="Number of pages (at least 1).")
+        items: list[Any]
+
+    def paginate_queryset(self, queryset, pagination: Input, request: HttpRequest, **params: Any) -> dict[str, Any]:
+        count = self._items_count(queryset)
+        start = (pagination.page - 1) * pagination.page_size
+        return {
+            "count": count,
+            "page": pagination.page,
+            "page_size": pagination.page_size,
+            "pages": max(1, -(-count // pagination.page_size)),
+            "items": queryset[start : start + pagination.page_size],
+        }
+
+
+# --- optimistic concurrency (version, ETag, If-Match) ----------------------------------
+
+
+def etag(version: int) -> str:
+    """The ETag of a resource at ``version`` (a strong validator: the version is bumped on every change)."""
+    return f'"{version}"'
+
+
+def set_etag(response: HttpResponse, version: int) -> None:
+    """Put the resource's version in the ETag header of the answer."""
+    response["ETag"] = etag(version)
+
+
+def if_match_versions(request: HttpRequest) -> set[int] | None:
+    """The versions the caller's ``If-Match`` accepts; None when the header is absent or ``*``.
+
+    A tag that is not one of ours (not ``"<number>"``) matches nothing, so it leads to 412 as RFC 9110 says.
+    """
+    header = request.headers.get("If-Match")
+    if header is None or header.strip() == "*":
+        return None
+    versions = set()
+    for tag in header.split(","):
+        tag = tag.strip().removeprefix("W/").strip('"')
+        if tag.isascii() and tag.isdigit():
+            versions.add(int(tag))
+    return versions
+
+
+def check_if_match(request: HttpRequest, current_version: int, what: str) -> None:
+    """Raise 412 when the caller sent ``If-Match`` for another version of ``what`` than the current one."""
+    versions = if_match_versions(request)
+    if versions is not None and current_version not in versions:
+        raise precondition_failed(what, current_version)
+
+
+def precondition_failed(what: str, current_version: int) -> ApiError:
+    """The 412 answer: someone else changed the resource since the caller read it."""
+    return ApiError(
+        412,
+        f"{what} was changed by someone else (it is at version {current_version} now): "
+        "read it again, then retry with If-Match set to its new ETag.",
+        [{"field": "If-Match", "message": f"Stale version; the current ETag is {etag(current_version)}."}],
+        current_version=current_version,
+    )
+
+
+def claim_version(queryset, version: int, what: str) -> int:
+    """Bump ``version`` to ``version + 1`` atomically in SQL (``UPDATE ... WHERE version = n``) or raise 412.
+
+    ``queryset`` selects the one row. Of several writers that read the same version exactly one gets past
+    this line; the others find no row at that version any more.
+    """
+    if not queryset.filter(version=version).update(version=F("version") + 1):
+        current = queryset.values_list("version", flat=True).first()
+        if current is None:
+            raise ApiError(404, f"{what} does not exist any more.")
+        raise precondition_failed(what, current)
+    return version + 1
+
+
+# --- validation errors -----------------------------------------------------------------
+
+_SOURCES = {"body", "query", "path", "header", "cookie", "form", "file"}
+_PARAMS = {"payload", "filters", "ninja_pagination"}
+
+
+def pydantic_errors(errors: list[dict[str, Any]], prefix: str = "") -> list[dict[str, str]]:
+    """Turn pydantic/ninja error dicts into field/message pairs, field names dotted (``targets.0.port``).
+
+    ninja puts the parameter's source and name first (``("body", "payload", "path")``); those are dropped.
+    Whole-model checks raise ``ValueError("<field>: reason")``; the field named there becomes the error's field.
+    """
+    result = []
+    for err in errors:
+        loc = [str(part) for part in err.get("loc", ())]
+        if loc and loc[0] in _SOURCES:
+            loc = loc[1:]
+            if loc and loc[0] in _PARAMS:
+                loc = loc[1:]
+        message = str(err.get("msg", "invalid")).removeprefix("Value error, ")
+        head, sep, rest = message.partition(": ")
+        if sep and head.replace("_", "").isalpha() and head.islower():
+            loc.append(head)
+            message = rest
+        field = ".".join(loc) or "__all__"
+        result.append({"field": f"{prefix}{field}", "message": message})
+    return result

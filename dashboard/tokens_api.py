@@ -1,17 +1,17 @@
 """API endpoints for personal API tokens (admins also see and revoke everyone's)."""
 
-from __future__ import annotations
-
 from datetime import datetime, timedelta
+from typing import Literal
 
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError
 from django.http import HttpRequest
 from django.utils import timezone
-from ninja import Field, Router, Schema, Status
+from ninja import Field, Query, Router, Schema, Status
+from ninja.pagination import paginate
 
 from dashboard import audit
-from dashboard.api_common import ApiError, require
+from dashboard.api_common import ApiError, PagePagination, require
 from dashboard.models import ApiToken
 from dashboard.roles import can
 
@@ -49,11 +49,30 @@ def _visible_tokens(request: HttpRequest):
     return qs if can(request.user, "administer") else qs.filter(user=request.user)
 
 
+class TokenFilters(Schema):
+    user: str | None = Field(None, max_length=150, description="Admins: only this user's tokens.")
+    state: Literal["active", "revoked", "expired"] | None = None
+    q: str | None = Field(None, max_length=100, description="Text in the token's name.")
+
+
 @router.get("/tokens", response=list[TokenOut])
-def list_tokens(request: HttpRequest):
-    """Your tokens; admins see every user's."""
+@paginate(PagePagination)
+def list_tokens(request: HttpRequest, filters: Query[TokenFilters]):
+    """Your tokens; admins see every user's. Newest first."""
     require(request, "view_portico")
-    return list(_visible_tokens(request))
+    qs = _visible_tokens(request).order_by("-created_at", "-id")
+    if filters.user:
+        qs = qs.filter(user__username=filters.user)
+    now = timezone.now()
+    if filters.state == "active":
+        qs = qs.active()
+    elif filters.state == "revoked":
+        qs = qs.filter(revoked_at__isnull=False)
+    elif filters.state == "expired":
+        qs = qs.filter(revoked_at__isnull=True, expires_at__lte=now)
+    if filters.q:
+        qs = qs.filter(name__icontains=filters.q.strip())
+    return qs
 
 
 @router.post("/tokens", response={201: TokenCreatedOut})

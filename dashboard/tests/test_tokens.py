@@ -21,7 +21,7 @@ def bearer(plain: str) -> Client:
 def test_a_token_authenticates_as_its_user(viewer_user, token_for):
     response = bearer(token_for(viewer_user)).get("/api/v1/tokens")
     assert response.status_code == 200
-    assert [t["user"] for t in response.json()] == ["vera"]
+    assert [t["user"] for t in response.json()["items"]] == ["vera"]
 
 
 def test_the_plain_value_is_never_stored(viewer_user):
@@ -109,3 +109,18 @@ def test_tokens_page_shows_a_new_token_once_and_revokes(client, viewer_user):
     client.post(f"/tokens/{plain.pk}/revoke/")
     plain.refresh_from_db()
     assert plain.state == "revoked"
+
+
+def test_admins_page_and_filter_everyones_tokens(admin_user, viewer_user, token_for):
+    for n in range(3):
+        ApiToken.issue(viewer_user, f"script-{n}")
+    ApiToken.issue(viewer_user, "old")[0].revoke()
+    admin = bearer(token_for(admin_user, "admin-cli"))
+    page = admin.get("/api/v1/tokens?page_size=2").json()
+    assert (page["count"], page["pages"], len(page["items"])) == (5, 3, 2)
+    assert admin.get("/api/v1/tokens?user=vera").json()["count"] == 4
+    assert [t["name"] for t in admin.get("/api/v1/tokens?state=revoked").json()["items"]] == ["old"]
+    assert admin.get("/api/v1/tokens?q=script&state=active").json()["count"] == 3
+    # A viewer's user filter cannot reach beyond its own tokens.
+    viewer = bearer(token_for(viewer_user, "mine"))
+    assert viewer.get("/api/v1/tokens?user=alice").json()["count"] == 0

@@ -1,0 +1,75 @@
+"""GET /audit: every change from the UI, the API and the CLI, kept (never capped), paged and filtered."""
+
+from datetime import datetime
+from typing import Any, Literal
+
+from django.db.models import Q, QuerySet
+from django.http import HttpRequest
+from ninja import Field, Query, Router, Schema
+from ninja.pagination import paginate
+
+from dashboard.api_common import PagePagination, require
+from dashboard.models import AuditEntry
+
+router = Router(tags=["audit"])
+
+
+class AuditOut(Schema):
+    id: int
+    created_at: datetime
+    actor: str = Field(description="User name, or empty for Portico itself.")
+    source: str = Field(description="ui, api, cli or system.")
+    action: str = Field(examples=["route.update"])
+    object_type: str = Field(examples=["routes.route"])
+    object_id: str
+    object_repr: str
+    before: Any = None
+    after: Any = None
+    message: str
+
+    @staticmethod
+    def resolve_actor(obj: AuditEntry) -> str:
+        return obj.actor_name
+
+
+class AuditFilters(Schema):
+    actor: str | None = Field(None, max_length=150, description="User name (exact).")
+    action: str | None = Field(None, max_length=64, description="Exact action, or a prefix ending in '*' (route.*).")
+    object_type: str | None = Field(None, max_length=64, description="routes.route, routes.domain, config, ...")
+    object_id: str | None = Field(None, max_length=64)
+    source: Literal["ui", "api", "cli", "system"] | None = None
+    since: datetime | None = Field(None, description="Entries at or after this time (ISO 8601).")
+    until: datetime | None = Field(None, description="Entries before this time (ISO 8601).")
+    q: str | None = Field(None, max_length=255, description="Text in the object or the message.")
+
+
+def filter_entries(filters: AuditFilters) -> QuerySet[AuditEntry]:
+    """The audit entries that match ``filters``, newest first (also used by the Audit page)."""
+    qs = AuditEntry.objects.order_by("-created_at", "-id")
+    if filters.actor:
+        qs = qs.filter(actor_name=filters.actor)
+    if filters.action:
+        action = filters.action.strip()
+        qs = qs.filter(action__startswith=action[:-1]) if action.endswith("*") else qs.filter(action=action)
+    if filters.object_type:
+        qs = qs.filter(object_type=filters.object_type)
+    if filters.object_id:
+        qs = qs.filter(object_id=filters.object_id)
+    if filters.source:
+        qs = qs.filter(source=filters.source)
+    if filters.since:
+        qs = qs.filter(created_at__gte=filters.since)
+    if filters.until:
+        qs = qs.filter(created_at__lt=filters.until)
+    if filters.q:
+        text = filters.q.strip()
+        qs = qs.filter(Q(object_repr__icontains=text) | Q(message__icontains=text))
+    return qs
+
+
+@router.get("/audit", response=list[AuditOut])
+@paginate(PagePagination)
+def list_audit(request: HttpRequest, filters: Query[AuditFilters]):
+    """Who changed what and when, with the state before and after; newest first."""
+    require(request, "view_portico")
+    return filter_entries(filters)
