@@ -23,6 +23,7 @@ from dashboard.api_common import (
     PagePagination,
     check_if_match,
     claim_version,
+    precondition_failed,
     pydantic_errors,
     require,
     set_etag,
@@ -227,6 +228,40 @@ def _answer(response: HttpResponse, route: Route, status: int = 200) -> Status:
     return Status(status, _get_route(route.pk))
 
 
+def change_route(
+    request: HttpRequest, route: Route, domain_name: str, spec: RouteSpec, *, version: int, message: str = ""
+) -> bool:
+    """Make ``route`` (read in the caller's transaction) equal ``spec`` under ``domain_name``.
+
+    ``version`` is the version the caller's change is based on: if the route is no longer at it, 412.
+    Returns whether anything changed (an unchanged route keeps its version and gets no audit entry).
+    """
+    what = f"Route {route.pk}"
+    if route.version != version:
+        raise precondition_failed(what, route.version)
+    before = route_data(route)
+    if before == {**before, "domain": domain_name, **spec.model_dump(mode="json")}:
+        return False
+    domain = _domain_for_route(request, domain_name)
+    _ensure_free(domain, spec.path, route)
+    claim_version(Route.objects.filter(pk=route.pk), version, what)
+    try:
+        with transaction.atomic():
+            save_route(domain, spec, route)
+    except IntegrityError:
+        raise ApiError(409, f"{domain.name} already has a route for {spec.path}.") from None
+    audit.record(
+        "route.update",
+        actor=request.user,
+        source=audit.source_of(request),
+        obj=route,
+        before=before,
+        after=route_data(route),
+        message=message,
+    )
+    return True
+
+
 def _write_route(
     request: HttpRequest, route_id: int, build: Callable[[Route], RouteIn], response: HttpResponse
 ) -> Status:
@@ -236,27 +271,122 @@ def _write_route(
         route = _get_route(route_id, lock=True)
         check_if_match(request, route.version, f"Route {route_id}")
         payload = build(route)
+        change_route(request, route, payload.domain, payload.spec(), version=route.version)
+    return _answer(response, route)
+
+
+# --- bulk (registered before /routes/{route_id} so that "bulk" is not taken for an id) ---
+
+
+class BulkItem(BaseModel):
+    """One change of a bulk request."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: int = Field(ge=1, description="The route's id.")
+    action: Literal["enable", "disable", "delete", "retarget"]
+    targets: list[TargetSpec] | None = Field(
+        default=None, min_length=1, max_length=64, description="The new targets (retarget only)."
+    )
+    version: int | None = Field(
+        default=None, ge=1, description="Like If-Match: the item fails with 412 unless the route is at this version."
+    )
+
+
+class BulkIn(BaseModel):
+    """Many route changes, applied all together or not at all."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    items: list[BulkItem] = Field(min_length=1, max_length=1000)
+
+
+class BulkResult(Schema):
+    id: int
+    action: str
+    changed: bool
+    route: RouteOut | None = Field(description="The route after the change (null when deleted).")
+
+
+class BulkOut(Schema):
+    results: list[BulkResult]
+
+
+def _item_error(status: int, index: int, item: BulkItem, field: str, message: str) -> ApiError:
+    return ApiError(
+        status,
+        f"Item {index} (route {item.id}, {item.action}): {message} Nothing was changed.",
+        [{"field": f"items.{index}.{field}", "message": message}],
+        item=index,
+    )
+
+
+def _bulk_one(request: HttpRequest, index: int, item: BulkItem, route: Route) -> bool:
+    version = item.version if item.version is not None else route.version
+    if item.action == "delete":
+        if route.version != version:
+            raise precondition_failed(f"Route {route.pk}", route.version)
         before = route_data(route)
-        spec = payload.spec()
-        if before == {**before, "domain": payload.domain, **spec.model_dump(mode="json")}:
-            return _answer(response, route)  # nothing changes: same version, no audit entry
-        domain = _domain_for_route(request, payload.domain)
-        _ensure_free(domain, spec.path, route)
-        claim_version(Route.objects.filter(pk=route.pk), route.version, f"Route {route_id}")
-        try:
-            with transaction.atomic():
-                route, _ = save_route(domain, spec, route)
-        except IntegrityError:
-            raise ApiError(409, f"{domain.name} already has a route for {spec.path}.") from None
+        claim_version(Route.objects.filter(pk=route.pk), version, f"Route {route.pk}")
         audit.record(
-            "route.update",
+            "route.delete",
             actor=request.user,
             source=audit.source_of(request),
             obj=route,
             before=before,
-            after=route_data(route),
+            message="bulk change",
         )
-    return _answer(response, route)
+        route.delete()
+        return True
+    data = route_spec(route).model_dump()
+    if item.action == "retarget":
+        data["targets"] = [t.model_dump() for t in item.targets or ()]
+    else:
+        data["enabled"] = item.action == "enable"
+    try:
+        spec = RouteSpec.model_validate(data)
+    except PydanticValidationError as exc:
+        raise _item_error(422, index, item, "targets", pydantic_errors(exc.errors())[0]["message"]) from None
+    return change_route(request, route, route.domain.name, spec, version=version, message="bulk change")
+
+
+@router.post("/routes/bulk", response=BulkOut, tags=["routes"])
+def bulk_routes(request: HttpRequest, payload: BulkIn):
+    """Enable, disable, delete or retarget many routes in one transaction: one bad item and nothing changes.
+
+    The error names the item (``items.<n>.<field>``, and ``item`` holds its index).
+    """
+    require(request, "operate")
+    seen: dict[int, int] = {}
+    for index, item in enumerate(payload.items):
+        if item.id in seen:
+            raise _item_error(422, index, item, "id", f"Route {item.id} is also item {seen[item.id]}.")
+        seen[item.id] = index
+        if (item.action == "retarget") != (item.targets is not None):
+            need = "needs targets." if item.action == "retarget" else "takes no targets (only retarget does)."
+            raise _item_error(422, index, item, "targets", f"{item.action} {need}")
+    results = []
+    with transaction.atomic():
+        routes = {r.pk: r for r in _routes().select_for_update(of=("self",)).filter(pk__in=seen)}
+        for index, item in enumerate(payload.items):
+            route = routes.get(item.id)
+            if route is None:
+                raise _item_error(404, index, item, "id", f"No route with id {item.id}.")
+            try:
+                changed = _bulk_one(request, index, item, route)
+            except ApiError as exc:
+                if "item" in exc.extra:
+                    raise
+                field = "version" if exc.status == 412 else ("path" if exc.status == 409 else "id")
+                raise _item_error(exc.status, index, item, field, exc.detail) from None
+            results.append((item, changed))
+    fresh = {r.pk: r for r in _routes().filter(pk__in=seen)}
+    return {
+        "results": [
+            {"id": item.id, "action": item.action, "changed": changed, "route": fresh.get(item.id)}
+            for item, changed in results
+        ]
+    }
 
 
 # --- routes ----------------------------------------------------------------------------

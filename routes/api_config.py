@@ -1,0 +1,82 @@
+"""GET/PUT /config: the whole desired state as one document (config as code), JSON or YAML."""
+
+from typing import Literal
+
+from django.db import transaction
+from django.http import HttpRequest, HttpResponse
+from ninja import Field, Router, Schema
+
+from dashboard import audit
+from dashboard.api_common import ApiError, require
+from routes import config_io
+from routes.schemas import ConfigDocument
+from routes.state import export_state, replace_state
+
+router = Router(tags=["config"])
+
+_DOC_REF = {"$ref": "#/components/schemas/ConfigDocument"}
+_YAML_CONTENT = {t: {"schema": _DOC_REF} for t in ("application/yaml", "text/yaml")}
+
+
+class ConfigChangesOut(Schema):
+    """What replacing the desired state did, or (dry run) would do."""
+
+    dry_run: bool
+    prune: bool
+    changed: bool = Field(description="Whether anything was (or would be) created, updated or deleted.")
+    created: list[str]
+    updated: list[str]
+    deleted: list[str]
+
+
+def _wants_yaml(request: HttpRequest, fmt: str | None) -> bool:
+    if fmt:
+        return fmt == "yaml"
+    accept = request.headers.get("Accept", "")
+    return any(t in accept for t in config_io.YAML_TYPES) and "application/json" not in accept
+
+
+@router.get(
+    "/config",
+    response=ConfigDocument,
+    openapi_extra={"responses": {200: {"description": "OK", "content": _YAML_CONTENT}}},
+)
+def get_config(request: HttpRequest, format: Literal["json", "yaml"] | None = None):
+    """Every domain and route as one document. YAML with ``Accept: application/yaml`` or ``?format=yaml``."""
+    require(request, "view_portico")
+    data = export_state()
+    if _wants_yaml(request, format):
+        return HttpResponse(config_io.dump(data, "yaml"), content_type="application/yaml; charset=utf-8")
+    return data
+
+
+@router.put(
+    "/config",
+    response=ConfigChangesOut,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": _DOC_REF}, **_YAML_CONTENT},
+        }
+    },
+)
+def put_config(request: HttpRequest, dry_run: bool = False, prune: bool = True):
+    """Make the desired state equal the document (JSON, or YAML by Content-Type), in one transaction.
+
+    ``?prune=false`` keeps domains and routes the document does not mention; ``?dry_run=true`` changes nothing
+    and reports what would change. Publishing stays a separate step (plan, apply).
+    """
+    require(request, "operate")
+    content_type = request.content_type or "application/json"
+    fmt = "yaml" if content_type in config_io.YAML_TYPES else "json"
+    if fmt == "json" and content_type != "application/json":
+        raise ApiError(415, f"Send the document as application/json or application/yaml, not {content_type}.")
+    try:
+        document = config_io.load(request.body, fmt)
+    except config_io.DocumentError as exc:
+        raise ApiError(exc.status, exc.detail, exc.errors) from None
+    with transaction.atomic():
+        changes = replace_state(
+            document, prune=prune, dry_run=dry_run, actor=request.user, source=audit.source_of(request)
+        )
+    return {"dry_run": dry_run, "prune": prune, "changed": not changes.empty, **changes.as_dict()}

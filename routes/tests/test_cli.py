@@ -1,0 +1,137 @@
+"""``manage.py portico``: outputs and the exit codes scripts rely on (0 ok, 1 failed, 2 usage)."""
+
+from __future__ import annotations
+
+import io
+import json
+from contextlib import redirect_stderr, redirect_stdout
+
+import pytest
+import yaml
+from django.core.management import ManagementUtility
+
+from dashboard.models import AuditEntry
+from routes.models import Domain, Route
+from routes.schemas import ConfigDocument
+from routes.state import export_state, replace_state
+
+pytestmark = pytest.mark.django_db
+
+LAB = {
+    "domains": [
+        {
+            "name": "gctask.test",
+            "notes": "lab",
+            "routes": [
+                {"path": "/", "targets": [{"host": "myfront", "port": 80}]},
+                {"path": "/task/", "targets": [{"host": "mytaskapi", "port": 80}], "strip_prefix": True},
+                {"path": "/user/", "targets": [{"host": "myuserapi", "port": 80}], "balance": "ip_hash"},
+            ],
+        }
+    ]
+}
+
+
+@pytest.fixture
+def portico(monkeypatch):
+    """Run ``manage.py portico ARGS`` as the shell would (argv parsing, sys.exit); returns (code, out, err)."""
+    from django.db import connections
+
+    # run_from_argv closes the connections afterwards, which would end the test's transaction.
+    monkeypatch.setattr(connections, "close_all", lambda: None)
+
+    def run(*argv: str, stdin: str = "") -> tuple[int, str, str]:
+        out, err = io.StringIO(), io.StringIO()
+        monkeypatch.setattr("sys.stdin", io.StringIO(stdin))
+        code = 0
+        with redirect_stdout(out), redirect_stderr(err):
+            try:
+                ManagementUtility(["manage.py", "portico", *argv]).execute()
+            except SystemExit as exc:
+                code = exc.code if isinstance(exc.code, int) else 1
+        return code, out.getvalue(), err.getvalue()
+
+    return run
+
+
+def test_export_prints_yaml_by_default_and_json_on_request(portico):
+    replace_state(ConfigDocument.model_validate(LAB))
+    code, out, err = portico("export")
+    assert (code, err) == (0, "")
+    assert yaml.safe_load(out) == export_state()
+    assert out.startswith("version: 1\ndomains:\n")
+    code, out, _ = portico("export", "--format", "json")
+    assert code == 0
+    assert json.loads(out) == export_state()
+
+
+def test_export_then_import_into_an_empty_database_is_lossless(portico, tmp_path):
+    replace_state(ConfigDocument.model_validate(LAB))
+    before = export_state()
+    for fmt in ("yaml", "json"):
+        target = tmp_path / f"routes.{fmt}"
+        assert portico("export", "--format", fmt, "--output", str(target))[0] == 0
+        Domain.objects.all().delete()
+        code, out, err = portico("import", str(target))
+        assert code == 0, err
+        assert "created  gctask.test/task/" in out
+        assert export_state() == before
+        # Importing the same file again changes nothing.
+        assert portico("import", str(target))[1] == "No changes.\n"
+
+
+def test_import_reads_stdin_records_the_user_and_keeps_unlisted_routes_without_prune(portico, admin_user):
+    replace_state(ConfigDocument.model_validate({"domains": [{"name": "keep.test"}]}))
+    code, out, err = portico("--user", "alice", "import", "-", stdin=yaml.safe_dump(LAB))
+    assert code == 0, err
+    assert set(Domain.objects.values_list("name", flat=True)) == {"keep.test", "gctask.test"}
+    entry = AuditEntry.objects.get(action="config.import")
+    assert (entry.source, entry.actor_name) == ("cli", "alice")
+    code, out, _ = portico("import", "-", "--prune", stdin=yaml.safe_dump(LAB))
+    assert code == 0
+    assert "deleted  keep.test" in out
+    assert set(Domain.objects.values_list("name", flat=True)) == {"gctask.test"}
+
+
+def test_dry_run_shows_the_changes_and_changes_nothing(portico):
+    code, out, _ = portico(
+        "import",
+        "-",
+        "--dry-run",
+        stdin=json.dumps(LAB),
+    )
+    assert code == 0
+    assert "created  gctask.test/user/" in out
+    assert "Dry run: nothing was changed." in out
+    assert not Domain.objects.exists()
+
+
+def test_an_invalid_document_exits_1_naming_the_field(portico, tmp_path):
+    bad = json.loads(json.dumps(LAB))
+    bad["domains"][0]["routes"][2]["path"] = "/user/;"
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(bad))
+    code, out, err = portico("import", str(path))
+    assert code == 1
+    assert "domains.0.routes.2.path" in err
+    assert out == ""
+    assert not Route.objects.exists()
+    assert portico("import", "-", stdin="domains: [")[0] == 1
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        (),
+        ("frobnicate",),
+        ("export", "--format", "xml"),
+        ("import",),
+        ("import", "/nonexistent/routes.yaml"),
+        ("--user", "nobody", "export"),
+    ],
+)
+def test_wrong_usage_exits_2(portico, argv):
+    code, out, err = portico(*argv)
+    assert code == 2, (out, err)
+    assert err.strip()
+    assert out == ""
