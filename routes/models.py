@@ -36,6 +36,20 @@ class Domain(models.Model):
         except idna.IDNAError:
             return self.name
 
+    @property
+    def has_default_route(self) -> bool:
+        """Whether a ``/`` route exists; without one, paths no route matches answer 404."""
+        return any(route.path == "/" for route in self.routes.all())
+
+    def set_enabled(self, enabled: bool) -> bool:
+        """Switch the whole domain on or off; returns whether anything changed (bumps ``version``)."""
+        if self.enabled == enabled:
+            return False
+        self.enabled = enabled
+        self.version += 1
+        self.save(update_fields=["enabled", "version", "updated_at"])
+        return True
+
 
 class Route(models.Model):
     """Requests for ``domain`` whose path starts with ``path`` go to ``targets``."""
@@ -72,6 +86,17 @@ class Route(models.Model):
 
     def __str__(self) -> str:
         return f"{self.domain.name}{self.path}"
+
+    def example(self, rest: str = "x") -> tuple[str, str]:
+        """A sample request under this route and the path the target receives for it.
+
+        ``/task/`` with strip_prefix: ``/task/x`` arrives as ``/x``; without it, as ``/task/x``.
+        """
+        request_path = self.path + rest if self.path.endswith("/") else f"{self.path}/{rest}"
+        if not self.strip_prefix or self.path == "/":
+            return request_path, request_path
+        upstream = request_path[len(self.path) :]
+        return request_path, upstream if upstream.startswith("/") else "/" + upstream
 
 
 class Target(models.Model):

@@ -1,0 +1,283 @@
+"""Forms of the routes page: a domain, and a route with its targets.
+
+Fields only parse what was typed; the rules live in routes/validators.py and routes/schemas.py, which the
+forms call, so the page, the API and config-as-code reject exactly the same input with the same words.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pydantic
+from django import forms
+from django.core.exceptions import ValidationError
+from django.urls import reverse
+from django.utils.translation import gettext_lazy as _
+
+from routes.models import Domain, Route
+from routes.schemas import DomainSpec, RouteSpec
+from routes.state import route_spec
+from routes.validators import normalize_target_host, validate_path, validate_port
+
+TARGET_PREFIX = "targets"
+MAX_TARGETS = 64
+NO_TARGETS = "no-targets"
+
+
+def _pydantic_message(error: dict) -> str:
+    message = error["msg"]
+    return message.removeprefix("Value error, ")
+
+
+class DomainForm(forms.Form):
+    """Add a domain: a host name (IDN and ``*.`` wildcards accepted) and notes."""
+
+    dom_id = "domain-form"
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("auto_id", f"{self.dom_id}-%s")
+        super().__init__(*args, **kwargs)
+
+    name = forms.CharField(
+        label=_("Domain"), max_length=253, widget=forms.TextInput(attrs={"placeholder": "gctask.com", "size": 28})
+    )
+    notes = forms.CharField(label=_("Notes"), required=False, max_length=2000)
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        if "name" not in data:
+            return data
+        try:
+            spec = DomainSpec(name=data["name"], notes=data.get("notes", ""))
+        except pydantic.ValidationError as exc:
+            for error in exc.errors():
+                field = error["loc"][0] if error["loc"] and error["loc"][0] in self.fields else None
+                self.add_error(field, _pydantic_message(error))
+            return data
+        if Domain.objects.filter(name=spec.name).exists():
+            self.add_error("name", _("%(name)s already exists.") % {"name": spec.name})
+        data["spec"] = spec
+        return data
+
+
+class TargetForm(forms.Form):
+    """One upstream server of a route."""
+
+    host = forms.CharField(
+        label=_("Host"), max_length=253, widget=forms.TextInput(attrs={"placeholder": "mytaskapi", "size": 18})
+    )
+    port = forms.IntegerField(
+        label=_("Port"), validators=[validate_port], widget=forms.NumberInput(attrs={"placeholder": "80"})
+    )
+    weight = forms.IntegerField(label=_("Weight"), initial=1)
+    backup = forms.BooleanField(label=_("Backup"), required=False)
+
+    def clean_host(self) -> str:
+        return normalize_target_host(self.cleaned_data["host"])
+
+
+class BaseTargetFormSet(forms.BaseFormSet):
+    """Targets of a route; blank rows are ignored, the route's own rules say how many are needed."""
+
+    def filled_forms(self) -> list[TargetForm]:
+        return [f for f in self.forms if f.has_changed()]
+
+
+TargetFormSet = forms.formset_factory(
+    TargetForm, formset=BaseTargetFormSet, extra=0, max_num=MAX_TARGETS, absolute_max=MAX_TARGETS
+)
+
+
+class RouteForm(forms.Form):
+    """A route of ``domain``: path, options and a formset of targets (``self.targets``)."""
+
+    path = forms.CharField(
+        label=_("Path"),
+        max_length=255,
+        initial="/",
+        widget=forms.TextInput(attrs={"placeholder": "/task/", "size": 14}),
+    )
+    scheme = forms.ChoiceField(label=_("Scheme"), choices=Route.Scheme.choices, initial="http")
+    strip_prefix = forms.BooleanField(label=_("Strip prefix"), required=False)
+    balance = forms.ChoiceField(label=_("Balance"), choices=Route.Balance.choices, initial="round_robin")
+    websocket = forms.BooleanField(label=_("WebSocket"), required=False)
+    connect_timeout = forms.IntegerField(label=_("Connect timeout (s)"), initial=5)
+    read_timeout = forms.IntegerField(label=_("Read timeout (s)"), initial=60)
+    enabled = forms.BooleanField(label=_("Enabled"), required=False, initial=True)
+    version = forms.IntegerField(required=False, widget=forms.HiddenInput)
+
+    def __init__(self, *args, domain: Domain, route: Route | None = None, **kwargs):
+        self.domain = domain
+        self.route = route
+        if route is not None and "initial" not in kwargs and not args and kwargs.get("data") is None:
+            spec = route_spec(route)
+            kwargs["initial"] = {**spec.model_dump(exclude={"targets"}), "version": route.version}
+            target_initial = [t.model_dump() for t in spec.targets]
+        else:
+            target_initial = [{"weight": 1}] if route is None else []
+        kwargs.setdefault("auto_id", f"{self.dom_id}-%s")
+        super().__init__(*args, **kwargs)
+        data = self.data if self.is_bound else None
+        self.targets = TargetFormSet(
+            data, prefix=TARGET_PREFIX, initial=None if data else target_initial, auto_id=self.auto_id
+        )
+        for form in self.targets.forms:
+            form.fields["host"].widget.attrs["list"] = f"{self.dom_id}-hosts"
+        self.spec: RouteSpec | None = None
+        self.quiet = False  # True: the form was only rearranged (rows added/removed), show no errors yet
+
+    @property
+    def dom_id(self) -> str:
+        """The form's element id: ``route-<id>`` replaces the route's row, ``new-route-<domain id>`` is new."""
+        return f"route-{self.route.pk}" if self.route is not None else f"new-route-{self.domain.pk}"
+
+    @property
+    def action_url(self) -> str:
+        if self.route is not None:
+            return reverse("routes:route-edit", args=[self.route.pk])
+        return reverse("routes:route-create", args=[self.domain.pk])
+
+    @property
+    def validate_url(self) -> str:
+        if self.route is not None:
+            return reverse("routes:route-validate", args=[self.route.pk])
+        return reverse("routes:route-create-validate", args=[self.domain.pk])
+
+    @property
+    def cancel_url(self) -> str:
+        """Where Cancel gets the content that replaces the form (the route's row, or the domain's section)."""
+        if self.route is not None:
+            return reverse("routes:route", args=[self.route.pk])
+        return reverse("routes:domain", args=[self.domain.pk])
+
+    @property
+    def cancel_target(self) -> str:
+        return f"#{self.dom_id}" if self.route is not None else f"#domain-{self.domain.pk}"
+
+    def clean_path(self) -> str:
+        path = self.cleaned_data["path"].strip()
+        validate_path(path)
+        return path
+
+    def is_valid(self) -> bool:
+        valid = super().is_valid()
+        return self.targets.is_valid() and valid and self.spec is not None
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        if not self.targets.is_valid() or self.errors:
+            return data
+        targets = [
+            {k: f.cleaned_data[k] for k in ("host", "port", "weight", "backup")} for f in self.targets.filled_forms()
+        ]
+        if not targets:
+            self.add_error(None, ValidationError(_("Add at least one target: a host and a port."), code=NO_TARGETS))
+            return data
+        fields = {k: v for k, v in data.items() if k in RouteSpec.model_fields}
+        try:
+            self.spec = RouteSpec(**fields, targets=targets)
+        except pydantic.ValidationError as exc:
+            self._add_spec_errors(exc)
+            return data
+        clash = Route.objects.filter(domain=self.domain, path=self.spec.path)
+        if self.route is not None:
+            clash = clash.exclude(pk=self.route.pk)
+        if clash.exists():
+            self.add_error(
+                "path",
+                _("%(domain)s already has a route for %(path)s.")
+                % {"domain": self.domain.name, "path": self.spec.path},
+            )
+            self.spec = None
+        version = data.get("version")
+        if self.route is not None and version is not None and version != self.route.version:
+            self.add_error(
+                None,
+                _(
+                    "Someone else changed this route while you were editing it. Cancel and edit again to see their change."
+                ),
+            )
+            self.spec = None
+        return data
+
+    def _add_spec_errors(self, exc: pydantic.ValidationError) -> None:
+        filled = self.targets.filled_forms()
+        for error in exc.errors():
+            loc = error["loc"]
+            message = _pydantic_message(error)
+            if loc and loc[0] == "targets":
+                if (
+                    len(loc) >= 3
+                    and isinstance(loc[1], int)
+                    and loc[1] < len(filled)
+                    and loc[2] in TargetForm.base_fields
+                ):
+                    filled[loc[1]].add_error(loc[2], message)
+                else:
+                    self.add_error(None, _("Targets: %(message)s") % {"message": message})
+            elif loc and loc[0] in self.fields:
+                self.add_error(loc[0], message)
+            else:
+                self.add_error(None, message)
+
+    @property
+    def target_errors(self) -> list[str]:
+        """Errors about the target list as a whole (none given, duplicates, backups)."""
+        return list(self.targets.non_form_errors()) if self.targets.is_bound else []
+
+    def field_errors(self, typing: bool = False) -> dict[str, list[str]]:
+        """Every field's errors by input name (``path``, ``targets-0-port``); empty lists for valid fields.
+
+        ``typing``: leave out "add at least one target", which is said on save, not while typing the path.
+        """
+        errors = {self.add_prefix(name): list(self.errors.get(name, [])) for name in self.fields}
+        general = [e for e in self.non_field_errors().as_data() if not (typing and e.code == NO_TARGETS)]
+        errors["__all__"] = [m for e in general for m in e.messages] + self.target_errors
+        for form in self.targets.forms:
+            for name in form.fields:
+                errors[form.add_prefix(name)] = list(form.errors.get(name, []))
+        return errors
+
+
+def target_rows(data) -> list[dict[str, str]]:
+    """The target rows as typed (strings), from a bound form's data; used to add or remove rows."""
+    try:
+        total = min(int(data.get(f"{TARGET_PREFIX}-TOTAL_FORMS", 0)), MAX_TARGETS)
+    except (TypeError, ValueError):
+        total = 0
+    rows = []
+    for i in range(total):
+        prefix = f"{TARGET_PREFIX}-{i}-"
+        rows.append({name: data.get(prefix + name, "") for name in ("host", "port", "weight", "backup")})
+    return rows
+
+
+def with_target_rows(data, rows: list[dict[str, str]]):
+    """A copy of ``data`` whose targets are ``rows`` (renumbered from 0)."""
+    new = data.copy()
+    for key in list(new.keys()):
+        if key.startswith(f"{TARGET_PREFIX}-"):
+            del new[key]
+    for i, row in enumerate(rows[:MAX_TARGETS]):
+        for name, value in row.items():
+            if name == "backup" and not value:
+                continue
+            new[f"{TARGET_PREFIX}-{i}-{name}"] = value
+    new[f"{TARGET_PREFIX}-TOTAL_FORMS"] = str(min(len(rows), MAX_TARGETS))
+    new[f"{TARGET_PREFIX}-INITIAL_FORMS"] = "0"
+    return new
+
+
+def parse_pick(value: str) -> dict[str, str] | None:
+    """A picker value ``host:port`` / ``[v6]:port`` / ``host:`` as a target row, or None."""
+    host, sep, port = value.rpartition(":")
+    if not sep or not host:
+        return None
+    host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    try:
+        normalize_target_host(host)
+    except ValidationError:
+        return None
+    if port and not port.isdigit():
+        return None
+    return {"host": host, "port": port, "weight": "1", "backup": ""}
