@@ -1,5 +1,494 @@
 """API endpoints of the containers app, mounted under /api/v1/ by dashboard.api."""
 
-from ninja import Router
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from datetime import datetime
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.http import HttpRequest, StreamingHttpResponse
+from ninja import Query, Router, Schema, Status
+
+from containers import actions
+from containers.docker_client import ContainerDetail, ContainerInfo, ContainerNotFound, DockerError, DockerUnavailable
+from containers.engines import EngineNotFound, EngineRef, all_engines, client_for, forget_clients, get_engine
+from containers.logs import LogQuery, LogQueryError, SseLogStream, merged_logs, read_logs, slots
+from containers.models import LOCAL, Engine
+from containers.status import RouteLink, container_row, domain_containers, list_engines
+from dashboard import audit
+from dashboard.api_common import ApiError, ErrorOut, require
 
 router = Router(tags=["containers"])
+ERRORS = {400: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut, 503: ErrorOut}
+
+
+# --- schemas ---------------------------------------------------------------------------
+
+
+class PortOut(Schema):
+    private_port: int
+    protocol: str
+    host_ip: str
+    host_port: int | None
+
+
+class RouteLinkOut(Schema):
+    route_id: int
+    domain: str
+    path: str
+    target: str
+    enabled: bool
+
+
+class ContainerOut(Schema):
+    engine: str
+    id: str
+    name: str
+    image: str
+    state: str
+    status: str
+    health: str | None
+    uptime: str
+    created: datetime
+    ports: list[PortOut]
+    networks: list[str]
+    network_mode: str
+    compose_project: str
+    compose_service: str
+    labels: dict[str, str]
+    command: str
+    routes: list[RouteLinkOut]
+    warnings: list[str]
+
+
+class MountOut(Schema):
+    type: str
+    source: str
+    destination: str
+    mode: str
+    rw: bool
+
+
+class HealthCheckOut(Schema):
+    start: str
+    end: str
+    exit_code: int
+    output: str
+
+
+class NetworkOut(Schema):
+    name: str
+    ip: str
+    aliases: list[str]
+
+
+class ContainerDetailOut(ContainerOut):
+    started_at: datetime | None
+    finished_at: datetime | None
+    exit_code: int | None
+    error: str
+    restart_count: int
+    restart_policy: str
+    mounts: list[MountOut]
+    attachments: list[NetworkOut]
+    health_log: list[HealthCheckOut]
+    env_count: int
+    entrypoint: list[str]
+    args: list[str]
+    tty: bool
+    hostname: str
+    working_dir: str
+    user: str
+
+
+class EnvOut(Schema):
+    name: str
+    value: str
+
+
+class ContainerStateOut(Schema):
+    engine: str
+    id: str
+    name: str
+    state: str
+    status: str
+    health: str | None
+    started_at: datetime | None
+    finished_at: datetime | None
+    exit_code: int | None
+
+
+class LogLineOut(Schema):
+    ts: str
+    stream: str
+    text: str
+
+
+class MergedLogLineOut(LogLineOut):
+    container: str
+
+
+class EngineOut(Schema):
+    name: str
+    url: str
+    default: bool
+    builtin: bool
+    tls: bool
+    status: str | None = None
+
+
+class EngineIn(Schema):
+    name: str
+    url: str
+    tls_ca: str = ""
+    tls_cert: str = ""
+    tls_key: str = ""
+    tls_verify: bool = True
+    default: bool = False
+
+
+class ContainerFilters(Schema):
+    engine: str = ""
+    state: str = ""
+    q: str = ""
+    network: str = ""
+    project: str = ""
+    routed: bool = False
+
+
+# --- helpers ---------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _docker_errors() -> Iterator[None]:
+    """Our Docker errors as API errors: unreachable 503, unknown 404, refused 409, bad query 422."""
+    try:
+        yield
+    except DockerUnavailable as exc:
+        raise ApiError(503, exc.reason) from None
+    except ContainerNotFound as exc:
+        raise ApiError(404, exc.reason) from None
+    except DockerError as exc:
+        raise ApiError(409, exc.reason) from None
+    except EngineNotFound as exc:
+        raise ApiError(404, str(exc)) from None
+    except LogQueryError as exc:
+        raise ApiError(422, "Invalid log query.", [{"field": exc.field, "message": exc.message}]) from None
+
+
+def _container_out(info: ContainerInfo, links: list[RouteLink], warnings: list[str]) -> dict:
+    data = {
+        "engine": info.engine,
+        "id": info.id,
+        "name": info.name,
+        "image": info.image,
+        "state": info.state,
+        "status": info.status,
+        "health": info.health,
+        "uptime": info.uptime,
+        "created": info.created,
+        "ports": [vars(p) for p in info.ports],
+        "networks": info.networks,
+        "network_mode": info.network_mode,
+        "compose_project": info.compose_project,
+        "compose_service": info.compose_service,
+        "labels": info.labels,
+        "command": info.command,
+        "routes": [vars(link) for link in links],
+        "warnings": warnings,
+    }
+    if isinstance(info, ContainerDetail):
+        data.update(
+            started_at=info.started_at,
+            finished_at=info.finished_at,
+            exit_code=info.exit_code,
+            error=info.error,
+            restart_count=info.restart_count,
+            restart_policy=info.restart_policy,
+            mounts=[vars(m) for m in info.mounts],
+            attachments=[vars(a) for a in info.attachments],
+            health_log=[vars(h) for h in info.health_log],
+            env_count=len(info.env),
+            entrypoint=info.entrypoint,
+            args=info.args,
+            tty=info.tty,
+            hostname=info.hostname,
+            working_dir=info.working_dir,
+            user=info.user,
+        )
+    return data
+
+
+def _state_out(detail: ContainerDetail) -> dict:
+    return {
+        "engine": detail.engine,
+        "id": detail.id,
+        "name": detail.name,
+        "state": detail.state,
+        "status": detail.status,
+        "health": detail.health,
+        "started_at": detail.started_at,
+        "finished_at": detail.finished_at,
+        "exit_code": detail.exit_code,
+    }
+
+
+def _engine_out(engine: EngineRef, status: str | None = None) -> dict:
+    return {
+        "name": engine.name,
+        "url": engine.url,
+        "default": engine.default,
+        "builtin": engine.builtin,
+        "tls": engine.tls is not None,
+        "status": status,
+    }
+
+
+def sse_response(stream: SseLogStream) -> StreamingHttpResponse:
+    """A text/event-stream response that proxies must not buffer."""
+    response = StreamingHttpResponse(stream, content_type="text/event-stream")
+    response["Cache-Control"] = "no-cache"
+    response["X-Accel-Buffering"] = "no"
+    return response
+
+
+def open_follow(sources: list[tuple[EngineRef, str]], tail: int = 0) -> SseLogStream:
+    """Take a stream slot and start following; raises ApiError 429 when every slot is taken."""
+    if not slots.acquire():
+        raise ApiError(429, "Too many open log streams; close one (or raise PORTICO_MAX_LOG_STREAMS).")
+    follows = []
+    try:
+        for engine, ref in sources:
+            follows.append(client_for(engine).follow(ref, tail=tail))
+    except BaseException:
+        for follow in follows:
+            follow.close()
+        slots.release()
+        raise
+    return SseLogStream(follows)
+
+
+# --- containers ------------------------------------------------------------------------
+
+
+@router.get("/containers", response={200: list[ContainerOut], **ERRORS})
+def list_containers(request: HttpRequest, filters: Query[ContainerFilters]):
+    """Containers of one engine (the default unless ``engine`` is given), running or not, with their routes.
+
+    ``state`` is a Docker state (running, exited, created…), ``q`` a part of the name; ``network``,
+    ``project`` (compose) and ``routed`` narrow further. One engine API call per request. 503 when the engine
+    does not answer.
+    """
+    require(request, "view_portico")
+    with _docker_errors():
+        engine = get_engine(filters.engine)
+        listing = list_engines(
+            engine.name,
+            name=filters.q,
+            state=filters.state,
+            network=filters.network,
+            project=filters.project,
+            routed=filters.routed,
+        )[0]
+    if not listing.ok:
+        raise ApiError(503, listing.error, hint=listing.hint)
+    return [_container_out(row.info, row.routes, row.warnings) for row in listing.rows]
+
+
+@router.get("/containers/{ref}", response={200: ContainerDetailOut, **ERRORS})
+def get_container(request: HttpRequest, ref: str, engine: str = ""):
+    """One container by id or name: ports, networks, mounts, labels, health-check log, command.
+
+    Environment variables are left out (they hold secrets): admins read them with POST .../env.
+    """
+    require(request, "view_portico")
+    with _docker_errors():
+        eng = get_engine(engine)
+        detail = client_for(eng).container(ref)
+        row = container_row(eng, detail)
+    return _container_out(detail, row.routes, row.warnings)
+
+
+@router.post("/containers/{ref}/env", response={200: list[EnvOut], **ERRORS})
+def reveal_env(request: HttpRequest, ref: str, engine: str = ""):
+    """The container's environment variables (admins only; every read is in the audit log)."""
+    require(request, "administer")
+    with _docker_errors():
+        eng = get_engine(engine)
+        detail = client_for(eng).container(ref)
+    actions.record_env_reveal(request, eng, detail)
+    return [{"name": k, "value": v} for k, v in detail.env]
+
+
+@router.get("/containers/{ref}/logs", response={200: list[LogLineOut], **ERRORS})
+def container_logs(
+    request: HttpRequest,
+    ref: str,
+    engine: str = "",
+    tail: str = "200",
+    since: str = "",
+    until: str = "",
+    q: str = "",
+    regex: bool = False,
+    stream: str = "",
+):
+    """Log lines, oldest first, each ``{"ts", "stream", "text"}`` (ANSI codes stripped).
+
+    ``tail``: last N lines (default 200, or ``all``); when searching it is the last N matches.
+    ``since``/``until``: ISO time, UNIX seconds or an age (``15m``, ``2h``), both inclusive.
+    ``q``: case-insensitive substring, or a regular expression with ``regex=true`` (bounded cost).
+    ``stream``: stdout or stderr.
+    """
+    require(request, "view_portico")
+    with _docker_errors():
+        query = LogQuery.parse({"tail": tail, "since": since, "until": until, "q": q, "regex": regex, "stream": stream})
+        eng = get_engine(engine)
+        lines = read_logs(client_for(eng), ref, query)
+    return [{"ts": line.ts, "stream": line.stream, "text": line.text} for line in lines]
+
+
+@router.get("/containers/{ref}/logs/follow", response={200: None, **ERRORS, 429: ErrorOut})
+def follow_logs(request: HttpRequest, ref: str, engine: str = "", tail: int = 0):
+    """Server-sent events: ``line`` events for lines printed from now on (after the last ``tail`` lines), and one
+    ``end`` event with a message when the container stops, the engine goes away or the stream idles out."""
+    require(request, "view_portico")
+    with _docker_errors():
+        eng = get_engine(engine)
+        stream = open_follow([(eng, ref)], tail=max(0, min(tail, 1000)))
+    return sse_response(stream)
+
+
+def _action(request: HttpRequest, ref: str, engine: str, action: str):
+    require(request, "operate")
+    with _docker_errors():
+        eng = get_engine(engine)
+        detail = actions.run_action(request, eng, ref, action)
+    return _state_out(detail)
+
+
+@router.post("/containers/{ref}/start", response={200: ContainerStateOut, **ERRORS})
+def start_container(request: HttpRequest, ref: str, engine: str = ""):
+    """Start the container; answers its new state (operators and admins)."""
+    return _action(request, ref, engine, "start")
+
+
+@router.post("/containers/{ref}/stop", response={200: ContainerStateOut, **ERRORS})
+def stop_container(request: HttpRequest, ref: str, engine: str = ""):
+    """Stop the container (SIGTERM, SIGKILL after 10 s); answers its new state."""
+    return _action(request, ref, engine, "stop")
+
+
+@router.post("/containers/{ref}/restart", response={200: ContainerStateOut, **ERRORS})
+def restart_container(request: HttpRequest, ref: str, engine: str = ""):
+    """Restart the container; answers its new state."""
+    return _action(request, ref, engine, "restart")
+
+
+# --- logs of a whole domain ------------------------------------------------------------
+
+
+@router.get("/domain-logs/{domain}", response={200: list[MergedLogLineOut], **ERRORS})
+def domain_logs(
+    request: HttpRequest,
+    domain: str,
+    tail: str = "200",
+    since: str = "",
+    until: str = "",
+    q: str = "",
+    regex: bool = False,
+    stream: str = "",
+):
+    """The logs of every container the domain's routes point at, interleaved by time; each line names its
+    container. Same parameters as a container's logs; ``tail`` applies to the merged result."""
+    require(request, "view_portico")
+    with _docker_errors():
+        query = LogQuery.parse({"tail": tail, "since": since, "until": until, "q": q, "regex": regex, "stream": stream})
+        try:
+            found, _errors = domain_containers(domain)
+        except LookupError as exc:
+            raise ApiError(404, str(exc)) from None
+        lines = merged_logs([(client_for(eng), info.id) for eng, info in found], query)
+    return [{"ts": x.ts, "stream": x.stream, "text": x.text, "container": x.container} for x in lines]
+
+
+@router.get("/domain-logs/{domain}/follow", response={200: None, **ERRORS, 429: ErrorOut})
+def follow_domain_logs(request: HttpRequest, domain: str):
+    """Server-sent events of every running container behind the domain, interleaved as they arrive."""
+    require(request, "view_portico")
+    with _docker_errors():
+        try:
+            found, _errors = domain_containers(domain)
+        except LookupError as exc:
+            raise ApiError(404, str(exc)) from None
+        running = [(eng, info.id) for eng, info in found if info.running]
+        if not running:
+            raise ApiError(409, f"no running container is behind {domain}")
+        stream = open_follow(running)
+    return sse_response(stream)
+
+
+# --- engines ---------------------------------------------------------------------------
+
+
+@router.get("/engines", response={200: list[EngineOut], **ERRORS})
+def list_engines_api(request: HttpRequest, check: bool = False):
+    """The Docker engines: ``local`` (PORTICO_DOCKER_URL) and the added ones. ``check=true`` pings each."""
+    require(request, "view_portico")
+    out = []
+    for engine in all_engines():
+        status = None
+        if check:
+            try:
+                client_for(engine).ping()
+                status = "ok"
+            except DockerError as exc:
+                status = f"unavailable: {exc.reason}"
+        out.append(_engine_out(engine, status))
+    return out
+
+
+@router.post("/engines", response={201: EngineOut, **ERRORS})
+def create_engine(request: HttpRequest, payload: EngineIn):
+    """Add an engine by URL: ``unix:///path``, ``tcp://host:2376`` (with TLS files on Portico's host) or
+    ``ssh://user@host`` (admins only)."""
+    require(request, "administer")
+    row = Engine(**payload.dict())
+    try:
+        row.full_clean()
+    except ValidationError as exc:
+        raise ApiError(
+            422, "Invalid engine.", [{"field": f, "message": m} for f, ms in exc.message_dict.items() for m in ms]
+        ) from None
+    with transaction.atomic():
+        if row.default:
+            Engine.objects.filter(default=True).update(default=False)
+        row.save()
+        audit.record("engine.create", actor=request.user, source="api", obj=row, after=payload.dict())
+    forget_clients()
+    return Status(201, _engine_out(get_engine(row.name)))
+
+
+@router.delete("/engines/{name}", response={204: None, **ERRORS})
+def delete_engine(request: HttpRequest, name: str):
+    """Remove an added engine (the built-in ``local`` engine stays)."""
+    require(request, "administer")
+    if name == LOCAL:
+        raise ApiError(409, "The local engine is built in (set PORTICO_DOCKER_URL to change it).")
+    row = Engine.objects.filter(name=name).first()
+    if row is None:
+        raise ApiError(404, f"no engine named {name!r}")
+    before = {"name": row.name, "url": row.url}
+    row.delete()
+    audit.record(
+        "engine.delete",
+        actor=request.user,
+        source="api",
+        object_type="containers.engine",
+        object_id=name,
+        object_repr=name,
+        before=before,
+    )
+    forget_clients()
+    return Status(204, None)

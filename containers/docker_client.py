@@ -1,64 +1,707 @@
-"""The only module that imports the Docker SDK: typed results and our own errors."""
+"""The only module that imports the Docker SDK: typed results and our own errors.
+
+Everything here returns small dataclasses (``ContainerInfo``, ``ContainerDetail``, ``LogLine``) and raises
+only ``DockerError`` and its subclasses, with a message a person can act on.
+"""
 
 from __future__ import annotations
 
+import calendar
+import contextlib
+import re
+import socket
+import struct
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
 import docker
 import docker.errors
+import docker.tls
 import requests.exceptions
+import urllib3.exceptions
 from django.conf import settings
 
+COMPOSE_PROJECT = "com.docker.compose.project"
+COMPOSE_SERVICE = "com.docker.compose.service"
+# Host-network containers publish nothing Docker can list; this label says which ports they listen on.
+PORTS_LABEL = "portico.ports"
+MAX_LINE = 64 * 1024  # a longer log line is cut here (and marked), so one runaway line cannot eat memory
 
-class DockerUnavailable(Exception):
-    """The engine cannot be reached; ``reason`` says what a person can do about it."""
+
+class DockerError(Exception):
+    """Something went wrong talking to an engine; ``reason`` is for people."""
 
     def __init__(self, reason: str):
         super().__init__(reason)
         self.reason = reason
 
 
-def _explain(url: str, exc: Exception) -> str:
+class DockerUnavailable(DockerError):
+    """The engine cannot be reached; ``reason`` says what a person can do about it."""
+
+
+class ContainerNotFound(DockerError):
+    """No container with that id or name on this engine."""
+
+
+_TRANSPORT_ERRORS = (
+    requests.exceptions.RequestException,
+    urllib3.exceptions.HTTPError,
+    ConnectionError,
+    OSError,
+)
+
+
+def _explain(url: str, exc: BaseException) -> str:
     text = str(exc)
     if "No such file" in text or "FileNotFoundError" in text:
-        return f"no Docker socket at {url}: is dockerd running? (start it, or set PORTICO_DOCKER_URL)"
+        return (
+            f"no Docker socket at {url}: is dockerd running? (start it, or fix the engine's URL / PORTICO_DOCKER_URL)"
+        )
     if "Permission denied" in text:
         return f"permission denied on {url}: add Portico's user to the docker group"
-    if "Connection refused" in text:
+    if "Connection refused" in text or "ConnectionRefused" in text:
         return f"connection refused by {url}: is dockerd running and listening there?"
-    if "timed out" in text.lower():
-        return f"{url} did not answer in time"
+    if "timed out" in text.lower() or "timeout" in type(exc).__name__.lower():
+        return f"{url} did not answer in time: is the host up and the port open?"
+    if "CERTIFICATE" in text.upper() or "SSL" in text.upper():
+        return f"TLS failed for {url}: check the engine's CA, certificate and key files ({text})"
+    if "Connection aborted" in text or "RemoteDisconnected" in text or "reset by peer" in text:
+        return f"{url} closed the connection: is dockerd running? ({text})"
     return f"{url}: {text}"
 
 
-class DockerClient:
-    """One Docker engine, reached through the SDK with explicit timeouts."""
+# --- typed results ---------------------------------------------------------------------
 
-    def __init__(self, url: str | None = None, timeout: int | None = None):
+
+@dataclass(frozen=True)
+class PortBinding:
+    """A container port, and where the host publishes it (``host_port`` is None when only exposed)."""
+
+    private_port: int
+    protocol: str = "tcp"
+    host_ip: str = ""
+    host_port: int | None = None
+
+    def __str__(self) -> str:
+        if self.host_port:
+            return f"{self.host_ip or '0.0.0.0'}:{self.host_port}->{self.private_port}/{self.protocol}"
+        return f"{self.private_port}/{self.protocol}"
+
+
+@dataclass
+class ContainerInfo:
+    """One container as the engine's list call describes it (no inspect needed)."""
+
+    id: str
+    name: str
+    image: str
+    state: str  # created | running | paused | restarting | removing | exited | dead
+    status: str  # Docker's words: "Up 5 minutes (healthy)", "Exited (0) 3 seconds ago"
+    created: datetime
+    health: str | None = None  # healthy | unhealthy | starting | None (no health check)
+    ports: list[PortBinding] = field(default_factory=list)
+    networks: list[str] = field(default_factory=list)
+    network_mode: str = ""
+    labels: dict[str, str] = field(default_factory=dict)
+    command: str = ""
+    engine: str = "local"
+
+    @property
+    def short_id(self) -> str:
+        return self.id[:12]
+
+    @property
+    def running(self) -> bool:
+        return self.state == "running"
+
+    @property
+    def compose_project(self) -> str:
+        return self.labels.get(COMPOSE_PROJECT, "")
+
+    @property
+    def compose_service(self) -> str:
+        return self.labels.get(COMPOSE_SERVICE, "")
+
+    @property
+    def uptime(self) -> str:
+        """How long it has been up, in Docker's words ("5 minutes"), or "" when not running."""
+        match = re.match(r"Up (.+?)(?: \((?:healthy|unhealthy|health: starting|Paused)\))*$", self.status)
+        return match.group(1) if match and self.running else ""
+
+    @property
+    def published_ports(self) -> list[PortBinding]:
+        """Ports reachable on the host directly (they bypass a proxy)."""
+        return [p for p in self.ports if p.host_port]
+
+    @property
+    def listen_ports(self) -> list[int]:
+        """Ports the container serves on: exposed ports, or the ``portico.ports`` label for host networking."""
+        ports = {p.private_port for p in self.ports if p.protocol == "tcp"}
+        for part in self.labels.get(PORTS_LABEL, "").replace(";", ",").split(","):
+            if part.strip().isdigit():
+                ports.add(int(part.strip()))
+        return sorted(ports)
+
+    @property
+    def host_ports(self) -> set[int]:
+        """Ports on the host that reach this container: published ports, and listen ports under host networking."""
+        ports = {p.host_port for p in self.published_ports if p.host_port}
+        if self.network_mode == "host":
+            ports.update(self.listen_ports)
+        return ports
+
+
+@dataclass(frozen=True)
+class Mount:
+    type: str
+    source: str
+    destination: str
+    mode: str
+    rw: bool
+
+
+@dataclass(frozen=True)
+class HealthCheck:
+    start: str
+    end: str
+    exit_code: int
+    output: str
+
+
+@dataclass(frozen=True)
+class NetworkAttachment:
+    name: str
+    ip: str
+    aliases: list[str]
+
+
+@dataclass
+class ContainerDetail(ContainerInfo):
+    """Everything inspect tells about one container."""
+
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    exit_code: int | None = None
+    error: str = ""
+    restart_count: int = 0
+    restart_policy: str = ""
+    mounts: list[Mount] = field(default_factory=list)
+    attachments: list[NetworkAttachment] = field(default_factory=list)
+    health_log: list[HealthCheck] = field(default_factory=list)
+    env: list[tuple[str, str]] = field(default_factory=list)
+    entrypoint: list[str] = field(default_factory=list)
+    args: list[str] = field(default_factory=list)
+    tty: bool = False
+    hostname: str = ""
+    working_dir: str = ""
+    user: str = ""
+
+
+@dataclass(frozen=True)
+class LogLine:
+    """One log line: when (RFC 3339, nanoseconds, UTC), which stream, and the raw text (untrusted)."""
+
+    ts: str
+    stream: str  # stdout | stderr
+    text: str
+    container: str = ""
+
+    @property
+    def sort_key(self) -> str:
+        return self.ts
+
+
+@dataclass
+class TlsFiles:
+    """Client certificate files for a tcp:// engine with TLS."""
+
+    ca_cert: str = ""
+    client_cert: str = ""
+    client_key: str = ""
+    verify: bool = True
+
+
+def _parse_time(value: str | None) -> datetime | None:
+    if not value or value.startswith("0001-01-01"):
+        return None
+    match = re.match(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\d\d:\d\d)?$", value)
+    if not match:
+        return None
+    frac = (match.group(2) or ".0")[1:7].ljust(6, "0")
+    tz = match.group(3) or "Z"
+    text = f"{match.group(1)}.{frac}{'+00:00' if tz == 'Z' else tz}"
+    return datetime.fromisoformat(text).astimezone(UTC)
+
+
+def _health_from_status(status: str) -> str | None:
+    if "(healthy)" in status:
+        return "healthy"
+    if "(unhealthy)" in status:
+        return "unhealthy"
+    if "(health: starting)" in status:
+        return "starting"
+    return None
+
+
+def _info_from_list(raw: dict, engine: str) -> ContainerInfo:
+    names = raw.get("Names") or [""]
+    ports = [
+        PortBinding(
+            private_port=int(p.get("PrivatePort") or 0),
+            protocol=p.get("Type", "tcp"),
+            host_ip=p.get("IP", "") or "",
+            host_port=int(p["PublicPort"]) if p.get("PublicPort") else None,
+        )
+        for p in raw.get("Ports") or []
+    ]
+    # IPv4 and IPv6 publish the same port twice; show it once.
+    unique_ports = sorted(set(ports), key=lambda p: (p.private_port, p.protocol, p.host_port or 0, p.host_ip))
+    seen: set[tuple] = set()
+    deduped = []
+    for p in unique_ports:
+        key = (p.private_port, p.protocol, p.host_port)
+        if key not in seen:
+            seen.add(key)
+            deduped.append(p)
+    status = raw.get("Status", "")
+    return ContainerInfo(
+        id=raw["Id"],
+        name=names[0].lstrip("/"),
+        image=raw.get("Image", ""),
+        state=raw.get("State", ""),
+        status=status,
+        created=datetime.fromtimestamp(raw.get("Created", 0), tz=UTC),
+        health=_health_from_status(status),
+        ports=deduped,
+        networks=sorted(((raw.get("NetworkSettings") or {}).get("Networks") or {}).keys()),
+        network_mode=(raw.get("HostConfig") or {}).get("NetworkMode", ""),
+        labels=raw.get("Labels") or {},
+        command=raw.get("Command", ""),
+        engine=engine,
+    )
+
+
+def _detail_from_inspect(raw: dict, engine: str) -> ContainerDetail:
+    cfg = raw.get("Config") or {}
+    state = raw.get("State") or {}
+    host = raw.get("HostConfig") or {}
+    net = raw.get("NetworkSettings") or {}
+    ports: list[PortBinding] = []
+    for spec, bindings in sorted((net.get("Ports") or {}).items()):
+        number, _, proto = spec.partition("/")
+        if bindings:
+            seen = set()
+            for b in bindings:
+                key = int(b.get("HostPort") or 0)
+                if key in seen:
+                    continue
+                seen.add(key)
+                ports.append(PortBinding(int(number), proto or "tcp", b.get("HostIp", ""), key or None))
+        else:
+            ports.append(PortBinding(int(number), proto or "tcp"))
+    if not ports:  # host networking: Docker reports no port map, but the image may declare exposed ports
+        for spec in sorted((cfg.get("ExposedPorts") or {}).keys()):
+            number, _, proto = spec.partition("/")
+            ports.append(PortBinding(int(number), proto or "tcp"))
+    health = state.get("Health") or {}
+    env = []
+    for item in cfg.get("Env") or []:
+        key, _, value = item.partition("=")
+        env.append((key, value))
+    status_words = state.get("Status", "")
+    return ContainerDetail(
+        id=raw["Id"],
+        name=raw.get("Name", "").lstrip("/"),
+        image=cfg.get("Image", ""),
+        state=status_words,
+        status=status_words,
+        created=_parse_time(raw.get("Created")) or datetime.fromtimestamp(0, tz=UTC),
+        health=health.get("Status") or None,
+        ports=ports,
+        networks=sorted((net.get("Networks") or {}).keys()),
+        network_mode=host.get("NetworkMode", ""),
+        labels=cfg.get("Labels") or {},
+        command=" ".join((raw.get("Path") or "", *(raw.get("Args") or []))).strip(),
+        engine=engine,
+        started_at=_parse_time(state.get("StartedAt")),
+        finished_at=_parse_time(state.get("FinishedAt")),
+        exit_code=state.get("ExitCode"),
+        error=state.get("Error", ""),
+        restart_count=int(raw.get("RestartCount") or 0),
+        restart_policy=(host.get("RestartPolicy") or {}).get("Name", "") or "no",
+        mounts=[
+            Mount(
+                m.get("Type", ""),
+                m.get("Source", "") or m.get("Name", ""),
+                m.get("Destination", ""),
+                m.get("Mode", ""),
+                bool(m.get("RW")),
+            )
+            for m in raw.get("Mounts") or []
+        ],
+        attachments=[
+            NetworkAttachment(name, (n or {}).get("IPAddress", ""), list((n or {}).get("Aliases") or []))
+            for name, n in sorted((net.get("Networks") or {}).items())
+        ],
+        health_log=[
+            HealthCheck(h.get("Start", ""), h.get("End", ""), int(h.get("ExitCode", 0)), h.get("Output", ""))
+            for h in health.get("Log") or []
+        ],
+        env=env,
+        entrypoint=list(cfg.get("Entrypoint") or []),
+        args=list(cfg.get("Cmd") or []),
+        tty=bool(cfg.get("Tty")),
+        hostname=cfg.get("Hostname", ""),
+        working_dir=cfg.get("WorkingDir", ""),
+        user=cfg.get("User", ""),
+    )
+
+
+# --- the log stream format ---------------------------------------------------------------
+
+_STREAMS = {0: "stdout", 1: "stdout", 2: "stderr"}
+_TS = re.compile(rb"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d{1,9}))?Z ")
+
+
+def _split_ts(payload: bytes) -> tuple[str, bytes]:
+    """Docker prefixes every message with an RFC 3339 time; normalise it to 9 fraction digits."""
+    match = _TS.match(payload)
+    if not match:
+        return "", payload
+    frac = (match.group(2) or b"").ljust(9, b"0").decode()
+    return f"{match.group(1).decode()}.{frac}Z", payload[match.end() :]
+
+
+class _LineAssembler:
+    """Turns frames (stream, payload) into whole lines; Docker splits lines over 16 KiB into several messages."""
+
+    def __init__(self, container: str):
+        self.container = container
+        self.partial: dict[str, tuple[str, bytearray]] = {}
+
+    def feed(self, stream: str, payload: bytes) -> Iterator[LogLine]:
+        for piece in payload.splitlines(keepends=True):
+            ts, text = _split_ts(piece)
+            if stream in self.partial:
+                first_ts, buf = self.partial.pop(stream)
+                ts = first_ts or ts
+                if len(buf) < MAX_LINE:
+                    buf += text
+                text = bytes(buf)
+            if not text.endswith(b"\n"):
+                self.partial[stream] = (ts, bytearray(text))
+                continue
+            yield self._line(ts, stream, text)
+
+    def flush(self) -> Iterator[LogLine]:
+        for stream, (ts, buf) in list(self.partial.items()):
+            yield self._line(ts, stream, bytes(buf))
+        self.partial.clear()
+
+    def _line(self, ts: str, stream: str, text: bytes) -> LogLine:
+        text = text.rstrip(b"\r\n")
+        cut = len(text) > MAX_LINE
+        decoded = text[:MAX_LINE].decode("utf-8", errors="replace")
+        return LogLine(ts=ts, stream=stream, text=decoded + (" [line cut]" if cut else ""), container=self.container)
+
+
+def _chunks(raw) -> Iterator[bytes]:
+    """Whatever bytes have arrived, as soon as they arrive (never waits for a full buffer)."""
+    read = raw.read1 if hasattr(raw, "read1") else raw.read
+    while True:
+        chunk = read(65536)
+        if not chunk:
+            return
+        yield chunk
+
+
+def _frames(raw, tty: bool) -> Iterator[tuple[str, bytes]]:
+    """Demultiplex Docker's log stream: 8-byte header (stream, 0, 0, 0, big-endian size), then the payload."""
+    if tty:  # a TTY merges stdout and stderr into one raw stream
+        for chunk in _chunks(raw):
+            yield "stdout", chunk
+        return
+    buf = bytearray()
+    pos = 0
+    for chunk in _chunks(raw):
+        buf += chunk
+        while len(buf) - pos >= 8:
+            stream_type, size = struct.unpack_from(">BxxxL", buf, pos)
+            if len(buf) - pos - 8 < size:
+                break
+            yield _STREAMS.get(stream_type, "stdout"), bytes(buf[pos + 8 : pos + 8 + size])
+            pos += 8 + size
+        if pos:
+            del buf[:pos]
+            pos = 0
+
+
+class NanoTime(datetime):
+    """A datetime that keeps the nanoseconds Docker prints (``nanos``: 0-999 beyond the microsecond)."""
+
+    nanos: int = 0
+
+    @classmethod
+    def parse(cls, text: str) -> NanoTime:
+        """RFC 3339 with up to 9 fraction digits; naive times are UTC. Raises ValueError."""
+        match = re.fullmatch(r"(.+?T?[\d:]+)(?:\.(\d{1,9}))?(Z|[+-]\d\d:?\d\d)?", text.strip().replace(" ", "T", 1))
+        if not match:
+            raise ValueError(text)
+        digits = (match.group(2) or "").ljust(9, "0")
+        zone = match.group(3) or "Z"
+        base = datetime.fromisoformat(f"{match.group(1)}.{digits[:6]}{'+00:00' if zone == 'Z' else zone}")
+        value = cls.fromtimestamp(0, UTC).replace(
+            year=base.year,
+            month=base.month,
+            day=base.day,
+            hour=base.hour,
+            minute=base.minute,
+            second=base.second,
+            microsecond=base.microsecond,
+        ) - (base.utcoffset() or timedelta(0))
+        value.nanos = int(digits[6:])
+        return value
+
+
+def _docker_time(value: datetime | None) -> str | None:
+    """Docker's ``<seconds>.<nanoseconds>`` form, exact (no float rounding)."""
+    if value is None:
+        return None
+    whole = calendar.timegm(value.astimezone(UTC).timetuple())
+    return f"{whole}.{value.microsecond:06d}{getattr(value, 'nanos', 0):03d}"
+
+
+class LogFollow:
+    """Lines printed after the call, as they come; iterate it, and ``close()`` it from any thread to stop.
+
+    Iteration ends when the container stops or the engine goes away; ``end_reason`` then says which.
+    """
+
+    def __init__(self, client: DockerClient, ref: str, response, tty: bool, name: str):
+        self.client = client
+        self.ref = ref
+        self.name = name
+        self._response = response
+        self._tty = tty
+        self._closed = threading.Event()
+        self.end_reason = ""
+
+    def __iter__(self) -> Iterator[LogLine]:
+        assembler = _LineAssembler(self.name)
+        try:
+            for stream, payload in _frames(self._response.raw, self._tty):
+                yield from assembler.feed(stream, payload)
+            yield from assembler.flush()
+        except (*_TRANSPORT_ERRORS, ValueError, AttributeError) as exc:
+            if self._closed.is_set():
+                return
+            self.end_reason = f"the log stream broke: {_explain(self.client.url, exc)}"
+        if not self._closed.is_set() and not self.end_reason:
+            self.end_reason = self._why_it_ended()
+
+    def _why_it_ended(self) -> str:
+        try:
+            detail = self.client.container(self.ref)
+        except DockerUnavailable as exc:
+            return f"the Docker engine went away: {exc.reason}"
+        except DockerError as exc:
+            return f"the container is gone: {exc.reason}"
+        return f"the container stopped (state: {detail.state})"
+
+    def close(self) -> None:
+        """Stop reading; safe to call twice and from another thread."""
+        if self._closed.is_set():
+            return
+        self._closed.set()
+        with contextlib.suppress(Exception):
+            sock = self.client.sdk.api._get_raw_response_socket(self._response)
+            target = getattr(sock, "_sock", sock)
+            if hasattr(target, "shutdown"):
+                target.shutdown(socket.SHUT_RDWR)
+        with contextlib.suppress(Exception):
+            self._response.close()
+
+
+# --- the client ------------------------------------------------------------------------
+
+
+class DockerClient:
+    """One Docker engine, reached through the SDK with explicit timeouts.
+
+    Every method raises ``DockerUnavailable`` when the engine cannot be reached, ``ContainerNotFound`` for an
+    unknown id or name, and ``DockerError`` for anything else the engine refuses.
+    """
+
+    def __init__(
+        self, url: str | None = None, timeout: int | None = None, tls: TlsFiles | None = None, name: str = "local"
+    ):
         self.url = url or settings.PORTICO_DOCKER_URL
         self.timeout = timeout or settings.PORTICO_DOCKER_TIMEOUT
+        self.tls = tls
+        self.name = name
         self._client: docker.DockerClient | None = None
+        self._lock = threading.Lock()
 
     @property
     def sdk(self) -> docker.DockerClient:
-        """The SDK client, created on first use. Raises DockerUnavailable."""
-        if self._client is None:
-            try:
-                self._client = docker.DockerClient(base_url=self.url, timeout=self.timeout)
-            except docker.errors.DockerException as exc:
-                raise DockerUnavailable(_explain(self.url, exc)) from None
-        return self._client
+        """The SDK client, created on first use (it asks the engine for its API version). Raises DockerUnavailable."""
+        with self._lock:
+            if self._client is None:
+                kwargs: dict = {"base_url": self.url, "timeout": self.timeout}
+                if self.url.startswith("ssh://"):
+                    kwargs["use_ssh_client"] = True  # the system's ssh: its config, keys and agent
+                if self.tls is not None:
+                    try:
+                        kwargs["tls"] = docker.tls.TLSConfig(
+                            client_cert=(self.tls.client_cert, self.tls.client_key) if self.tls.client_cert else None,
+                            ca_cert=self.tls.ca_cert or None,
+                            verify=self.tls.verify if not self.tls.ca_cert else self.tls.ca_cert,
+                        )
+                    except docker.errors.DockerException as exc:
+                        raise DockerUnavailable(f"TLS files for {self.url} are not usable: {exc}") from None
+                try:
+                    self._client = docker.DockerClient(**kwargs)
+                except (docker.errors.DockerException, *_TRANSPORT_ERRORS) as exc:
+                    raise DockerUnavailable(_explain(self.url, exc)) from None
+            return self._client
+
+    def _call(self, what: str, fn, *args, **kwargs):
+        """Run one SDK call and translate its failures into our errors."""
+        try:
+            return fn(*args, **kwargs)
+        except docker.errors.NotFound as exc:
+            raise ContainerNotFound(f"no container {what} on engine {self.name}") from exc
+        except docker.errors.APIError as exc:
+            raise DockerError(f"engine {self.name} refused: {exc.explanation or exc}") from exc
+        except (docker.errors.DockerException, *_TRANSPORT_ERRORS) as exc:
+            raise DockerUnavailable(_explain(self.url, exc)) from None
 
     def ping(self) -> None:
         """Return if the engine answers; raise DockerUnavailable otherwise."""
+        self._call("ping", lambda: self.sdk.ping())
+
+    def version(self) -> str:
+        """The engine's version string, e.g. ``20.10.24 (API 1.41)``."""
+        info = self._call("version", lambda: self.sdk.api.version())
+        return f"{info.get('Version', '?')} (API {info.get('ApiVersion', '?')})"
+
+    def list_containers(
+        self, *, name: str = "", state: str = "", network: str = "", project: str = "", label: str = ""
+    ) -> list[ContainerInfo]:
+        """Every container (running or not) matching the filters, from ONE engine API call (no inspects).
+
+        Filters are applied by the engine: ``name`` is a substring of the name, ``state`` one of Docker's states,
+        ``network`` a network name, ``project`` a compose project, ``label`` ``key`` or ``key=value``.
+        """
+        filters: dict[str, list[str]] = {}
+        if name:
+            filters["name"] = [re.escape(name)]
+        if state:
+            filters["status"] = [state]
+        if network:
+            filters["network"] = [network]
+        if project:
+            filters["label"] = [f"{COMPOSE_PROJECT}={project}"]
+        if label:
+            filters.setdefault("label", []).append(label)
+        raw = self._call("list", lambda: self.sdk.api.containers(all=True, filters=filters or None))
+        infos = [_info_from_list(item, self.name) for item in raw]
+        return sorted(infos, key=lambda c: c.name)
+
+    def container(self, ref: str) -> ContainerDetail:
+        """Inspect one container by id, id prefix or name."""
+        raw = self._call(repr(ref), lambda: self.sdk.api.inspect_container(ref))
+        return _detail_from_inspect(raw, self.name)
+
+    def start(self, ref: str) -> ContainerDetail:
+        """Start a container; returns its new state (starting a running one changes nothing)."""
+        self._call(repr(ref), lambda: self.sdk.api.start(ref))
+        return self.container(ref)
+
+    def stop(self, ref: str, timeout: int = 10) -> ContainerDetail:
+        """Stop a container (SIGTERM, then SIGKILL after ``timeout`` seconds); returns its new state."""
+        self._call(repr(ref), lambda: self.sdk.api.stop(ref, timeout=timeout))
+        return self.container(ref)
+
+    def restart(self, ref: str, timeout: int = 10) -> ContainerDetail:
+        """Restart a container; returns its new state."""
+        self._call(repr(ref), lambda: self.sdk.api.restart(ref, timeout=timeout))
+        return self.container(ref)
+
+    def _log_response(self, ref: str, params: dict, follow: bool):
+        api = self.sdk.api
+        # The SDK's logs() merges stdout and stderr; the raw endpoint keeps them apart (multiplexed frames).
+        timeout = (self.timeout, None) if follow else self.timeout
+        response = self._call(
+            repr(ref),
+            lambda: api._get(api._url("/containers/{0}/logs", ref), params=params, stream=True, timeout=timeout),
+        )
+        self._call(repr(ref), api._raise_for_status, response)
+        return response
+
+    def logs(
+        self,
+        ref: str,
+        *,
+        tail: int | None = 200,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        stdout: bool = True,
+        stderr: bool = True,
+        tty: bool | None = None,
+        name: str = "",
+    ) -> Iterator[LogLine]:
+        """The container's log lines, oldest first, read as a stream (memory stays flat however many).
+
+        ``tail`` None means all lines; ``since``/``until`` bound the time range (both inclusive).
+        ``tty``/``name`` save an inspect when the caller already knows them.
+        """
+        if tty is None or not name:
+            detail = self.container(ref)
+            tty, name, ref = detail.tty, detail.name, detail.id
+        params = {
+            "stdout": int(stdout),
+            "stderr": int(stderr),
+            "timestamps": 1,
+            "follow": 0,
+            "tail": "all" if tail is None else str(max(0, tail)),
+        }
+        if since is not None:
+            params["since"] = _docker_time(since)
+        if until is not None:
+            params["until"] = _docker_time(until)
+        response = self._log_response(ref, params, follow=False)
+        return self._iter_lines(response, tty, name)
+
+    def _iter_lines(self, response, tty: bool, name: str) -> Iterator[LogLine]:
+        assembler = _LineAssembler(name)
         try:
-            self.sdk.ping()
-        except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
+            for stream, payload in _frames(response.raw, tty):
+                yield from assembler.feed(stream, payload)
+            yield from assembler.flush()
+        except _TRANSPORT_ERRORS as exc:
             raise DockerUnavailable(_explain(self.url, exc)) from None
+        finally:
+            response.close()
+
+    def follow(self, ref: str, *, tail: int = 0, since: datetime | None = None) -> LogFollow:
+        """Follow a container's log: the last ``tail`` lines (0: none), then new lines as they are printed."""
+        detail = self.container(ref)
+        params = {"stdout": 1, "stderr": 1, "timestamps": 1, "follow": 1, "tail": str(max(0, tail))}
+        if since is not None:
+            params["since"] = _docker_time(since)
+        response = self._log_response(detail.id, params, follow=True)
+        return LogFollow(self, detail.id, response, detail.tty, detail.name)
 
     def close(self) -> None:
         """Release the SDK's connection pool."""
-        if self._client is not None:
-            self._client.close()
-            self._client = None
+        with self._lock:
+            if self._client is not None:
+                self._client.close()
+                self._client = None
 
 
 def docker_health() -> str:

@@ -172,6 +172,8 @@ PORTICO_NPM_TIMEOUT = envint("PORTICO_NPM_TIMEOUT", 10, minimum=1, maximum=300)
 PORTICO_DOCKER_URL = envstr("PORTICO_DOCKER_URL", envstr("DOCKER_HOST", "unix:///var/run/docker.sock"))
 PORTICO_DOCKER_TIMEOUT = envint("PORTICO_DOCKER_TIMEOUT", 10, minimum=1, maximum=300)
 PORTICO_MAX_LOG_STREAMS = envint("PORTICO_MAX_LOG_STREAMS", 8, minimum=1, maximum=256)
+# A followed log with no new line for this long is closed (the page offers to follow again).
+PORTICO_LOG_IDLE_SECONDS = envint("PORTICO_LOG_IDLE_SECONDS", 600, minimum=5, maximum=86400)
 
 if envbool("PORTICO_TESTING", False):
     PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
