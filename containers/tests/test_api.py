@@ -117,7 +117,7 @@ def test_logs_since_and_until_are_exact_and_inclusive(api_client, viewer_user, r
 
 def test_search_finds_only_matching_lines_substring_and_regex(api_client, viewer_user, run_container):
     api = api_client(viewer_user)
-    script = "echo 'GET /users 200'; echo 'GET /task 500'; echo 'post /TASK 201'; echo 'error: db down' >&2; echo END; sleep 60"
+    script = "echo 'GET /users 200'; echo 'GET /task 500'; echo 'post /TASK 201'; sleep 0.2; echo 'error: db down' >&2; sleep 0.2; echo END; sleep 60"
     container = run_container(["sh", "-c", script])
     wait_for_log(container, "END")
     url = f"/api/v1/containers/{container.name}/logs"
