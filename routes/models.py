@@ -143,3 +143,22 @@ class Revision(models.Model):
 
     def __str__(self) -> str:
         return f"#{self.number} {self.status}"
+
+
+class NpmSettings(models.Model):
+    """Where Nginx Proxy Manager is and how Portico logs in (one row; PORTICO_NPM_* variables take precedence).
+
+    The secret is stored as given (NPM needs the plain password to issue tokens) and never shown back.
+    """
+
+    url = models.CharField(max_length=500, blank=True, help_text="NPM's API, e.g. http://npm:81/api")
+    identity = models.EmailField(max_length=254, blank=True, help_text="The NPM user's e-mail.")
+    secret = models.CharField(max_length=500, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "NPM settings"
+        verbose_name_plural = "NPM settings"
+
+    def __str__(self) -> str:
+        return self.url or "NPM (not configured)"

@@ -1,0 +1,476 @@
+"""Publishing Portico's routes into Nginx Proxy Manager, adopting its hosts and importing them.
+
+Mapping (docs/npm.md): one enabled domain -> one NPM proxy host. Its ``/`` route gives the host's
+forward_scheme/host/port; every other route becomes a custom location. ``strip_prefix`` is NPM's forward path
+``/``: NPM renders ``proxy_pass http://host:port/;`` inside ``location /task/``, so /task/x arrives upstream as /x.
+``websocket`` is the host's allow_websocket_upgrade (NPM has it per host, not per path).
+
+What NPM cannot express is never published as something else: several targets (load balancing, backups),
+a domain without a ``/`` route and a strip_prefix path without a trailing slash block the apply with a clear
+message; timeouts that NPM cannot set are a warning.
+
+Ownership: Portico writes ``meta.portico_managed = true`` into the hosts it creates and touches no other host.
+An unmanaged host that uses a Portico domain is a conflict until someone adopts it.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import ValidationError
+
+from routes.npm import MANAGED_KEY, NGINX_META_KEYS, NpmClient, NpmError, ProxyHost
+from routes.publish import PublishError
+from routes.schemas import ConfigDocument, DomainSpec, RouteSpec, TargetSpec
+
+ARTIFACT_PREFIX = "npm/"
+DEFAULT_CONNECT_TIMEOUT = 5
+DEFAULT_READ_TIMEOUT = 60
+
+
+def artifact_name(domain: str) -> str:
+    """The plan/revision key of a domain's host: ``npm/<domain>.json``."""
+    return f"{ARTIFACT_PREFIX}{domain}.json"
+
+
+def canonical(body: dict[str, Any]) -> str:
+    """The one text form of a host body: sorted keys, two-space indent, trailing newline (diffs stay small)."""
+    return json.dumps(body, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def host_key(host: ProxyHost) -> str:
+    """The domain a live host is filed under: its first domain name (NPM keeps them sorted)."""
+    return host.domain_names[0] if host.domain_names else f"host-{host.id}"
+
+
+def live_body(host: ProxyHost) -> dict[str, Any]:
+    """A live host in the same shape as a rendered one (NPM's nginx report and null locations left out)."""
+    return host.body()
+
+
+@dataclass
+class Problem:
+    """Something about a domain NPM cannot do; ``blocking`` ones stop the apply."""
+
+    domain: str
+    message: str
+    blocking: bool
+
+    def __str__(self) -> str:
+        return f"{'Blocked' if self.blocking else 'Note'}: {self.message}"
+
+
+def _forward_host(target: TargetSpec) -> str:
+    try:
+        if ipaddress.ip_address(target.host).version == 6:
+            return f"[{target.host}]"
+    except ValueError:
+        pass
+    return target.host
+
+
+def _problems_of(domain: DomainSpec) -> list[Problem]:
+    problems: list[Problem] = []
+    name = domain.name
+    routes = [r for r in domain.routes if r.enabled]
+    if not routes:
+        problems.append(Problem(name, f"{name} has no enabled route, so nothing is published for it in NPM.", False))
+        return problems
+    if not any(r.path == "/" for r in routes):
+        problems.append(
+            Problem(
+                name,
+                f"{name} has no “/” route. An NPM proxy host always forwards “/” somewhere; add a “/” route "
+                "(or publish with nginx).",
+                True,
+            )
+        )
+    for route in routes:
+        where = f"{name}{route.path}"
+        if len(route.targets) > 1:
+            problems.append(
+                Problem(
+                    name,
+                    f"{where} has {len(route.targets)} targets. NPM forwards a path to exactly one upstream "
+                    "(no load balancing, no backups): keep one target or publish with nginx.",
+                    True,
+                )
+            )
+        if route.strip_prefix and route.path != "/" and not route.path.endswith("/"):
+            problems.append(
+                Problem(
+                    name,
+                    f"{where} strips its prefix, which NPM can only do for a path ending in “/”: "
+                    f"use {route.path}/ instead.",
+                    True,
+                )
+            )
+        if route.connect_timeout != DEFAULT_CONNECT_TIMEOUT or route.read_timeout != DEFAULT_READ_TIMEOUT:
+            problems.append(
+                Problem(
+                    name,
+                    f"{where} sets timeouts (connect {route.connect_timeout} s, read {route.read_timeout} s); "
+                    "NPM has no such setting, so nginx's defaults (60 s) apply there.",
+                    False,
+                )
+            )
+    with_ws = {r.websocket for r in routes}
+    if len(with_ws) > 1:
+        problems.append(
+            Problem(
+                name,
+                f"Some routes of {name} allow websockets and some do not; NPM has one switch per host, "
+                "so websocket upgrades are allowed on every path of it.",
+                False,
+            )
+        )
+    return problems
+
+
+def _location(route: RouteSpec) -> dict[str, Any]:
+    target = route.targets[0]
+    item: dict[str, Any] = {
+        "path": route.path,
+        "forward_scheme": route.scheme,
+        "forward_host": _forward_host(target),
+        "forward_port": target.port,
+    }
+    if route.strip_prefix:
+        # NPM appends forward_path to proxy_pass: "location /task/ { proxy_pass http://h:p/; }" strips /task/.
+        item["forward_path"] = "/"
+    return item
+
+
+def host_body(domain: DomainSpec) -> dict[str, Any] | None:
+    """The NPM proxy-host body for one domain (None when there is nothing publishable)."""
+    routes = sorted((r for r in domain.routes if r.enabled), key=lambda r: r.path)
+    root = next((r for r in routes if r.path == "/"), None)
+    if root is None:
+        return None
+    target = root.targets[0]
+    return {
+        "domain_names": [domain.name],
+        "forward_scheme": root.scheme,
+        "forward_host": _forward_host(target),
+        "forward_port": target.port,
+        "access_list_id": 0,
+        "certificate_id": 0,
+        # NPM coerces certificate_id 0 to "0" and then keeps these as sent (NOTES.md 4.3): always false here.
+        "ssl_forced": False,
+        "http2_support": False,
+        "hsts_enabled": False,
+        "hsts_subdomains": False,
+        "trust_forwarded_proto": False,
+        "caching_enabled": False,
+        "block_exploits": False,
+        "allow_websocket_upgrade": any(r.websocket for r in routes),
+        "advanced_config": "",
+        "enabled": True,
+        "meta": {MANAGED_KEY: True},
+        "locations": [_location(r) for r in routes if r.path != "/"],
+    }
+
+
+@dataclass
+class HostChange:
+    """One step of a push and how to undo it."""
+
+    action: str  # create | update | delete
+    domain: str
+    host_id: int | None = None
+    before: dict[str, Any] | None = None
+
+
+class NpmPublisher:
+    """The Publisher for NPM (routes.publish's protocol): render, warnings, current, push."""
+
+    name = "npm"
+
+    def __init__(self, client_factory: Callable[[], NpmClient] | None = None):
+        self._client_factory = client_factory or NpmClient.from_settings
+
+    def _client(self) -> NpmClient:
+        try:
+            return self._client_factory()
+        except NpmError as exc:
+            raise PublishError(exc.message, exc.output) from None
+
+    # --- pure ---------------------------------------------------------------------------------
+
+    def problems(self, document: ConfigDocument) -> list[Problem]:
+        """Everything NPM cannot express in ``document`` (blocking or not)."""
+        return [p for d in document.domains if d.enabled for p in _problems_of(d)]
+
+    def errors(self, document: ConfigDocument) -> list[str]:
+        """The blocking problems: apply must refuse while there are any."""
+        return [p.message for p in self.problems(document) if p.blocking]
+
+    def warnings(self, document: ConfigDocument) -> list[str]:
+        """What the plan shows: blocking problems first ("Blocked: ..."), then notes."""
+        problems = self.problems(document)
+        return [str(p) for p in problems if p.blocking] + [str(p) for p in problems if not p.blocking]
+
+    def render(self, document: ConfigDocument) -> dict[str, str]:
+        """``npm/<domain>.json`` -> canonical JSON body, for every enabled domain with a ``/`` route."""
+        files = {}
+        for domain in document.domains:
+            if not domain.enabled:
+                continue
+            body = host_body(domain)
+            if body is not None:
+                files[artifact_name(domain.name)] = canonical(body)
+        return dict(sorted(files.items()))
+
+    # --- live side ------------------------------------------------------------------------------
+
+    def hosts(self) -> list[ProxyHost]:
+        """Every proxy host of the NPM (managed or not). Raises PublishError."""
+        with self._client() as client:
+            try:
+                return client.list_proxy_hosts()
+            except NpmError as exc:
+                raise PublishError(exc.message, exc.output) from None
+
+    def current(self) -> dict[str, str]:
+        """The hosts Portico manages, in render's format. Raises PublishError when NPM cannot be read."""
+        return {
+            artifact_name(host_key(h)): canonical(live_body(h)) for h in sorted(self.hosts(), key=host_key) if h.managed
+        }
+
+    def conflicts(self, document: ConfigDocument) -> list[ProxyHost]:
+        """Unmanaged NPM hosts that use a domain Portico wants to publish (never overwritten; adopt them)."""
+        wanted = {name.removeprefix(ARTIFACT_PREFIX).removesuffix(".json") for name in self.render(document)}
+        return [h for h in self.hosts() if not h.managed and wanted & set(h.domain_names)]
+
+    def push(self, desired: dict[str, str], previous: dict[str, str]) -> str:
+        """Make NPM's managed hosts equal ``desired``; read each back; on any failure undo and raise PublishError.
+
+        Deletes go first (they free domain names), then updates, then creates. After each create or update the
+        host is read back, because NPM answers 201/200 even when nginx rejected it (meta.nginx_online false).
+        ``previous`` is what the plan showed; the undo uses the bodies read from NPM just before the push.
+        """
+        bodies = {
+            name.removeprefix(ARTIFACT_PREFIX).removesuffix(".json"): json.loads(text) for name, text in desired.items()
+        }
+        with self._client() as client:
+            try:
+                live = client.list_proxy_hosts()
+            except NpmError as exc:
+                raise PublishError(f"Cannot read NPM's proxy hosts: {exc.message}", exc.output) from None
+            managed = {host_key(h): h for h in live if h.managed}
+            for host in live:
+                if host.managed:
+                    continue
+                clash = sorted(set(host.domain_names) & set(bodies))
+                if clash:
+                    raise PublishError(
+                        f"{clash[0]} already exists in NPM as proxy host #{host.id}, which Portico does not manage. "
+                        "Nothing was changed. Adopt that host (NPM page) or remove it in NPM, then apply again.",
+                        f"{clash[0]} is already in use",
+                    )
+            steps: list[tuple[str, str]] = [(n, "delete") for n in sorted(managed) if n not in bodies]
+            for name in sorted(bodies):
+                if name in managed:
+                    if canonical(live_body(managed[name])) != canonical(bodies[name]):
+                        steps.append((name, "update"))
+                else:
+                    steps.append((name, "create"))
+            done: list[HostChange] = []
+            lines: list[str] = []
+            for name, action in sorted(steps, key=lambda s: ("delete", "update", "create").index(s[1])):
+                try:
+                    lines.append(self._step(client, action, name, bodies.get(name), managed.get(name), done))
+                except PublishError as exc:
+                    undo_failures = self._undo(client, done)
+                    message = exc.message
+                    if undo_failures:
+                        message += " Putting the previous hosts back failed too: check NPM."
+                    elif done:
+                        message += " The previous hosts were put back."
+                    raise PublishError(
+                        message,
+                        "\n".join(filter(None, [exc.output, *undo_failures])),
+                        # something had gone live and was taken back again
+                        rolled_back=bool(done) and not undo_failures,
+                    ) from None
+            return "\n".join(lines) if lines else "NPM already had every host: nothing to change."
+
+    def _step(
+        self,
+        client: NpmClient,
+        action: str,
+        name: str,
+        body: dict[str, Any] | None,
+        host: ProxyHost | None,
+        done: list[HostChange],
+    ) -> str:
+        try:
+            if action == "delete":
+                assert host is not None
+                client.delete_proxy_host(host.id)
+                done.append(HostChange("delete", name, host.id, live_body(host)))
+                return f"deleted {name} (host #{host.id})"
+            assert body is not None
+            if action == "update":
+                assert host is not None
+                client.update_proxy_host(host.id, body)
+                done.append(HostChange("update", name, host.id, live_body(host)))
+                host_id = host.id
+            else:
+                created = client.create_proxy_host(body)
+                done.append(HostChange("create", name, created.id))
+                host_id = created.id
+            check = client.get_proxy_host(host_id)
+        except NpmError as exc:
+            raise PublishError(f"NPM refused to {action} {name}: {exc.message}", exc.output) from None
+        if check.nginx_online is False:
+            raise PublishError(
+                f"NPM's nginx rejected {name} (host #{host_id}).", check.nginx_err
+            )
+        return f"{action}d {name} (host #{host_id}): nginx online"
+
+    @staticmethod
+    def _undo(client: NpmClient, done: list[HostChange]) -> list[str]:
+        """Put back what the push changed, newest first; returns a line per step that could not be undone."""
+        failures = []
+        for change in reversed(done):
+            try:
+                if change.action == "create" and change.host_id is not None:
+                    client.delete_proxy_host(change.host_id)
+                elif change.action == "update" and change.before is not None:
+                    client.update_proxy_host(change.host_id, change.before)
+                elif change.action == "delete" and change.before is not None:
+                    client.create_proxy_host(change.before)
+            except NpmError as exc:
+                failures.append(f"Could not undo the {change.action} of {change.domain}: {exc.message}")
+        return failures
+
+    # --- adopt ------------------------------------------------------------------------------------
+
+    def adopt(self, host_id: int) -> ProxyHost:
+        """Mark an existing NPM host as Portico's (meta.portico_managed). Raises PublishError."""
+        with self._client() as client:
+            try:
+                host = client.get_proxy_host(host_id)
+                if host.managed:
+                    return host
+                meta = {k: v for k, v in host.meta.items() if k not in NGINX_META_KEYS}
+                client.update_proxy_host(host_id, {"meta": {**meta, MANAGED_KEY: True}})
+                return client.get_proxy_host(host_id)
+            except NpmError as exc:
+                raise PublishError(f"Could not adopt NPM host #{host_id}: {exc.message}", exc.output) from None
+
+
+# --- import -----------------------------------------------------------------------------------------
+
+
+@dataclass
+class ImportedHost:
+    """What one NPM host becomes in Portico, and what could not be carried over."""
+
+    host_id: int
+    domain_names: list[str]
+    managed: bool
+    domains: list[DomainSpec] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    skipped: bool = False
+
+
+def _route_from(path: str, scheme: str, host: str, port: int, *, strip: bool, websocket: bool) -> RouteSpec:
+    return RouteSpec(
+        path=path,
+        scheme=scheme,
+        targets=[TargetSpec(host=host, port=port)],
+        strip_prefix=strip,
+        websocket=websocket,
+    )
+
+
+def import_host(host: ProxyHost) -> ImportedHost:
+    """Turn one NPM proxy host into Portico domains (one per domain name); unsupported parts become notes."""
+    result = ImportedHost(host.id, list(host.domain_names), host.managed)
+    notes = result.notes
+    if host.advanced_config.strip():
+        notes.append("its advanced (raw nginx) config is not imported")
+    if host.certificate_id not in (0, "0", None):
+        notes.append("its SSL certificate is not imported (Portico publishes plain HTTP)")
+    if host.access_list_id:
+        notes.append("its access list is not imported")
+    if host.block_exploits or host.caching_enabled:
+        notes.append("“block exploits” and caching are not imported")
+    ws = host.allow_websocket_upgrade
+    routes: dict[str, RouteSpec] = {}
+    try:
+        routes["/"] = _route_from(
+            "/", host.forward_scheme, host.forward_host.strip("[]"), host.forward_port, strip=False, websocket=ws
+        )
+    except ValidationError as exc:
+        notes.append(f"its forward target {host.forward_host}:{host.forward_port} is not valid: {_first(exc)}")
+        result.skipped = True
+        return result
+    for loc in host.locations:
+        if loc.advanced_config.strip():
+            notes.append(f"the advanced config of location {loc.path} is not imported")
+        target_host, forward_path = loc.effective_target()
+        if forward_path not in ("", "/"):
+            notes.append(f"location {loc.path} rewrites to {forward_path}, which Portico cannot express: skipped")
+            continue
+        strip = forward_path == "/" and loc.path != "/"
+        try:
+            route = _route_from(
+                loc.path, loc.forward_scheme, target_host.strip("[]"), loc.forward_port, strip=strip, websocket=ws
+            )
+        except ValidationError as exc:
+            notes.append(f"location {loc.path} skipped: {_first(exc)}")
+            continue
+        if strip and not loc.path.endswith("/"):
+            notes.append(f"location {loc.path} strips a prefix without a trailing slash; check it after import")
+        routes[route.path] = route  # a location "/" replaces the host's own forward target, as in NPM
+    for name in host.domain_names:
+        try:
+            result.domains.append(
+                DomainSpec(
+                    name=name,
+                    enabled=host.enabled,
+                    notes=f"Imported from NPM proxy host #{host.id}.",
+                    routes=[routes[p] for p in sorted(routes)],
+                )
+            )
+        except ValidationError as exc:
+            notes.append(f"domain {name} skipped: {_first(exc)}")
+    if len(host.domain_names) > 1:
+        notes.append("its several domain names become separate Portico domains (one NPM host each when published)")
+    result.skipped = not result.domains
+    return result
+
+
+def _first(exc: ValidationError) -> str:
+    err = exc.errors()[0]
+    return str(err.get("msg", "invalid")).removeprefix("Value error, ")
+
+
+@dataclass
+class ImportPreview:
+    """What an import would do: the document to merge and a line per host."""
+
+    hosts: list[ImportedHost]
+    document: ConfigDocument
+
+    @property
+    def notes(self) -> list[str]:
+        return [f"#{h.host_id} {', '.join(h.domain_names)}: {n}" for h in self.hosts for n in h.notes]
+
+
+def import_preview(hosts: list[ProxyHost]) -> ImportPreview:
+    """Map every NPM host to Portico domains (the first host wins a domain name NPM would not allow twice)."""
+    imported = [import_host(h) for h in sorted(hosts, key=lambda h: h.id)]
+    domains: dict[str, DomainSpec] = {}
+    for item in imported:
+        for spec in item.domains:
+            domains.setdefault(spec.name, spec)
+    document = ConfigDocument(domains=[domains[n] for n in sorted(domains)])
+    return ImportPreview(imported, document)

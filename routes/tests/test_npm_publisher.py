@@ -1,0 +1,341 @@
+"""NpmPublisher: the mapping onto NPM's proxy hosts, push with read-back and undo, ownership, adopt, import."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from routes.npm_publisher import NpmPublisher, artifact_name, import_preview
+from routes.publish import PublishError
+from routes.schemas import ConfigDocument
+from routes.tests.npm_fake import TEST_DOMAIN_SUFFIX, NpmTarget
+from routes.tests.npm_schema import request_errors
+
+GCTASK = "gctask" + TEST_DOMAIN_SUFFIX
+
+
+def gctask_document(**root_changes) -> ConfigDocument:
+    """The lecture: / -> front, /task/ and /user/ -> the two APIs (prefix stripped)."""
+    root = {"path": "/", "targets": [{"host": "127.0.0.1", "port": 8011}], **root_changes}
+    return ConfigDocument.model_validate(
+        {
+            "domains": [
+                {
+                    "name": GCTASK,
+                    "routes": [
+                        root,
+                        {"path": "/task/", "targets": [{"host": "127.0.0.1", "port": 8012}], "strip_prefix": True},
+                        {"path": "/user/", "targets": [{"host": "127.0.0.1", "port": 8013}], "strip_prefix": True},
+                    ],
+                }
+            ]
+        }
+    )
+
+
+def publisher_for(npm: NpmTarget) -> NpmPublisher:
+    return NpmPublisher(client_factory=npm.client)
+
+
+def publish(pub: NpmPublisher, document: ConfigDocument) -> str:
+    assert pub.errors(document) == []
+    return pub.push(pub.render(document), pub.current())
+
+
+def managed_hosts(npm: NpmTarget):
+    with npm.client() as client:
+        return [h for h in client.list_proxy_hosts() if h.managed]
+
+
+# --- mapping (pure) --------------------------------------------------------------------------------------
+
+
+def test_gctask_renders_as_one_host_with_two_custom_locations():
+    files = NpmPublisher().render(gctask_document())
+    assert list(files) == [artifact_name(GCTASK)]
+    body = json.loads(files[artifact_name(GCTASK)])
+    assert (body["forward_scheme"], body["forward_host"], body["forward_port"]) == ("http", "127.0.0.1", 8011)
+    assert body["locations"] == [
+        # forward_path "/" makes NPM render proxy_pass http://127.0.0.1:8012/; so /task/x arrives as /x.
+        {
+            "path": "/task/",
+            "forward_scheme": "http",
+            "forward_host": "127.0.0.1",
+            "forward_port": 8012,
+            "forward_path": "/",
+        },
+        {
+            "path": "/user/",
+            "forward_scheme": "http",
+            "forward_host": "127.0.0.1",
+            "forward_port": 8013,
+            "forward_path": "/",
+        },
+    ]
+    assert body["meta"] == {"portico_managed": True}
+    # No certificate: NPM's own cleanup does not run (NOTES 4.3), so these must be false in what we send.
+    assert not any(body[k] for k in ("ssl_forced", "http2_support", "hsts_enabled", "hsts_subdomains"))
+    assert request_errors("POST", "/nginx/proxy-hosts", body) == []
+    assert request_errors("PUT", "/nginx/proxy-hosts/1", body) == []
+
+
+def test_render_is_canonical_and_stable():
+    pub = NpmPublisher()
+    assert pub.render(gctask_document()) == pub.render(gctask_document())
+    text = pub.render(gctask_document())[artifact_name(GCTASK)]
+    assert text == json.dumps(json.loads(text), indent=2, sort_keys=True) + "\n"
+
+
+def test_a_route_without_strip_prefix_keeps_its_path_upstream():
+    doc = gctask_document()
+    doc.domains[0].routes[1].strip_prefix = False
+    body = json.loads(NpmPublisher().render(doc)[artifact_name(GCTASK)])
+    assert "forward_path" not in body["locations"][0]
+
+
+def test_websocket_sets_the_host_switch_and_warns_when_routes_differ():
+    doc = gctask_document(websocket=True)
+    pub = NpmPublisher()
+    body = json.loads(pub.render(doc)[artifact_name(GCTASK)])
+    assert body["allow_websocket_upgrade"] is True
+    assert any("websocket" in w for w in pub.warnings(doc))
+    assert pub.errors(doc) == []
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        ({"targets": [{"host": "127.0.0.1", "port": 8011}, {"host": "127.0.0.1", "port": 8021}]}, "2 targets"),
+        (
+            {"targets": [{"host": "127.0.0.1", "port": 8011}, {"host": "front2", "port": 80, "backup": True}]},
+            "no backups",
+        ),
+        ({"path": "/front/"}, "no “/” route"),
+    ],
+    ids=["load-balancing", "backup", "no-root"],
+)
+def test_what_npm_cannot_express_blocks_the_apply(change, expected):
+    doc = gctask_document(**change)
+    pub = NpmPublisher()
+    errors = pub.errors(doc)
+    assert len(errors) == 1 and expected in errors[0]
+    assert pub.warnings(doc)[0].startswith("Blocked: ")
+
+
+def test_strip_prefix_needs_a_trailing_slash_in_npm():
+    doc = gctask_document()
+    doc.domains[0].routes[1].path = "/task"
+    assert "use /task/ instead" in NpmPublisher().errors(doc)[0]
+
+
+def test_timeouts_npm_cannot_set_are_a_warning_not_an_error():
+    doc = gctask_document(read_timeout=300)
+    pub = NpmPublisher()
+    assert pub.errors(doc) == []
+    assert any("read 300 s" in w for w in pub.warnings(doc))
+
+
+def test_disabled_domains_and_routes_are_not_published():
+    doc = gctask_document()
+    doc.domains[0].routes[2].enabled = False
+    body = json.loads(NpmPublisher().render(doc)[artifact_name(GCTASK)])
+    assert [loc["path"] for loc in body["locations"]] == ["/task/"]
+    doc.domains[0].enabled = False
+    assert NpmPublisher().render(doc) == {}
+
+
+# --- push against NPM ---------------------------------------------------------------------------------------
+
+
+def test_gctask_publishes_updates_and_deletes(npm: NpmTarget):
+    pub = publisher_for(npm)
+    doc = gctask_document()
+    output = publish(pub, doc)
+    assert f"created {GCTASK}" in output
+    (host,) = managed_hosts(npm)
+    assert host.domain_names == [GCTASK]
+    assert [(loc.path, loc.forward_port, loc.forward_path) for loc in host.locations] == [
+        ("/task/", 8012, "/"),
+        ("/user/", 8013, "/"),
+    ]
+    assert host.nginx_online is True
+    assert pub.current() == pub.render(doc)  # in sync: the plan's diff is empty
+    assert "nothing to change" in publish(pub, doc)
+
+    changed = gctask_document()
+    changed.domains[0].routes[1].targets[0].port = 8022
+    assert f"updated {GCTASK} (host #{host.id})" in publish(pub, changed)
+    (after,) = managed_hosts(npm)
+    assert after.id == host.id and after.locations[0].forward_port == 8022
+
+    assert f"deleted {GCTASK}" in publish(pub, ConfigDocument())
+    assert managed_hosts(npm) == []
+    assert pub.current() == {}
+
+
+def test_a_host_rejected_by_nginx_is_restored_and_reported(npm: NpmTarget):
+    fake = npm.need_fake()
+    pub = publisher_for(npm)
+    publish(pub, gctask_document())
+    before = pub.current()
+    broken = gctask_document()
+    broken.domains[0].routes[1].targets[0].host = "missing-container-2"  # nginx -t: host not found in upstream
+    with pytest.raises(PublishError) as failed:
+        pub.push(pub.render(broken), before)
+    assert "rejected" in failed.value.message
+    assert 'host not found in upstream "missing-container-2"' in failed.value.output
+    assert pub.current() == before
+    (host,) = managed_hosts(npm)
+    assert host.nginx_online is True  # the previous body was put back and NPM rendered it again
+    # the update, the read-back that saw nginx_online false, the restoring update
+    assert [r["method"] for r in fake.requests if r["path"].startswith("/nginx/proxy-hosts/")][-3:] == [
+        "PUT",
+        "GET",
+        "PUT",
+    ]
+
+
+def test_a_rejected_new_host_is_removed_again(npm: NpmTarget):
+    npm.need_fake()
+    pub = publisher_for(npm)
+    broken = gctask_document()
+    broken.domains[0].routes[2].targets[0].host = "missing-container"
+    with pytest.raises(PublishError) as failed:
+        publish(pub, broken)
+    assert "host not found" in failed.value.output
+    assert managed_hosts(npm) == []
+
+
+def test_a_failure_midway_undoes_the_earlier_steps(npm: NpmTarget):
+    fake = npm.need_fake()
+    pub = publisher_for(npm)
+    doc = gctask_document()
+    publish(pub, doc)
+    before = pub.current()
+    two = gctask_document()
+    two.domains[0].routes[0].targets[0].port = 9011
+    other = gctask_document().domains[0].model_copy(update={"name": "other" + TEST_DOMAIN_SUFFIX})
+    two.domains.append(other)
+    fake.fail_next(400, "Internal Error", method="POST", path="/nginx/proxy-hosts")  # the create of "other"
+    with pytest.raises(PublishError) as failed:
+        pub.push(pub.render(two), before)
+    assert "refused to create" in failed.value.message
+    assert pub.current() == before  # the update of gctask was undone
+
+
+def test_npm_answering_500_leaves_npm_unchanged(npm: NpmTarget):
+    fake = npm.need_fake()
+    pub = publisher_for(npm)
+    publish(pub, gctask_document())
+    before = pub.current()
+    changed = gctask_document(targets=[{"host": "127.0.0.1", "port": 9999}])
+    for _ in range(2):  # the first 500 is taken for an auth problem and retried after a new login
+        fake.fail_next(500, "Internal Error", method="PUT")
+    with pytest.raises(PublishError) as failed:
+        pub.push(pub.render(changed), before)
+    assert "(500)" in failed.value.message and "Internal Error" in failed.value.output
+    assert pub.current() == before
+
+
+def test_a_timeout_is_reported_and_nothing_is_changed(npm: NpmTarget):
+    fake = npm.need_fake()
+    pub = NpmPublisher(client_factory=lambda: npm.client(timeout=0.3))
+    fake.delay = 1.0
+    with pytest.raises(PublishError) as failed:
+        pub.push(pub.render(gctask_document()), {})
+    assert "did not answer" in failed.value.message
+    fake.delay = 0
+    assert managed_hosts(npm) == []
+
+
+# --- ownership, adopt ----------------------------------------------------------------------------------------
+
+
+def unmanaged_gctask(npm: NpmTarget) -> int:
+    with npm.client() as client:
+        return client.create_proxy_host(
+            {"domain_names": [GCTASK], "forward_scheme": "http", "forward_host": "127.0.0.1", "forward_port": 7000}
+        ).id
+
+
+def test_an_unmanaged_host_is_a_conflict_and_never_overwritten(npm: NpmTarget):
+    host_id = unmanaged_gctask(npm)
+    pub = publisher_for(npm)
+    doc = gctask_document()
+    assert [h.id for h in pub.conflicts(doc)] == [host_id]
+    assert pub.current() == {}  # not Portico's: not part of what Portico manages
+    with pytest.raises(PublishError) as failed:
+        pub.push(pub.render(doc), {})
+    assert f"proxy host #{host_id}" in failed.value.message and "Adopt" in failed.value.message
+    with npm.client() as client:
+        untouched = client.get_proxy_host(host_id)
+    assert (untouched.forward_port, untouched.locations, untouched.managed) == (7000, [], False)
+
+
+def test_adopting_a_host_lets_portico_publish_over_it(npm: NpmTarget):
+    host_id = unmanaged_gctask(npm)
+    pub = publisher_for(npm)
+    adopted = pub.adopt(host_id)
+    assert adopted.managed and adopted.id == host_id
+    doc = gctask_document()
+    assert pub.conflicts(doc) == []
+    assert f"updated {GCTASK} (host #{host_id})" in publish(pub, doc)
+    (host,) = managed_hosts(npm)
+    assert host.id == host_id and host.forward_port == 8011 and len(host.locations) == 2
+
+
+# --- import ---------------------------------------------------------------------------------------------------
+
+
+def test_import_round_trips_what_portico_published(npm: NpmTarget):
+    pub = publisher_for(npm)
+    doc = gctask_document(websocket=True)
+    for route in doc.domains[0].routes:
+        route.websocket = True
+    publish(pub, doc)
+    preview = import_preview(pub.hosts())
+    (imported,) = preview.document.domains
+    assert imported.name == GCTASK
+    assert [r.model_dump() for r in imported.routes] == [r.model_dump() for r in doc.domains[0].routes]
+    assert preview.notes == []
+
+
+def test_import_reads_the_recorded_lecture_host_and_says_what_it_drops():
+    from routes.npm import ProxyHost
+    from routes.tests.npm_schema import transcript
+
+    host = ProxyHost.from_api(transcript("56-")["response"]["body"])  # the real NPM's gctask host
+    preview = import_preview([host])
+    (domain,) = preview.document.domains
+    assert domain.name == "gctask.test"
+    assert [(r.path, r.targets[0].port, r.strip_prefix) for r in domain.routes] == [
+        ("/", 8011, False),
+        ("/task/", 8012, False),
+        ("/user/", 8013, False),
+    ]
+    notes = " ".join(preview.notes)
+    assert "location /api/ rewrites to /task/" in notes  # forward_host "127.0.0.1/task/": not expressible
+    assert "advanced config of location /task/" in notes
+    assert "block exploits" in notes
+
+
+def test_import_maps_a_multi_domain_host_to_several_domains():
+    from routes.npm import ProxyHost
+
+    host = ProxyHost.from_api(
+        {
+            "id": 9,
+            "domain_names": ["b.example.com", "a.example.com"],
+            "forward_scheme": "http",
+            "forward_host": "front",
+            "forward_port": 80,
+            "locations": None,
+            "enabled": False,
+            "meta": {},
+        }
+    )
+    preview = import_preview([host])
+    assert [d.name for d in preview.document.domains] == ["a.example.com", "b.example.com"]
+    assert all(not d.enabled for d in preview.document.domains)
+    assert "separate Portico domains" in " ".join(preview.notes)
