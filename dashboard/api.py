@@ -131,11 +131,13 @@ def _mount_routers() -> None:
     from routes.api import router as routes_router
     from routes.api_config import router as config_router
     from routes.api_crud import router as routes_crud_router
+    from routes.api_npm import router as npm_router
 
     api.add_router("/", tokens_router)
     api.add_router("/", routes_router)
     api.add_router("/", routes_crud_router)
     api.add_router("/", config_router)
+    api.add_router("/", npm_router)
     api.add_router("/", containers_router)
     api.add_router("/", audit_router)
 

@@ -15,6 +15,7 @@ An unmanaged host that uses a Portico domain is a conflict until someone adopts 
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import json
 from collections.abc import Callable
@@ -192,6 +193,7 @@ class NpmPublisher:
 
     def __init__(self, client_factory: Callable[[], NpmClient] | None = None):
         self._client_factory = client_factory or NpmClient.from_settings
+        self._last_hosts: list[ProxyHost] | None = None
 
     def _client(self) -> NpmClient:
         try:
@@ -210,9 +212,26 @@ class NpmPublisher:
         return [p.message for p in self.problems(document) if p.blocking]
 
     def warnings(self, document: ConfigDocument) -> list[str]:
-        """What the plan shows: blocking problems first ("Blocked: ..."), then notes."""
+        """What the plan shows: conflicts and blocking problems first ("Blocked: ..."), then notes.
+
+        Conflicts need NPM's host list: the one current() just read, else a fresh read (skipped if NPM is down,
+        the plan reports that itself).
+        """
         problems = self.problems(document)
-        return [str(p) for p in problems if p.blocking] + [str(p) for p in problems if not p.blocking]
+        conflicts = []
+        try:
+            hosts = self._last_hosts if self._last_hosts is not None else self.hosts()
+        except PublishError:
+            hosts = []
+        wanted = {n.removeprefix(ARTIFACT_PREFIX).removesuffix(".json") for n in self.render(document)}
+        for host in hosts:
+            clash = sorted(wanted & set(host.domain_names)) if not host.managed else []
+            if clash:
+                conflicts.append(
+                    f"Blocked: {clash[0]} already exists in NPM as proxy host #{host.id}, which Portico does not "
+                    "manage. Adopt it (NPM page) or remove it in NPM; Portico never overwrites it."
+                )
+        return conflicts + [str(p) for p in problems if p.blocking] + [str(p) for p in problems if not p.blocking]
 
     def render(self, document: ConfigDocument) -> dict[str, str]:
         """``npm/<domain>.json`` -> canonical JSON body, for every enabled domain with a ``/`` route."""
@@ -231,7 +250,8 @@ class NpmPublisher:
         """Every proxy host of the NPM (managed or not). Raises PublishError."""
         with self._client() as client:
             try:
-                return client.list_proxy_hosts()
+                self._last_hosts = client.list_proxy_hosts()
+                return self._last_hosts
             except NpmError as exc:
                 raise PublishError(exc.message, exc.output) from None
 
@@ -328,9 +348,7 @@ class NpmPublisher:
         except NpmError as exc:
             raise PublishError(f"NPM refused to {action} {name}: {exc.message}", exc.output) from None
         if check.nginx_online is False:
-            raise PublishError(
-                f"NPM's nginx rejected {name} (host #{host_id}).", check.nginx_err
-            )
+            raise PublishError(f"NPM's nginx rejected {name} (host #{host_id}).", check.nginx_err)
         return f"{action}d {name} (host #{host_id}): nginx online"
 
     @staticmethod
@@ -348,6 +366,16 @@ class NpmPublisher:
             except NpmError as exc:
                 failures.append(f"Could not undo the {change.action} of {change.domain}: {exc.message}")
         return failures
+
+    def release(self, host_id: int) -> None:
+        """Take Portico's marker off a host again (undo of an adoption). Raises PublishError."""
+        with self._client() as client:
+            try:
+                host = client.get_proxy_host(host_id)
+                meta = {k: v for k, v in host.meta.items() if k not in (*NGINX_META_KEYS, MANAGED_KEY)}
+                client.update_proxy_host(host_id, {"meta": meta})
+            except NpmError as exc:
+                raise PublishError(f"Could not release NPM host #{host_id}: {exc.message}", exc.output) from None
 
     # --- adopt ------------------------------------------------------------------------------------
 
@@ -474,3 +502,91 @@ def import_preview(hosts: list[ProxyHost]) -> ImportPreview:
             domains.setdefault(spec.name, spec)
     document = ConfigDocument(domains=[domains[n] for n in sorted(domains)])
     return ImportPreview(imported, document)
+
+
+@dataclass
+class ImportResult:
+    """An import (or its dry run): the preview, what the database gets, and the hosts adopted."""
+
+    preview: ImportPreview
+    changes: Any
+    dry_run: bool
+    adopted: list[int] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "dry_run": self.dry_run,
+            "changes": self.changes.as_dict(),
+            "hosts": [
+                {
+                    "id": h.host_id,
+                    "domain_names": h.domain_names,
+                    "managed": h.managed,
+                    "skipped": h.skipped,
+                    "domains": [d.name for d in h.domains],
+                    "notes": h.notes,
+                }
+                for h in self.preview.hosts
+            ],
+            "document": self.preview.document.model_dump(mode="json"),
+            "adopted": self.adopted,
+        }
+
+
+def run_import(
+    *,
+    dry_run: bool = True,
+    adopt: bool = False,
+    host_ids: list[int] | None = None,
+    actor=None,
+    source: str = "system",
+    publisher: NpmPublisher | None = None,
+) -> ImportResult:
+    """Read NPM's proxy hosts (all, or ``host_ids``) into Portico's domains and routes; existing ones are kept.
+
+    With ``dry_run`` nothing is written. With ``adopt`` the imported hosts are also marked as Portico's in NPM,
+    so the next apply manages them instead of reporting a conflict. The database change and the adoption go
+    together: if NPM refuses an adoption, the import is rolled back. Raises PublishError.
+    """
+    from django.db import transaction
+
+    from dashboard import audit
+    from routes.state import replace_state
+
+    publisher = publisher or NpmPublisher()
+    hosts = publisher.hosts()
+    if host_ids is not None:
+        missing = sorted(set(host_ids) - {h.id for h in hosts})
+        if missing:
+            raise PublishError(f"NPM has no proxy host #{missing[0]}.")
+        hosts = [h for h in hosts if h.id in set(host_ids)]
+    preview = import_preview(hosts)
+    with transaction.atomic():
+        changes = replace_state(
+            preview.document, prune=False, dry_run=dry_run, actor=actor, source=source, action="npm.import"
+        )
+        result = ImportResult(preview, changes, dry_run)
+        if not dry_run and adopt:
+            for item in preview.hosts:
+                if item.skipped or item.managed:
+                    continue
+                try:
+                    publisher.adopt(item.host_id)
+                except PublishError:
+                    # The import is rolled back, so the hosts adopted so far must not stay Portico's either
+                    # (the next apply would delete them as managed hosts without a domain).
+                    for host_id in result.adopted:
+                        with contextlib.suppress(PublishError):
+                            publisher.release(host_id)
+                    raise
+                result.adopted.append(item.host_id)
+                audit.record(
+                    "npm.adopt",
+                    actor=actor,
+                    source=source,
+                    object_type="npm.proxy_host",
+                    object_id=item.host_id,
+                    object_repr=", ".join(item.domain_names),
+                    after={"domains": [d.name for d in item.domains], "notes": item.notes},
+                )
+    return result

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from routes import views
+from routes import npm_views, views
 
 app_name = "routes"
 
@@ -20,4 +20,9 @@ urlpatterns = [
     path("<int:route_id>/validate/", views.route_validate, name="route-validate"),
     path("<int:route_id>/toggle/", views.route_toggle, name="route-toggle"),
     path("<int:route_id>/delete/", views.route_delete, name="route-delete"),
+    path("npm/", npm_views.npm_page, name="npm"),
+    path("npm/hosts/", npm_views.npm_hosts, name="npm-hosts"),
+    path("npm/settings/", npm_views.npm_settings, name="npm-settings"),
+    path("npm/import/", npm_views.npm_import, name="npm-import"),
+    path("npm/hosts/<int:host_id>/adopt/", npm_views.npm_adopt, name="npm-adopt"),
 ]

@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from routes.npm import NpmNotConfigured
 from routes.npm_publisher import NpmPublisher, artifact_name, import_preview
 from routes.publish import PublishError
 from routes.schemas import ConfigDocument
@@ -34,6 +35,15 @@ def gctask_document(**root_changes) -> ConfigDocument:
     )
 
 
+def offline() -> NpmPublisher:
+    """A publisher for the pure parts (render, problems); any NPM call fails as "not configured"."""
+
+    def no_npm():
+        raise NpmNotConfigured("no NPM in this test")
+
+    return NpmPublisher(client_factory=no_npm)
+
+
 def publisher_for(npm: NpmTarget) -> NpmPublisher:
     return NpmPublisher(client_factory=npm.client)
 
@@ -52,7 +62,7 @@ def managed_hosts(npm: NpmTarget):
 
 
 def test_gctask_renders_as_one_host_with_two_custom_locations():
-    files = NpmPublisher().render(gctask_document())
+    files = offline().render(gctask_document())
     assert list(files) == [artifact_name(GCTASK)]
     body = json.loads(files[artifact_name(GCTASK)])
     assert (body["forward_scheme"], body["forward_host"], body["forward_port"]) == ("http", "127.0.0.1", 8011)
@@ -81,7 +91,7 @@ def test_gctask_renders_as_one_host_with_two_custom_locations():
 
 
 def test_render_is_canonical_and_stable():
-    pub = NpmPublisher()
+    pub = offline()
     assert pub.render(gctask_document()) == pub.render(gctask_document())
     text = pub.render(gctask_document())[artifact_name(GCTASK)]
     assert text == json.dumps(json.loads(text), indent=2, sort_keys=True) + "\n"
@@ -90,13 +100,13 @@ def test_render_is_canonical_and_stable():
 def test_a_route_without_strip_prefix_keeps_its_path_upstream():
     doc = gctask_document()
     doc.domains[0].routes[1].strip_prefix = False
-    body = json.loads(NpmPublisher().render(doc)[artifact_name(GCTASK)])
+    body = json.loads(offline().render(doc)[artifact_name(GCTASK)])
     assert "forward_path" not in body["locations"][0]
 
 
 def test_websocket_sets_the_host_switch_and_warns_when_routes_differ():
     doc = gctask_document(websocket=True)
-    pub = NpmPublisher()
+    pub = offline()
     body = json.loads(pub.render(doc)[artifact_name(GCTASK)])
     assert body["allow_websocket_upgrade"] is True
     assert any("websocket" in w for w in pub.warnings(doc))
@@ -117,7 +127,7 @@ def test_websocket_sets_the_host_switch_and_warns_when_routes_differ():
 )
 def test_what_npm_cannot_express_blocks_the_apply(change, expected):
     doc = gctask_document(**change)
-    pub = NpmPublisher()
+    pub = offline()
     errors = pub.errors(doc)
     assert len(errors) == 1 and expected in errors[0]
     assert pub.warnings(doc)[0].startswith("Blocked: ")
@@ -126,12 +136,12 @@ def test_what_npm_cannot_express_blocks_the_apply(change, expected):
 def test_strip_prefix_needs_a_trailing_slash_in_npm():
     doc = gctask_document()
     doc.domains[0].routes[1].path = "/task"
-    assert "use /task/ instead" in NpmPublisher().errors(doc)[0]
+    assert "use /task/ instead" in offline().errors(doc)[0]
 
 
 def test_timeouts_npm_cannot_set_are_a_warning_not_an_error():
     doc = gctask_document(read_timeout=300)
-    pub = NpmPublisher()
+    pub = offline()
     assert pub.errors(doc) == []
     assert any("read 300 s" in w for w in pub.warnings(doc))
 
@@ -139,10 +149,10 @@ def test_timeouts_npm_cannot_set_are_a_warning_not_an_error():
 def test_disabled_domains_and_routes_are_not_published():
     doc = gctask_document()
     doc.domains[0].routes[2].enabled = False
-    body = json.loads(NpmPublisher().render(doc)[artifact_name(GCTASK)])
+    body = json.loads(offline().render(doc)[artifact_name(GCTASK)])
     assert [loc["path"] for loc in body["locations"]] == ["/task/"]
     doc.domains[0].enabled = False
-    assert NpmPublisher().render(doc) == {}
+    assert offline().render(doc) == {}
 
 
 # --- push against NPM ---------------------------------------------------------------------------------------

@@ -1,0 +1,284 @@
+"""The /npm endpoints: NPM's status and hosts, import (dry run first), adopt, and the NPM settings."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.validators import validate_email
+from django.db import transaction
+from django.http import HttpRequest
+from ninja import Router, Schema
+from pydantic import Field
+
+from dashboard import audit
+from dashboard.api_common import ApiError, require
+from routes.npm import NpmClient, NpmConfig, NpmError, forget_tokens
+from routes.npm_publisher import NpmPublisher, run_import
+from routes.publish import PublishError
+
+router = Router(tags=["npm"])
+
+_URL = re.compile(r"^https?://[A-Za-z0-9.\-\[\]:]+(?::\d{1,5})?(?:/[A-Za-z0-9._~\-/]*)?$")
+
+
+def publisher() -> NpmPublisher:
+    """The NPM publisher the endpoints use (tests replace it to talk to the fake NPM)."""
+    return NpmPublisher()
+
+
+def _fail(exc: PublishError | NpmError) -> ApiError:
+    # NPM being down or refusing is a problem of the upstream, not of the request.
+    return ApiError(502, exc.message, [{"field": "npm", "message": exc.output}] if exc.output != exc.message else [])
+
+
+# --- status and hosts ---------------------------------------------------------------------------------
+
+
+class NpmStatusOut(Schema):
+    configured: bool
+    url: str
+    identity: str
+    sources: dict[str, str]
+    reachable: bool
+    version: str
+    error: str
+
+
+def npm_status(client_factory=NpmClient.from_settings) -> dict[str, Any]:
+    """Whether NPM is configured and answers (shared by the API and the NPM page)."""
+    config = NpmConfig.load()
+    out = {
+        "configured": config.complete,
+        "url": config.url,
+        "identity": config.identity,
+        "sources": config.sources,
+        "reachable": False,
+        "version": "",
+        "error": "",
+    }
+    if not config.complete:
+        out["error"] = "NPM is not configured."
+        return out
+    try:
+        with client_factory() as client:
+            health = client.health()
+            client.list_proxy_hosts()  # proves the login works too
+    except NpmError as exc:
+        out["error"] = exc.message
+        return out
+    version = health.get("version") or {}
+    out["reachable"] = True
+    out["version"] = ".".join(str(version.get(k, "?")) for k in ("major", "minor", "revision"))
+    return out
+
+
+@router.get("/npm/status", response=NpmStatusOut)
+def status(request: HttpRequest) -> dict[str, Any]:
+    """Where NPM is (never the secret), where each setting comes from (env, db, unset) and whether it answers."""
+    require(request, "view_portico")
+    return npm_status(lambda: publisher()._client_factory())
+
+
+class LocationOut(Schema):
+    path: str
+    forward: str
+
+
+class HostOut(Schema):
+    id: int
+    domain_names: list[str]
+    forward: str
+    enabled: bool
+    managed: bool
+    conflict: bool = Field(description="Unmanaged, and Portico has an enabled domain with one of its names.")
+    nginx_online: bool | None
+    nginx_err: str
+    locations: list[LocationOut]
+
+
+def host_rows(hosts) -> list[dict[str, Any]]:
+    """NPM's hosts as rows, with whether each conflicts with a Portico domain."""
+    from routes.models import Domain
+
+    ours = set(Domain.objects.filter(enabled=True).values_list("name", flat=True))
+    rows = []
+    for h in hosts:
+        rows.append(
+            {
+                "id": h.id,
+                "domain_names": h.domain_names,
+                "forward": f"{h.forward_scheme}://{h.forward_host}:{h.forward_port}",
+                "enabled": h.enabled,
+                "managed": h.managed,
+                "conflict": not h.managed and bool(ours & set(h.domain_names)),
+                "nginx_online": h.nginx_online,
+                "nginx_err": h.nginx_err,
+                "locations": [
+                    {
+                        "path": loc.path,
+                        "forward": f"{loc.forward_scheme}://{loc.forward_host}:{loc.forward_port}{loc.forward_path}",
+                    }
+                    for loc in h.locations
+                ],
+            }
+        )
+    return rows
+
+
+@router.get("/npm/hosts", response=list[HostOut])
+def hosts(request: HttpRequest) -> list[dict[str, Any]]:
+    """Every proxy host of NPM: managed by Portico or not, and NPM's nginx verdict."""
+    require(request, "view_portico")
+    try:
+        return host_rows(publisher().hosts())
+    except PublishError as exc:
+        raise _fail(exc) from None
+
+
+# --- import and adopt ---------------------------------------------------------------------------------
+
+
+class ImportIn(Schema):
+    dry_run: bool = Field(True, description="Only show what the import would do (the default).")
+    adopt: bool = Field(False, description="Also mark the imported hosts as Portico's, so apply manages them.")
+    host_ids: list[int] | None = Field(None, description="Only these NPM hosts (default: all).")
+
+
+class ImportedHostOut(Schema):
+    id: int
+    domain_names: list[str]
+    managed: bool
+    skipped: bool
+    domains: list[str]
+    notes: list[str]
+
+
+class ImportOut(Schema):
+    dry_run: bool
+    changes: dict[str, list[str]]
+    hosts: list[ImportedHostOut]
+    document: dict[str, Any]
+    adopted: list[int]
+
+
+@router.post("/npm/import", response=ImportOut)
+def import_hosts(request: HttpRequest, payload: ImportIn) -> dict[str, Any]:
+    """Turn NPM's proxy hosts into Portico domains and routes. Dry run by default; existing domains are kept."""
+    require(request, "operate")
+    try:
+        result = run_import(
+            dry_run=payload.dry_run,
+            adopt=payload.adopt,
+            host_ids=payload.host_ids,
+            actor=request.user,
+            source=audit.source_of(request),
+            publisher=publisher(),
+        )
+    except PublishError as exc:
+        raise _fail(exc) from None
+    return result.as_dict()
+
+
+@router.post("/npm/hosts/{host_id}/adopt", response=ImportOut)
+def adopt(request: HttpRequest, host_id: int) -> dict[str, Any]:
+    """Take over an NPM host: import its routes into Portico and mark it as Portico's in NPM (one step)."""
+    require(request, "operate")
+    try:
+        result = run_import(
+            dry_run=False,
+            adopt=True,
+            host_ids=[host_id],
+            actor=request.user,
+            source=audit.source_of(request),
+            publisher=publisher(),
+        )
+    except PublishError as exc:
+        raise _fail(exc) from None
+    if not result.adopted and not any(h.managed for h in result.preview.hosts):
+        notes = "; ".join(result.preview.notes) or "nothing in it can be expressed in Portico"
+        raise ApiError(422, f"NPM host #{host_id} cannot be adopted: {notes}.")
+    return result.as_dict()
+
+
+# --- settings -----------------------------------------------------------------------------------------
+
+
+class NpmSettingsOut(Schema):
+    url: str
+    identity: str
+    secret_set: bool
+    sources: dict[str, str]
+
+
+class NpmSettingsIn(Schema):
+    url: str = Field("", max_length=500, examples=["http://npm:81/api"])
+    identity: str = Field("", max_length=254, examples=["admin@example.com"])
+    secret: str | None = Field(None, max_length=500, description="Leave out (or null) to keep the stored one.")
+
+
+def settings_out() -> dict[str, Any]:
+    config = NpmConfig.load()
+    return {
+        "url": config.url,
+        "identity": config.identity,
+        "secret_set": bool(config.secret),
+        "sources": config.sources,
+    }
+
+
+def save_settings(url: str, identity: str, secret: str | None, *, actor, source: str) -> list[dict[str, str]]:
+    """Validate and store the NPM settings; returns field errors (nothing stored when there are any)."""
+    from routes.models import NpmSettings
+
+    url = url.strip().rstrip("/")
+    identity = identity.strip().lower()
+    errors = []
+    if url and not _URL.match(url):
+        errors.append({"field": "url", "message": "Enter NPM's API address, such as http://npm:81/api."})
+    if identity:
+        try:
+            validate_email(identity)
+        except DjangoValidationError:
+            errors.append({"field": "identity", "message": "Enter the NPM user's e-mail address."})
+    if errors:
+        return errors
+    with transaction.atomic():
+        row, _ = NpmSettings.objects.select_for_update().get_or_create(pk=1)
+        before = {"url": row.url, "identity": row.identity, "secret_set": bool(row.secret)}
+        row.url, row.identity = url, identity
+        if secret is not None and secret != "":
+            row.secret = secret
+        row.save()
+        audit.record(
+            "npm.settings",
+            actor=actor,
+            source=source,
+            object_type="npm.settings",
+            object_id=1,
+            object_repr=url or "(no URL)",
+            before=before,
+            after={"url": row.url, "identity": row.identity, "secret_set": bool(row.secret)},
+        )
+    forget_tokens()
+    return []
+
+
+@router.get("/npm/settings", response=NpmSettingsOut)
+def get_settings(request: HttpRequest) -> dict[str, Any]:
+    """The NPM connection settings (the secret only as set / not set). Environment variables take precedence."""
+    require(request, "administer")
+    return settings_out()
+
+
+@router.put("/npm/settings", response=NpmSettingsOut)
+def put_settings(request: HttpRequest, payload: NpmSettingsIn) -> dict[str, Any]:
+    """Store NPM's URL, user and password in the database (used where no PORTICO_NPM_* variable is set)."""
+    require(request, "administer")
+    errors = save_settings(
+        payload.url, payload.identity, payload.secret, actor=request.user, source=audit.source_of(request)
+    )
+    if errors:
+        raise ApiError(422, "Invalid input.", errors)
+    return settings_out()
