@@ -1,4 +1,4 @@
-"""Publishing: plan -> apply over a publisher (placeholder until the core stream lands its module)."""
+"""PLACEHOLDER from the npm stream until the core stream lands routes/publish.py: on a conflict keep core's file."""
 
 from __future__ import annotations
 
