@@ -14,6 +14,7 @@ NAVIGATION = [
     ("containers:index", _("Containers")),
     ("routes:revisions", _("Revisions")),
     ("lab", _("Lab")),
+    ("audit", _("Audit log")),
     ("tokens", _("API tokens")),
 ]
 

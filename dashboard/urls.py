@@ -10,6 +10,7 @@ from dashboard.api import api
 urlpatterns = [
     path("", views.overview, name="overview"),
     path("tokens/", views.tokens, name="tokens"),
+    path("audit/", views.audit_log, name="audit"),
     path("tokens/<int:token_id>/revoke/", views.revoke_token, name="revoke-token"),
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),

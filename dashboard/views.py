@@ -1,8 +1,11 @@
-"""Project-level pages: overview and personal API tokens."""
+"""Project-level pages: overview, personal API tokens and the audit log."""
 
 from __future__ import annotations
 
+import json
+
 from django.contrib import messages
+from django.core.paginator import Paginator
 from django.db import IntegrityError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -13,8 +16,8 @@ from django_htmx.http import HttpResponseClientRefresh
 
 from dashboard import audit
 from dashboard.auth import capability_required
-from dashboard.forms import TokenForm
-from dashboard.models import ApiToken
+from dashboard.forms import AuditFilterForm, TokenForm
+from dashboard.models import ApiToken, AuditEntry
 
 
 @capability_required("view_portico")
@@ -60,3 +63,31 @@ def revoke_token(request: HttpRequest, token_id: int) -> HttpResponse:
     if request.htmx:
         return HttpResponseClientRefresh()
     return redirect("tokens")
+
+
+AUDIT_PAGE_SIZE = 50
+
+
+@capability_required("view_portico")
+def audit_log(request: HttpRequest) -> HttpResponse:
+    """Every change from the UI, the API and the CLI, newest first, filtered and paged (never capped)."""
+    from dashboard.audit_api import AuditFilters, filter_entries
+
+    object_types = sorted(set(AuditEntry.objects.exclude(object_type="").values_list("object_type", flat=True)))
+    form = AuditFilterForm(request.GET or None, object_types=object_types)
+    if form.is_bound and not form.is_valid():
+        entries = AuditEntry.objects.none()
+    else:
+        data = form.cleaned_data if form.is_bound else {}
+        entries = filter_entries(AuditFilters(**{k: v for k, v in data.items() if v not in ("", None)}))
+    page = Paginator(entries, AUDIT_PAGE_SIZE).get_page(request.GET.get("page"))
+    for entry in page.object_list:
+        entry.before_json = json.dumps(entry.before, indent=2, ensure_ascii=False) if entry.before is not None else ""
+        entry.after_json = json.dumps(entry.after, indent=2, ensure_ascii=False) if entry.after is not None else ""
+    query = request.GET.copy()
+    query.pop("page", None)
+    context = {"form": form, "page": page, "query": query.urlencode()}
+    template = (
+        "dashboard/audit.html#audit-results" if request.htmx and not request.htmx.boosted else "dashboard/audit.html"
+    )
+    return render(request, template, context)
