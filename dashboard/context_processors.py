@@ -13,6 +13,7 @@ NAVIGATION = [
     ("routes:index", _("Routes")),
     ("containers:index", _("Containers")),
     ("routes:revisions", _("Revisions")),
+    ("routes:npm", _("NPM")),
     ("lab", _("Lab")),
     ("audit", _("Audit log")),
     ("tokens", _("API tokens")),
