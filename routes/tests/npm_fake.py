@@ -219,6 +219,57 @@ class FakeNpm:
         self._render(host_id, row)
         return answer
 
+    def render_conf(self, host_id: int, listen: str) -> str:
+        """The server block NPM writes to /data/nginx/proxy_host/<id>.conf, reduced to what routes requests.
+
+        Follows NPM's proxy_host.conf / _location.conf templates (NOTES.md 5, transcripts 19 and 55): the default
+        location proxies to ``$forward_scheme://$server:$port$request_uri``; a custom location to
+        ``scheme://host:port<forward_path>`` where a ``/`` in forward_host splits off the path. Log paths, includes
+        and the certificate parts are left out so a test nginx can load it.
+        """
+        with self.lock:
+            row = copy.deepcopy(self.hosts[host_id])
+        websocket = (
+            "proxy_set_header Upgrade $http_upgrade;\n    proxy_set_header Connection $http_connection;\n"
+            "    proxy_http_version 1.1;\n"
+            if row["allow_websocket_upgrade"]
+            else ""
+        )
+        lines = [
+            "server {",
+            f"  set $forward_scheme {row['forward_scheme']};",
+            f'  set $server "{row["forward_host"]}";',
+            f"  set $port {row['forward_port']};",
+            f"  listen {listen};",
+            f"  server_name {' '.join(row['domain_names'])};",
+            f"  {websocket}",
+            row["advanced_config"],
+        ]
+        for loc in row["locations"] or []:
+            host, slash, rest = str(loc["forward_host"]).partition("/")
+            forward_path = "/" + rest if slash else loc.get("forward_path", "")
+            lines += [
+                f"  location {loc['path']} {{",
+                f"    {loc.get('advanced_config', '')}",
+                "    proxy_set_header Host $host;",
+                "    proxy_set_header X-Forwarded-Proto $scheme;",
+                "    proxy_set_header X-Real-IP $remote_addr;",
+                f"    proxy_pass {loc['forward_scheme']}://{host}:{loc['forward_port']}{forward_path};",
+                f"    {websocket}",
+                "  }",
+            ]
+        if not any(loc["path"] == "/" for loc in row["locations"] or []):
+            lines += [
+                "  location / {",
+                f"    {websocket}",
+                "    add_header X-Served-By $host;",
+                "    proxy_set_header Host $host;",
+                "    proxy_pass $forward_scheme://$server:$port$request_uri;",
+                "  }",
+            ]
+        lines.append("}")
+        return "\n".join(lines) + "\n"
+
     def handle(self, method: str, raw_path: str, headers: dict[str, str], raw_body: bytes) -> tuple[int, Any]:
         """Answer one request: (status, JSON body)."""
         split = urlsplit(raw_path)

@@ -349,3 +349,61 @@ def test_import_maps_a_multi_domain_host_to_several_domains():
     assert [d.name for d in preview.document.domains] == ["a.example.com", "b.example.com"]
     assert all(not d.enabled for d in preview.document.domains)
     assert "separate Portico domains" in " ".join(preview.notes)
+
+
+# --- through a real nginx ---------------------------------------------------------------------------------
+
+
+class Echo:
+    """An upstream on 127.0.0.1 that answers with its name and the path it received."""
+
+    def __init__(self, name: str):
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):  # noqa: N802 (http.server's naming)
+                body = json.dumps({"backend": name, "path": self.path}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.mark.nginx
+def test_the_published_host_routes_gctask_through_real_nginx(npm: NpmTarget, nginx_instance):
+    """NPM's template (as the fake renders it) on a real nginx: /task/x reaches the task API as /x."""
+    import httpx
+
+    fake = npm.need_fake()
+    front, task, user = Echo("front"), Echo("task"), Echo("user")
+    try:
+        doc = gctask_document(targets=[{"host": "127.0.0.1", "port": front.port}])
+        doc.domains[0].routes[1].targets[0].port = task.port
+        doc.domains[0].routes[2].targets[0].port = user.port
+        doc.domains[0].routes[2].strip_prefix = False  # /user/ keeps its prefix upstream
+        publish(publisher_for(npm), doc)
+        (host,) = managed_hosts(npm)
+        nginx_instance.write(fake.render_conf(host.id, "127.0.0.1:{port}"))
+        checked = nginx_instance.run("-t")
+        assert checked.returncode == 0, checked.stderr
+        nginx_instance.start()
+        with httpx.Client(base_url=f"http://127.0.0.1:{nginx_instance.port}", headers={"Host": GCTASK}) as http:
+            assert http.get("/task/items/7?x=1").json() == {"backend": "task", "path": "/items/7?x=1"}
+            assert http.get("/user/me").json() == {"backend": "user", "path": "/user/me"}
+            assert http.get("/about").json() == {"backend": "front", "path": "/about"}
+    finally:
+        for echo in (front, task, user):
+            echo.stop()
