@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 
@@ -222,3 +223,17 @@ def test_the_command_previews_and_imports(npm_configured, monkeypatch):
     assert AuditEntry.objects.get(action="npm.adopt").source == "cli"
     with pytest.raises(CommandError):
         call_command("npm_import", "--adopt")
+
+
+def test_doctor_checks_npm_when_it_is_the_publisher(npm: NpmTarget, db, settings):
+    settings.PORTICO_PUBLISHER = "npm"
+    out = io.StringIO()
+    with pytest.raises(SystemExit):  # not configured yet: a problem, with the fix
+        call_command("doctor", "--skip-ports", stdout=out)
+    assert "npm" in out.getvalue() and "PORTICO_NPM_URL" in out.getvalue()
+    NpmSettings.objects.create(pk=1, url=npm.url, identity=npm.identity, secret=npm.secret)
+    out = io.StringIO()
+    with contextlib.suppress(SystemExit):  # docker or nginx may be missing here; only the npm line matters
+        call_command("doctor", "--skip-ports", stdout=out)
+    npm_line = next(line for line in out.getvalue().splitlines() if " npm " in line)
+    assert "ok" in npm_line and npm.url in npm_line

@@ -63,6 +63,23 @@ def _nginx() -> Check:
         return Check("nginx", False, str(exc), "apt-get install nginx, or set PORTICO_NGINX_BIN")
 
 
+def _npm() -> Check:
+    from routes.api_npm import npm_status
+
+    try:
+        status = npm_status()
+    except DatabaseError as exc:
+        return Check("npm", False, f"cannot read the NPM settings: {exc}", "python manage.py migrate")
+    if status["reachable"]:
+        return Check("npm", True, f"{status['url']} (NPM {status['version']}, user {status['identity']})")
+    return Check(
+        "npm",
+        False,
+        status["error"],
+        "set PORTICO_NPM_URL, PORTICO_NPM_IDENTITY and PORTICO_NPM_SECRET (or use the NPM page), see docs/npm.md",
+    )
+
+
 def _port(name: str, host: str, port: int) -> Check:
     with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -87,6 +104,8 @@ class Command(BaseCommand):
 
     def handle(self, *args, port: int, skip_ports: bool, **options):
         checks = [_python(), _database(), _docker(), _nginx()]
+        if settings.PORTICO_PUBLISHER == "npm":
+            checks.append(_npm())
         if not skip_ports:
             checks.append(_port("web port", "127.0.0.1", port))
             if settings.PORTICO_PUBLISHER == "nginx" and settings.PORTICO_NGINX_MODE == "managed":
