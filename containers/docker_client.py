@@ -714,3 +714,98 @@ def docker_health() -> str:
     finally:
         client.close()
     return "ok"
+
+
+# --- files and exec (used by routes.nginx for nginx running in a container) -----------------------------
+
+
+def _tar(files: dict[str, str]) -> bytes:
+    """A tar archive holding ``files`` (name -> text) at its top level."""
+    import io
+    import tarfile
+    import time
+
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as archive:
+        for name, text in sorted(files.items()):
+            data = text.encode()
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            info.mode = 0o644
+            info.mtime = int(time.time())
+            archive.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+def _untar(chunks) -> dict[str, str]:
+    """Regular files at the top level of the directory archive ``get_archive`` streams."""
+    import io
+    import tarfile
+
+    files: dict[str, str] = {}
+    with tarfile.open(fileobj=io.BytesIO(b"".join(chunks)), mode="r") as archive:
+        for member in archive.getmembers():
+            parts = member.name.split("/")
+            if member.isfile() and len(parts) == 2:
+                handle = archive.extractfile(member)
+                if handle is not None:
+                    files[parts[1]] = handle.read().decode("utf-8", errors="replace")
+    return files
+
+
+def _container(client: DockerClient, name: str):
+    try:
+        return client.sdk.containers.get(name)
+    except docker.errors.NotFound:
+        raise DockerUnavailable(f"no container named {name!r}") from None
+    except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
+        raise DockerUnavailable(_explain(client.url, exc)) from None
+
+
+def exec_in(client: DockerClient, container: str, argv: list[str]) -> tuple[int, str]:
+    """Run ``argv`` inside a running container; returns (exit code, stdout+stderr). Raises DockerUnavailable."""
+    target = _container(client, container)
+    try:
+        result = target.exec_run(argv, stdout=True, stderr=True, demux=False)
+    except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
+        raise DockerUnavailable(f"exec {argv[0]} in {container}: {exc}") from None
+    return result.exit_code, (result.output or b"").decode("utf-8", errors="replace")
+
+
+def put_files(
+    client: DockerClient, container: str, directory: str, files: dict[str, str], replace: bool = False
+) -> None:
+    """Copy ``files`` into ``directory`` of the container (created if missing; emptied first with ``replace``).
+
+    Raises DockerUnavailable with the engine's reason when the directory cannot be written.
+    """
+    target = _container(client, container)
+    if replace:
+        exec_in(client, container, ["rm", "-rf", directory])
+    code, output = exec_in(client, container, ["mkdir", "-p", directory])
+    if code != 0:
+        raise DockerUnavailable(f"cannot create {directory} in {container}: {output.strip()}")
+    try:
+        ok = target.put_archive(directory, _tar(files))
+    except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
+        raise DockerUnavailable(f"cannot copy files into {container}:{directory}: {exc}") from None
+    if not ok:
+        raise DockerUnavailable(f"the engine refused to copy files into {container}:{directory}")
+
+
+def read_files(client: DockerClient, container: str, directory: str) -> dict[str, str]:
+    """The regular files directly inside ``directory`` of the container (name -> text); {} if it is missing."""
+    target = _container(client, container)
+    try:
+        chunks, _stat = target.get_archive(directory)
+        return _untar(chunks)
+    except docker.errors.NotFound:
+        return {}
+    except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
+        raise DockerUnavailable(f"cannot read {container}:{directory}: {exc}") from None
+
+
+def container_state(client: DockerClient, container: str) -> str:
+    """The container's state as Docker reports it (running, exited, ...). Raises DockerUnavailable."""
+    target = _container(client, container)
+    return target.status

@@ -160,6 +160,8 @@ PORTICO_NGINX_TEST_CMD = envstr("PORTICO_NGINX_TEST_CMD", "nginx -t")
 PORTICO_NGINX_RELOAD_CMD = envstr("PORTICO_NGINX_RELOAD_CMD", "nginx -s reload")
 PORTICO_NGINX_CONTAINER = envstr("PORTICO_NGINX_CONTAINER")  # container mode: the proxy container
 PORTICO_NGINX_CONTAINER_DIR = envstr("PORTICO_NGINX_CONTAINER_DIR", "/etc/nginx/conf.d")
+# DNS servers nginx asks for named targets at request time; empty: /etc/resolv.conf (127.0.0.11 in container mode).
+PORTICO_NGINX_RESOLVER = envstr("PORTICO_NGINX_RESOLVER")
 PORTICO_VERIFY_TIMEOUT = envint("PORTICO_VERIFY_TIMEOUT", 5, minimum=1, maximum=120)
 PORTICO_APPLY_LOCK_TIMEOUT = envint("PORTICO_APPLY_LOCK_TIMEOUT", 30, minimum=0, maximum=600)
 

@@ -1,5 +1,178 @@
 """API endpoints of the routes app, mounted under /api/v1/ by dashboard.api."""
 
-from ninja import Router
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.http import HttpRequest
+from django.shortcuts import get_object_or_404
+from ninja import Query, Router, Schema
+from pydantic import Field
+
+from dashboard.api_common import ApiError, ErrorOut, require
+from dashboard.audit import source_of
 
 router = Router(tags=["routes"])
+
+
+# ======================================================================================================
+# Publishing: plan, apply, revisions, rollback (stream "core")
+# ======================================================================================================
+
+
+class FileChangeOut(Schema):
+    file: str
+    action: str = Field(description="create, update or delete")
+
+
+class PlanOut(Schema):
+    changes: list[FileChangeOut]
+    warnings: list[str]
+    diff: str = Field(description="Unified diff of the live files against the rendered ones.")
+    drift: list[str] = Field(description="Live files edited outside Portico since the last apply.")
+
+
+class RevisionSummaryOut(Schema):
+    id: int
+    number: int
+    created_at: datetime
+    author_name: str
+    publisher: str
+    status: str = Field(description="pending, applied, failed or rolled_back")
+    message: str
+    rollback_of: int | None = Field(None, description="Id of the revision this one rolled back to.")
+
+    @staticmethod
+    def resolve_rollback_of(obj) -> int | None:
+        return obj.rollback_of_id
+
+
+class RevisionOut(RevisionSummaryOut):
+    diff: str
+    output: str = Field(description="What nginx (or NPM) printed.")
+    files: dict[str, str]
+    snapshot: dict
+
+
+class RevisionEnvelope(Schema):
+    revision: RevisionOut
+
+
+class RevisionErrorOut(ErrorOut):
+    revision: RevisionOut | None = None
+
+
+class DiffOut(Schema):
+    a: int
+    b: int
+    diff: str
+
+
+class RevisionListQuery(Schema):
+    limit: int = Field(50, ge=1, le=500)
+    offset: int = Field(0, ge=0)
+    status: str | None = None
+
+
+def _revision_json(revision) -> dict:
+    return RevisionOut.from_orm(revision).model_dump(mode="json")
+
+
+def _outcome(revision) -> dict:
+    from routes.models import Revision
+
+    if revision.status != Revision.Status.APPLIED:
+        raise ApiError(422, revision.message or f"The apply {revision.status}.", revision=_revision_json(revision))
+    return {"revision": revision}
+
+
+@router.post("/plan", response={200: PlanOut, 503: ErrorOut}, tags=["publishing"])
+def plan_endpoint(request: HttpRequest):
+    """What an apply would change now: file changes, warnings and a unified diff (live → rendered)."""
+    from routes import publish
+
+    require(request, "view_portico")
+    try:
+        result = publish.plan()
+    except publish.PublishError as exc:
+        raise ApiError(503, f"Cannot read the live config: {exc.message}") from None
+    return {"changes": result.changes, "warnings": result.warnings, "diff": result.diff, "drift": result.drift}
+
+
+@router.post(
+    "/apply",
+    response={200: RevisionEnvelope, 409: ErrorOut, 422: RevisionErrorOut},
+    tags=["publishing"],
+)
+def apply_endpoint(request: HttpRequest):
+    """Publish the routes: stage, `nginx -t`, swap, reload, verify. 422 with the revision when it failed
+    (`failed`: the live proxy never changed; `rolled_back`: the previous config was put back); 409 when
+    another apply holds the lock."""
+    from routes import publish
+
+    require(request, "operate")
+    try:
+        revision = publish.apply(actor=request.user, source=source_of(request))
+    except publish.ApplyBusy as exc:
+        raise ApiError(409, str(exc)) from None
+    return _outcome(revision)
+
+
+@router.get("/revisions", response=list[RevisionSummaryOut], tags=["publishing"])
+def list_revisions(request: HttpRequest, query: Query[RevisionListQuery]):
+    """Revisions, newest first (`limit`, `offset`, optional `status`)."""
+    from routes.models import Revision
+
+    require(request, "view_portico")
+    revisions = Revision.objects.order_by("-number")
+    if query.status:
+        revisions = revisions.filter(status=query.status)
+    return list(revisions[query.offset : query.offset + query.limit])
+
+
+@router.get("/revisions/{revision_id}", response=RevisionOut, tags=["publishing"])
+def get_revision(request: HttpRequest, revision_id: int):
+    """One revision with its diff, nginx's output, the rendered files and the desired-state snapshot."""
+    from routes.models import Revision
+
+    require(request, "view_portico")
+    return get_object_or_404(Revision, pk=revision_id)
+
+
+@router.get("/revisions/{a_id}/diff/{b_id}", response=DiffOut, tags=["publishing"])
+def diff_revisions(request: HttpRequest, a_id: int, b_id: int):
+    """Unified diff of revision `a`'s files against revision `b`'s."""
+    from routes import publish
+    from routes.models import Revision
+
+    require(request, "view_portico")
+    a = get_object_or_404(Revision, pk=a_id)
+    b = get_object_or_404(Revision, pk=b_id)
+    return {"a": a.pk, "b": b.pk, "diff": publish.revision_diff(a, b)}
+
+
+@router.post(
+    "/revisions/{revision_id}/rollback",
+    response={200: RevisionEnvelope, 409: ErrorOut, 422: RevisionErrorOut},
+    tags=["publishing"],
+)
+def rollback_revision(request: HttpRequest, revision_id: int):
+    """Publish that revision's snapshot through the same safe pipeline, then restore its routes in the
+    database. The answer is the new revision (`rollback_of` names the old one)."""
+    from routes import publish
+    from routes.models import Revision
+
+    require(request, "operate")
+    target = get_object_or_404(Revision, pk=revision_id)
+    if not target.snapshot:
+        raise ApiError(422, f"Revision #{target.number} has no snapshot to roll back to.")
+    try:
+        revision = publish.rollback(target, actor=request.user, source=source_of(request))
+    except publish.ApplyBusy as exc:
+        raise ApiError(409, str(exc)) from None
+    return _outcome(revision)
+
+
+# ======================================================================================================
+# Domains and routes CRUD (stream "api") go below this line.
+# ======================================================================================================

@@ -1,25 +1,59 @@
-"""The only module that runs nginx or touches live nginx config files."""
+"""The only module that runs nginx or touches live nginx config files.
+
+Three places nginx can run (settings.PORTICO_NGINX_MODE), one algorithm for all of them (``push``):
+
+1. stage the new files and test them (managed: ``nginx -t`` on a config that includes the staged copy);
+2. write a journal holding the previous files, then swap the new files in (managed: one atomic symlink rename);
+3. test again where only the live location can be tested (system, container), reload, and verify with real
+   HTTP requests that nginx now serves the new files (each domain file answers a digest of itself);
+4. on any failure put the previous files back, reload, and raise NginxError with nginx's own words.
+
+A process killed between 2 and 4 leaves the journal behind; ``recover()`` (run by ``manage.py nginx start``
+and before every apply) puts the previous files back.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import json
+import logging
+import os
 import re
+import shlex
 import shutil
 import subprocess
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
 
+import httpx
 from django.conf import settings
+
+from routes.render import CONFIG_PROBE, FILE_PREFIX, HTTP_FILE, config_digest
+
+# Verification sends many small requests; httpx would log each at INFO.
+logging.getLogger("httpx").setLevel(logging.WARNING)
+
+COMMAND_TIMEOUT = 60
+VERIFY_SETTLE = 0.3
 
 
 class NginxError(Exception):
     """nginx refused or failed; ``output`` holds what nginx printed."""
 
-    def __init__(self, message: str, output: str = ""):
+    def __init__(self, message: str, output: str = "", rolled_back: bool = False):
         super().__init__(message)
+        self.message = message
         self.output = output
+        # True when the new files had gone live (swapped or reloaded) and the previous ones were put back.
+        self.rolled_back = rolled_back
 
 
 def nginx_binary() -> str:
     """Absolute path of the configured nginx binary. Raises NginxError when missing."""
-    path = shutil.which(settings.PORTICO_NGINX_BIN)
+    path = shutil.which(settings.PORTICO_NGINX_BIN) or shutil.which(settings.PORTICO_NGINX_BIN, path="/usr/sbin")
     if not path:
         raise NginxError(
             f"nginx binary {settings.PORTICO_NGINX_BIN!r} not found: install nginx (apt-get install nginx) "
@@ -48,3 +82,582 @@ def nginx_health() -> str:
     except NginxError as exc:
         return f"unavailable: {exc}"
     return "ok"
+
+
+def _run(argv: list[str], what: str) -> str:
+    """Run a command; return its output or raise NginxError with that output."""
+    try:
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=COMMAND_TIMEOUT, check=False)
+    except FileNotFoundError:
+        raise NginxError(f"{what}: {argv[0]} not found (is nginx installed? set PORTICO_NGINX_BIN)") from None
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise NginxError(f"{what}: {exc}") from None
+    output = (proc.stdout + proc.stderr).strip()
+    if proc.returncode != 0:
+        raise NginxError(f"{what} failed (exit {proc.returncode}): {_first_error(output)}", output)
+    return output
+
+
+def _first_error(output: str) -> str:
+    """The line of nginx's output a person needs first (its [emerg]/[error] line)."""
+    for line in output.splitlines():
+        if "[emerg]" in line or "[error]" in line or "[alert]" in line:
+            return line.split("] ", 1)[-1].strip()
+    lines = [line for line in output.splitlines() if line.strip()]
+    return lines[-1].strip() if lines else "no output"
+
+
+def is_owned(name: str) -> bool:
+    """True for the file names Portico writes (everything else in a shared directory is left alone)."""
+    return name == HTTP_FILE or (name.startswith(FILE_PREFIX) and name.endswith(".conf"))
+
+
+def listen_address() -> tuple[str, int]:
+    """Where nginx listens; a wildcard address is reached through loopback."""
+    host, port = settings.PORTICO_NGINX_LISTEN
+    if host in ("", "0.0.0.0", "*"):
+        host = "127.0.0.1"
+    elif host == "::":
+        host = "::1"
+    return host, port
+
+
+def listen_directive() -> str:
+    """The ``listen`` argument for rendered server blocks."""
+    host, port = settings.PORTICO_NGINX_LISTEN
+    if ":" in host:
+        host = f"[{host}]"
+    return f"{host}:{port}"
+
+
+def resolvers() -> tuple[str, ...]:
+    """DNS servers nginx asks for named targets: PORTICO_NGINX_RESOLVER, else Docker's DNS in container mode,
+    else the nameservers of /etc/resolv.conf."""
+    configured = getattr(settings, "PORTICO_NGINX_RESOLVER", "")
+    if configured:
+        return tuple(configured.replace(",", " ").split())
+    if settings.PORTICO_NGINX_MODE == "container":
+        return ("127.0.0.11",)
+    found = []
+    with contextlib.suppress(OSError):
+        for line in Path("/etc/resolv.conf").read_text().splitlines():
+            parts = line.split()
+            if len(parts) >= 2 and parts[0] == "nameserver":
+                found.append(parts[1].split("%")[0])
+    return tuple(found) or ("127.0.0.1",)
+
+
+# --- verification --------------------------------------------------------------------------------------
+
+
+def _probe_host(file_name: str) -> str:
+    name = file_name[len(FILE_PREFIX) : -len(".conf")]
+    return name.replace("_wildcard.", "portico-verify.")
+
+
+def _probe(client: httpx.Client, base: str, host: str) -> str:
+    try:
+        # A new connection each time: a kept-alive one would always reach the same worker.
+        response = client.get(base + CONFIG_PROBE, headers={"Host": host, "Connection": "close"})
+    except httpx.HTTPError as exc:
+        return f"error: {exc}"
+    return response.text.strip() if response.status_code == 200 else f"status {response.status_code}"
+
+
+def verify(desired: dict[str, str], previous: dict[str, str], timeout: float | None = None) -> str:
+    """Prove with HTTP requests that nginx serves ``desired``: every changed domain answers its new digest,
+    every removed domain stops answering its old one. Raises NginxError after ``timeout`` seconds."""
+    timeout = timeout or settings.PORTICO_VERIFY_TIMEOUT
+    expected: dict[str, tuple[str, bool]] = {}
+    for name in sorted(set(desired) | set(previous)):
+        if name == HTTP_FILE or desired.get(name) == previous.get(name):
+            continue
+        if name in desired:
+            expected[name] = (config_digest(desired[name]), True)
+        else:
+            expected[name] = (config_digest(previous[name]), False)
+    if not expected:
+        return "verified: no domain changed"
+    host, port = listen_address()
+    base = f"http://{'[' + host + ']' if ':' in host else host}:{port}"
+    deadline = time.monotonic() + timeout
+    pending = dict(expected)
+    confirm_at: dict[str, float] = {}
+    seen: dict[str, str] = {}
+    with httpx.Client(timeout=2.0, trust_env=False) as client:
+        while pending and time.monotonic() <= deadline:
+            now = time.monotonic()
+            for name, (digest, present) in list(pending.items()):
+                if name in confirm_at and now < confirm_at[name]:
+                    continue
+                got = _probe(client, base, _probe_host(name))
+                seen[name] = got
+                if (got == digest) != present:
+                    confirm_at.pop(name, None)
+                elif name in confirm_at:
+                    del pending[name]
+                else:
+                    # After a reload the old workers keep accepting for a moment (nginx's master waits 100 ms
+                    # before it tells them to stop): ask again once that moment has passed.
+                    confirm_at[name] = time.monotonic() + VERIFY_SETTLE
+            time.sleep(0.02)
+    if pending:
+        details = "; ".join(
+            f"{_probe_host(n)}: expected {'digest ' + d if p else 'the old config gone'}, got {seen.get(n)}"
+            for n, (d, p) in sorted(pending.items())
+        )
+        raise NginxError(
+            f"nginx did not serve the new config within {timeout}s ({len(pending)} domain(s)): {details}", details
+        )
+    return f"verified {len(expected)} domain(s) on {base}"
+
+
+# --- backends ------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Status:
+    """Whether the proxy runs, as ``manage.py nginx status`` and the pages show it."""
+
+    running: bool
+    detail: str
+
+
+class Backend:
+    """Where the live files are and how nginx is tested and reloaded; ``push`` is the same for all."""
+
+    mode = ""
+    journal_path: Path
+
+    def read_live(self) -> dict[str, str]:
+        """The files nginx serves now (only Portico's own names). Raises NginxError."""
+        raise NotImplementedError
+
+    def stage(self, files: dict[str, str]) -> str:
+        """Write ``files`` somewhere nginx does not read yet and test them if this mode can. Raises NginxError."""
+        raise NotImplementedError
+
+    def swap(self, files: dict[str, str]) -> None:
+        """Make ``files`` the live set (the staged copy where there is one). Raises NginxError."""
+        raise NotImplementedError
+
+    def test_live(self) -> str:
+        """Test the live config (modes that cannot test a staged copy). Returns nginx's output."""
+        return ""
+
+    def reload(self) -> str:
+        """Tell nginx to load the live files. Raises NginxError."""
+        raise NotImplementedError
+
+    def status(self) -> Status:
+        raise NotImplementedError
+
+    def recent_log(self) -> str:
+        """What nginx logged since the last reload (a failed reload is only reported there)."""
+        return ""
+
+    # The journal: written before the swap, removed when the apply is done or undone.
+    def _write_journal(self, previous: dict[str, str]) -> None:
+        self.journal_path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.journal_path.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"mode": self.mode, "started": time.time(), "previous": previous}))
+        os.replace(tmp, self.journal_path)
+
+    def _clear_journal(self) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            self.journal_path.unlink()
+
+    def recover(self) -> str:
+        """Undo an apply that was interrupted between swap and reload; returns what was done ("" if nothing)."""
+        try:
+            journal = json.loads(self.journal_path.read_text())
+        except FileNotFoundError:
+            return ""
+        except (OSError, ValueError) as exc:
+            raise NginxError(f"cannot read the apply journal {self.journal_path}: {exc}") from None
+        previous = journal.get("previous", {})
+        self.stage(previous)
+        self.swap(previous)
+        note = f"an interrupted apply was undone: the {len(previous)} previous file(s) are live again"
+        if self.status().running:
+            try:
+                self.reload()
+            except NginxError as exc:
+                note += f"; reload failed: {exc.message}"
+        self._clear_journal()
+        return note
+
+    def push(self, desired: dict[str, str], previous: dict[str, str], pause: Callable[[], None] | None = None) -> str:
+        """Make nginx serve ``desired``; on any failure serve ``previous`` again and raise NginxError."""
+        self.recover()
+        outputs = [self.stage(desired)]
+        self._write_journal(previous)
+        try:
+            self.swap(desired)
+        except NginxError:
+            self._restore(previous)
+            raise
+        if pause:
+            pause()
+        elif os.environ.get("PORTICO_TESTING") == "true" and os.environ.get("PORTICO_FAULT_PAUSE_AFTER_SWAP"):
+            # Fault tests kill the process here, between swap and reload (see recover()).
+            time.sleep(float(os.environ["PORTICO_FAULT_PAUSE_AFTER_SWAP"]))
+        reloading = False
+        try:
+            outputs.append(self.test_live())
+            reloading = True
+            outputs.append(self.reload())
+            outputs.append(verify(desired, previous))
+        except NginxError as exc:
+            log = self.recent_log() if reloading else ""
+            restore_note = self._restore(previous)
+            message = exc.message
+            if log:
+                message += f" nginx logged: {_first_error(log)}."
+            raise NginxError(
+                f"{message} The previous config was put back{restore_note}.",
+                "\n".join(filter(None, [exc.output, log])),
+                rolled_back=reloading,
+            ) from None
+        self._clear_journal()
+        return "\n".join(o for o in outputs if o)
+
+    def _restore(self, previous: dict[str, str]) -> str:
+        note = ""
+        try:
+            self.stage(previous)
+            self.swap(previous)
+            if self.status().running:
+                self.reload()
+        except NginxError as exc:
+            note = f", but restoring it failed: {exc.message}"
+        self._clear_journal()
+        return note
+
+
+MAIN_CONF = """# Written by Portico (routes/nginx.py): Portico's own nginx instance. Site files live in conf/live/.
+worker_processes 1;
+pid {prefix}/logs/nginx.pid;
+error_log {prefix}/logs/error.log warn;
+events {{ worker_connections 1024; }}
+http {{
+    access_log {prefix}/logs/access.log;
+    client_body_temp_path {prefix}/temp/body;
+    proxy_temp_path {prefix}/temp/proxy;
+    fastcgi_temp_path {prefix}/temp/fastcgi;
+    uwsgi_temp_path {prefix}/temp/uwsgi;
+    scgi_temp_path {prefix}/temp/scgi;
+    default_type application/octet-stream;
+    server_names_hash_bucket_size 512;
+    server_names_hash_max_size 65536;
+    variables_hash_bucket_size 128;
+    variables_hash_max_size 65536;
+    server {{
+        listen {listen} default_server;
+        server_name _;
+        location = /.well-known/portico/health {{ default_type text/plain; return 200 "portico nginx\\n"; }}
+        location / {{ default_type text/plain; return 404 "No Portico domain matches this Host header.\\n"; }}
+    }}
+    include {sites}/*.conf;
+}}
+"""
+
+
+class ManagedNginx(Backend):
+    """Portico's own nginx under PORTICO_NGINX_DIR: conf/live is a symlink swapped atomically to a new set."""
+
+    mode = "managed"
+
+    def __init__(self, prefix: Path | None = None):
+        self.prefix = Path(prefix or settings.PORTICO_NGINX_DIR).resolve()
+        self.conf = self.prefix / "conf" / "nginx.conf"
+        self.live = self.prefix / "conf" / "live"
+        self.sets = self.prefix / "conf" / "sets"
+        self.staging = self.prefix / "staging"
+        self.pidfile = self.prefix / "logs" / "nginx.pid"
+        self.journal_path = self.prefix / "apply-journal.json"
+
+    def _main_conf(self, sites: Path) -> str:
+        return MAIN_CONF.format(prefix=self.prefix, listen=listen_directive(), sites=sites)
+
+    def _nginx(self, conf: Path, *args: str, what: str) -> str:
+        return _run([nginx_binary(), "-p", str(self.prefix), "-c", str(conf), *args], what)
+
+    def prepare(self) -> None:
+        """Create the prefix, the main config and an empty live set if they are missing."""
+        try:
+            for sub in ("conf", "logs", "temp", "conf/sets"):
+                (self.prefix / sub).mkdir(parents=True, exist_ok=True)
+            if not self.live.exists():
+                empty = self.sets / "initial"
+                empty.mkdir(exist_ok=True)
+                self._point_live(empty)
+            self._write_atomic(self.conf, self._main_conf(self.live))
+        except OSError as exc:
+            raise NginxError(f"cannot prepare {self.prefix}: {exc}") from None
+
+    @staticmethod
+    def _write_atomic(path: Path, text: str) -> None:
+        tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}")
+        tmp.write_text(text)
+        os.replace(tmp, path)
+
+    def _point_live(self, target: Path) -> None:
+        link = self.live.with_name(f".live.{uuid.uuid4().hex[:8]}")
+        os.symlink(target.relative_to(self.live.parent), link)
+        os.replace(link, self.live)  # rename(2) over the old symlink: atomic
+
+    def read_live(self) -> dict[str, str]:
+        self.prepare()
+        try:
+            return {p.name: p.read_text() for p in sorted(self.live.glob("*.conf"))}
+        except OSError as exc:
+            raise NginxError(f"cannot read the live files in {self.live}: {exc}") from None
+
+    def stage(self, files: dict[str, str]) -> str:
+        self.prepare()
+        token = time.strftime("%Y%m%d%H%M%S") + "-" + uuid.uuid4().hex[:8]
+        staged = self.staging / token
+        try:
+            staged.mkdir(parents=True)
+            for name, text in files.items():
+                (staged / name).write_text(text)
+            test_conf = staged.with_suffix(".nginx.conf")
+            test_conf.write_text(self._main_conf(staged))
+        except OSError as exc:
+            shutil.rmtree(staged, ignore_errors=True)
+            raise NginxError(f"cannot write the staging directory {self.staging}: {exc}") from None
+        try:
+            output = self._nginx(test_conf, "-t", what="nginx -t on the staged config")
+        except NginxError as exc:
+            shutil.rmtree(staged, ignore_errors=True)
+            test_conf.unlink(missing_ok=True)
+            # nginx names the staged path; name the file as people know it instead.
+            raise NginxError(exc.message.replace(f"{staged}/", ""), exc.output) from None
+        test_conf.unlink(missing_ok=True)
+        self._staged = staged
+        return output
+
+    def swap(self, files: dict[str, str]) -> None:
+        staged = getattr(self, "_staged", None)
+        if staged is None:
+            raise NginxError("nothing is staged")
+        target = self.sets / staged.name
+        try:
+            os.rename(staged, target)
+            previous = self.live.resolve()
+            self._point_live(target)
+        except OSError as exc:
+            raise NginxError(f"cannot swap the live files: {exc}") from None
+        self._staged = None
+        # Keep the set just replaced (recovery may need it); drop older ones.
+        for old in self.sets.iterdir():
+            if old not in (target, previous):
+                shutil.rmtree(old, ignore_errors=True)
+
+    def _pid(self) -> int | None:
+        try:
+            pid = int(self.pidfile.read_text().strip())
+        except (OSError, ValueError):
+            return None
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return None
+        except PermissionError:
+            return pid
+        return pid
+
+    def status(self) -> Status:
+        pid = self._pid()
+        host, port = settings.PORTICO_NGINX_LISTEN
+        if pid:
+            return Status(True, f"running (pid {pid}) on {host}:{port}, prefix {self.prefix}")
+        return Status(False, f"not running (prefix {self.prefix}); start it with: manage.py nginx start")
+
+    def reload(self) -> str:
+        if not self._pid():
+            raise NginxError("Portico's nginx is not running: start it with `manage.py nginx start`.")
+        try:
+            self._log_offset = (self.prefix / "logs" / "error.log").stat().st_size
+        except OSError:
+            self._log_offset = 0
+        return self._nginx(self.conf, "-s", "reload", what="nginx reload")
+
+    def recent_log(self) -> str:
+        try:
+            with open(self.prefix / "logs" / "error.log", "rb") as log:
+                log.seek(getattr(self, "_log_offset", 0))
+                text = log.read(65536).decode("utf-8", errors="replace")
+        except OSError:
+            return ""
+        # Reload chatter is [notice]; keep what went wrong.
+        return "\n".join(line for line in text.splitlines() if "[notice]" not in line)
+
+    def start(self) -> str:
+        """Start Portico's nginx (recovering an interrupted apply first). Raises NginxError."""
+        self.prepare()
+        self.recover()
+        if self._pid():
+            return self.status().detail
+        self._nginx(self.conf, "-t", what="nginx -t")
+        output = self._nginx(self.conf, what="nginx start")
+        deadline = time.monotonic() + 10
+        while not self._pid() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if not self._pid():
+            raise NginxError("nginx did not start", output + self._log_tail())
+        return self.status().detail
+
+    def stop(self) -> str:
+        """Stop Portico's nginx gracefully; returns when its master process is gone."""
+        pid = self._pid()
+        if not pid:
+            return "not running"
+        self._nginx(self.conf, "-s", "quit", what="nginx stop")
+        deadline = time.monotonic() + 10
+        while self._pid() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return "stopped" if not self._pid() else "still stopping"
+
+    def _log_tail(self, lines: int = 20) -> str:
+        with contextlib.suppress(OSError):
+            return "\n".join((self.prefix / "logs" / "error.log").read_text().splitlines()[-lines:])
+        return ""
+
+
+class SystemNginx(Backend):
+    """A system nginx: files in PORTICO_NGINX_CONF_DIR, tested and reloaded with the configured commands.
+
+    The system's nginx.conf must include ``<dir>/*.conf`` inside ``http {}``. A staged copy cannot be tested
+    with a system ``nginx -t``, so the files are swapped in, tested, and swapped back if the test fails;
+    nginx reads nothing until the reload, so the running proxy never sees a rejected config.
+    """
+
+    mode = "system"
+
+    def __init__(self, conf_dir: str | None = None, test_cmd: str | None = None, reload_cmd: str | None = None):
+        raw = conf_dir or settings.PORTICO_NGINX_CONF_DIR
+        if not raw:
+            raise NginxError("PORTICO_NGINX_MODE=system needs PORTICO_NGINX_CONF_DIR (the directory nginx includes)")
+        self.dir = Path(raw)
+        self.test_cmd = shlex.split(test_cmd or settings.PORTICO_NGINX_TEST_CMD)
+        self.reload_cmd = shlex.split(reload_cmd or settings.PORTICO_NGINX_RELOAD_CMD)
+        self.staging = self.dir.parent / f".{self.dir.name}.portico-staging"
+        self.journal_path = Path(settings.VAR_DIR) / "nginx-system-journal.json"
+
+    def read_live(self) -> dict[str, str]:
+        try:
+            if not self.dir.exists():
+                return {}
+            return {p.name: p.read_text() for p in sorted(self.dir.iterdir()) if is_owned(p.name) and p.is_file()}
+        except OSError as exc:
+            raise NginxError(f"cannot read {self.dir}: {exc}") from None
+
+    def stage(self, files: dict[str, str]) -> str:
+        try:
+            shutil.rmtree(self.staging, ignore_errors=True)
+            self.staging.mkdir(parents=True)
+            for name, text in files.items():
+                (self.staging / name).write_text(text)
+        except OSError as exc:
+            raise NginxError(f"cannot write the staging directory {self.staging}: {exc}") from None
+        return ""
+
+    def swap(self, files: dict[str, str]) -> None:
+        try:
+            self.dir.mkdir(parents=True, exist_ok=True)
+            for name in files:
+                os.replace(self.staging / name, self.dir / name)
+            for path in self.dir.iterdir():
+                if is_owned(path.name) and path.name not in files:
+                    path.unlink()
+        except OSError as exc:
+            raise NginxError(f"cannot swap the files in {self.dir}: {exc}") from None
+
+    def test_live(self) -> str:
+        return _run(self.test_cmd, "nginx -t")
+
+    def reload(self) -> str:
+        return _run(self.reload_cmd, "nginx reload")
+
+    def status(self) -> Status:
+        try:
+            _run(self.test_cmd, "nginx -t")
+        except NginxError as exc:
+            return Status(False, exc.message)
+        return Status(True, f"system nginx, files in {self.dir}")
+
+
+class ContainerNginx(Backend):
+    """nginx inside a container: files copied in through the Docker API, ``nginx -t``/reload through exec."""
+
+    mode = "container"
+
+    def __init__(self, container: str | None = None, conf_dir: str | None = None):
+        self.container = container or settings.PORTICO_NGINX_CONTAINER
+        if not self.container:
+            raise NginxError("PORTICO_NGINX_MODE=container needs PORTICO_NGINX_CONTAINER (the proxy container's name)")
+        self.dir = (conf_dir or settings.PORTICO_NGINX_CONTAINER_DIR).rstrip("/")
+        self.journal_path = (
+            Path(settings.VAR_DIR) / f"nginx-container-{re.sub(r'[^A-Za-z0-9_.-]', '_', self.container)}.json"
+        )
+
+    def _docker(self, action: Callable):
+        from containers import docker_client
+
+        client = docker_client.DockerClient()
+        try:
+            return action(docker_client, client)
+        except docker_client.DockerUnavailable as exc:
+            raise NginxError(f"container {self.container}: {exc.reason}") from None
+        finally:
+            client.close()
+
+    def _exec(self, argv: list[str], what: str) -> str:
+        code, output = self._docker(lambda d, c: d.exec_in(c, self.container, argv))
+        output = output.strip()
+        if code != 0:
+            raise NginxError(
+                f"{what} in container {self.container} failed (exit {code}): {_first_error(output)}", output
+            )
+        return output
+
+    def read_live(self) -> dict[str, str]:
+        files = self._docker(lambda d, c: d.read_files(c, self.container, self.dir))
+        return {name: text for name, text in sorted(files.items()) if is_owned(name)}
+
+    def stage(self, files: dict[str, str]) -> str:
+        # The staging copy goes in beside the live directory, where nginx's include does not reach.
+        self._docker(lambda d, c: d.put_files(c, self.container, f"{self.dir}.portico-staging", files, replace=True))
+        return ""
+
+    def swap(self, files: dict[str, str]) -> None:
+        live = self.read_live()
+        stale = [f"{self.dir}/{name}" for name in live if name not in files]
+        if stale:
+            self._exec(["rm", "-f", *stale], "removing old files")
+        self._docker(lambda d, c: d.put_files(c, self.container, self.dir, files))
+
+    def test_live(self) -> str:
+        return self._exec(["nginx", "-t"], "nginx -t")
+
+    def reload(self) -> str:
+        return self._exec(["nginx", "-s", "reload"], "nginx reload")
+
+    def status(self) -> Status:
+        try:
+            state = self._docker(lambda d, c: d.container_state(c, self.container))
+        except NginxError as exc:
+            return Status(False, exc.message)
+        return Status(state == "running", f"container {self.container}: {state}")
+
+
+def backend() -> Backend:
+    """The backend for settings.PORTICO_NGINX_MODE. Raises NginxError when its settings are incomplete."""
+    mode = settings.PORTICO_NGINX_MODE
+    if mode == "system":
+        return SystemNginx()
+    if mode == "container":
+        return ContainerNginx()
+    return ManagedNginx()

@@ -1,13 +1,376 @@
-"""PLACEHOLDER from the npm stream until the core stream lands routes/publish.py: on a conflict keep core's file."""
+"""Plan, apply and roll back the desired state over a publisher (Portico's nginx files, or NPM).
+
+Every apply is serialized by a lock file, recorded as a Revision (diff, author, output, files, snapshot)
+and in the audit trail. A failed apply leaves the live proxy and the routes in the database as they were.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import difflib
+import fcntl
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Max
+
+from dashboard import audit
+from routes.models import Revision
+from routes.schemas import ConfigDocument
+from routes.state import export_document, replace_state
+
 
 class PublishError(Exception):
-    """A publisher failed; ``message`` is for people, ``output`` is the tool's own words."""
+    """A publisher could not make the live side equal the desired files (and restored the previous ones)."""
 
     def __init__(self, message: str, output: str = "", rolled_back: bool = False):
         super().__init__(message)
         self.message = message
         self.output = output
+        # True when the new config had gone live and was taken back; False when the live side never changed.
         self.rolled_back = rolled_back
+
+
+class ApplyBusy(Exception):
+    """Another apply holds the lock longer than PORTICO_APPLY_LOCK_TIMEOUT (the API answers 409)."""
+
+
+class Publisher(Protocol):
+    name: str
+
+    def render(self, document: ConfigDocument) -> dict[str, str]: ...
+    def warnings(self, document: ConfigDocument) -> list[str]: ...
+    def current(self) -> dict[str, str]: ...
+    def push(self, desired: dict[str, str], previous: dict[str, str]) -> str: ...
+
+
+class NginxPublisher:
+    """Publishes to nginx (managed, system or container mode) through routes.nginx."""
+
+    name = "nginx"
+
+    def __init__(self, backend=None):
+        self._backend = backend
+
+    @property
+    def backend(self):
+        from routes import nginx
+
+        if self._backend is None:
+            try:
+                self._backend = nginx.backend()
+            except nginx.NginxError as exc:
+                raise PublishError(exc.message, exc.output) from None
+        return self._backend
+
+    def options(self):
+        from routes import nginx
+        from routes.render import RenderOptions
+
+        return RenderOptions(listen=nginx.listen_directive(), resolvers=nginx.resolvers())
+
+    def render(self, document: ConfigDocument) -> dict[str, str]:
+        """File name -> nginx config text (pure)."""
+        from routes.render import render_config
+
+        return render_config(document, self.options())
+
+    def warnings(self, document: ConfigDocument) -> list[str]:
+        from routes.render import render_warnings
+
+        return render_warnings(document, self.options())
+
+    def current(self) -> dict[str, str]:
+        """The live files. Raises PublishError."""
+        from routes.nginx import NginxError
+
+        try:
+            return self.backend.read_live()
+        except NginxError as exc:
+            raise PublishError(exc.message, exc.output) from None
+
+    def push(self, desired: dict[str, str], previous: dict[str, str]) -> str:
+        """Stage, test, swap, reload, verify; on failure the previous files are live again. Raises PublishError."""
+        from routes.nginx import NginxError
+
+        try:
+            return self.backend.push(desired, previous)
+        except NginxError as exc:
+            raise PublishError(exc.message, exc.output, rolled_back=exc.rolled_back) from None
+
+    def recover(self) -> str:
+        """Undo an apply that a killed process left half done. Raises PublishError."""
+        from routes.nginx import NginxError
+
+        try:
+            return self.backend.recover()
+        except NginxError as exc:
+            raise PublishError(exc.message, exc.output) from None
+
+
+def get_publisher() -> Publisher:
+    """The publisher chosen by settings.PORTICO_PUBLISHER."""
+    if settings.PORTICO_PUBLISHER == "npm":
+        from routes.npm_publisher import NpmPublisher
+
+        return NpmPublisher()
+    return NginxPublisher()
+
+
+# --- plan ----------------------------------------------------------------------------------------------
+
+
+def unified_diff(
+    before: dict[str, str], after: dict[str, str], before_label: str = "live", after_label: str = "new"
+) -> str:
+    """One unified diff over every file name in either set (sorted), empty when they are equal."""
+    chunks = []
+    for name in sorted(set(before) | set(after)):
+        old, new = before.get(name), after.get(name)
+        if old == new:
+            continue
+        chunks.extend(
+            difflib.unified_diff(
+                (old or "").splitlines(keepends=True),
+                (new or "").splitlines(keepends=True),
+                fromfile=f"{before_label}/{name}" if old is not None else "/dev/null",
+                tofile=f"{after_label}/{name}" if new is not None else "/dev/null",
+            )
+        )
+    return "".join(line if line.endswith("\n") else line + "\n" for line in chunks)
+
+
+def file_changes(before: dict[str, str], after: dict[str, str]) -> list[dict[str, str]]:
+    """``[{"file", "action": create|update|delete}]`` for every file that differs."""
+    changes = []
+    for name in sorted(set(before) | set(after)):
+        if name not in before:
+            changes.append({"file": name, "action": "create"})
+        elif name not in after:
+            changes.append({"file": name, "action": "delete"})
+        elif before[name] != after[name]:
+            changes.append({"file": name, "action": "update"})
+    return changes
+
+
+@dataclass
+class Plan:
+    """What an apply would change now."""
+
+    files: dict[str, str]
+    current: dict[str, str]
+    changes: list[dict] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    diff: str = ""
+    drift: list[str] = field(default_factory=list)
+
+
+def last_applied(publisher_name: str | None = None) -> Revision | None:
+    """The newest revision that went live."""
+    revisions = Revision.objects.filter(status=Revision.Status.APPLIED)
+    if publisher_name:
+        revisions = revisions.filter(publisher=publisher_name)
+    return revisions.order_by("-number").first()
+
+
+def drift(current: dict[str, str], publisher_name: str) -> list[str]:
+    """Live files that differ from what the last applied revision wrote: edited by hand since."""
+    last = last_applied(publisher_name)
+    if last is None:
+        return []
+    return [name for name in sorted(set(current) | set(last.files)) if current.get(name) != last.files.get(name)]
+
+
+def plan(publisher: Publisher | None = None) -> Plan:
+    """Render the desired state and compare it with what is live. Raises PublishError when the live side
+    cannot be read."""
+    publisher = publisher or get_publisher()
+    document = export_document()
+    files = publisher.render(document)
+    current = publisher.current()
+    warnings = list(publisher.warnings(document))
+    drifted = drift(current, publisher.name)
+    if drifted:
+        warnings.insert(
+            0,
+            f"Changed outside Portico since the last apply (the apply overwrites them): {', '.join(drifted)}.",
+        )
+    return Plan(
+        files=files,
+        current=current,
+        changes=file_changes(current, files),
+        warnings=warnings,
+        diff=unified_diff(current, files),
+        drift=drifted,
+    )
+
+
+# --- the lock and recovery -----------------------------------------------------------------------------
+
+
+def _lock_path() -> Path:
+    return Path(settings.VAR_DIR) / "apply.lock"
+
+
+@contextlib.contextmanager
+def apply_lock(timeout: float | None = None) -> Iterator[None]:
+    """Hold the apply lock (across processes and threads); raise ApplyBusy after ``timeout`` seconds."""
+    timeout = settings.PORTICO_APPLY_LOCK_TIMEOUT if timeout is None else timeout
+    path = _lock_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise ApplyBusy(
+                        f"Another apply is running and did not finish within {timeout} s; try again shortly."
+                    ) from None
+                time.sleep(0.05)
+        try:
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+
+
+def _recover_locked(publisher: Publisher) -> str:
+    note = ""
+    if hasattr(publisher, "recover"):
+        note = publisher.recover()
+    interrupted = Revision.objects.filter(status=Revision.Status.PENDING)
+    for revision in interrupted:
+        revision.status = Revision.Status.FAILED
+        revision.message = (
+            "The apply was interrupted (Portico stopped before it finished); the previous config was put back."
+        )
+        revision.output = "\n".join(filter(None, [revision.output, note]))
+        revision.save(update_fields=["status", "message", "output"])
+        audit.record(
+            "publish.recover",
+            object_type="revision",
+            object_id=revision.pk,
+            object_repr=str(revision),
+            message=revision.message,
+        )
+    return note
+
+
+def recover(publisher: Publisher | None = None) -> str:
+    """Finish the books on an apply that a killed process left half done (files and its Revision row)."""
+    publisher = publisher or get_publisher()
+    with apply_lock():
+        return _recover_locked(publisher)
+
+
+# --- apply and rollback --------------------------------------------------------------------------------
+
+
+def _author(actor) -> tuple:
+    user = actor if actor is not None and getattr(actor, "is_authenticated", False) else None
+    return user, (user.get_username() if user else "")
+
+
+def _apply_locked(
+    publisher: Publisher, document: ConfigDocument, *, actor, source: str, rollback_of: Revision | None = None
+) -> tuple[Revision, dict[str, str], dict[str, str]]:
+    with contextlib.suppress(PublishError):  # the apply below reports the real trouble with the live side
+        _recover_locked(publisher)
+    user, name = _author(actor)
+    number = (Revision.objects.aggregate(n=Max("number"))["n"] or 0) + 1
+    files = publisher.render(document)
+    revision = Revision(
+        number=number,
+        author=user,
+        author_name=name,
+        publisher=publisher.name,
+        status=Revision.Status.PENDING,
+        files=files,
+        snapshot=document.model_dump(mode="json"),
+        rollback_of=rollback_of,
+    )
+    try:
+        previous = publisher.current()
+    except PublishError as exc:
+        revision.status = Revision.Status.FAILED
+        revision.message = f"Cannot read the live config: {exc.message}"
+        revision.output = exc.output
+        revision.save()
+        return revision, files, {}
+    revision.diff = unified_diff(previous, files)
+    revision.save()
+    try:
+        revision.output = publisher.push(files, previous)
+        revision.status = Revision.Status.APPLIED
+        revision.message = ""
+    except PublishError as exc:
+        revision.status = Revision.Status.ROLLED_BACK if exc.rolled_back else Revision.Status.FAILED
+        revision.message = exc.message
+        revision.output = exc.output
+    revision.save(update_fields=["status", "message", "output"])
+    return revision, files, previous
+
+
+def _record(action: str, revision: Revision, actor, source: str) -> None:
+    audit.record(
+        action,
+        actor=actor,
+        source=source,
+        object_type="revision",
+        object_id=revision.pk,
+        object_repr=f"revision #{revision.number} {revision.status}",
+        after={"number": revision.number, "status": revision.status, "publisher": revision.publisher},
+        message=revision.message,
+    )
+
+
+def apply(*, actor=None, source: str = "system", publisher: Publisher | None = None) -> Revision:
+    """Publish the desired state. Returns the Revision (applied, failed or rolled_back); raises ApplyBusy."""
+    publisher = publisher or get_publisher()
+    with apply_lock():
+        revision, _files, _previous = _apply_locked(publisher, export_document(), actor=actor, source=source)
+        _record("publish.apply", revision, actor, source)
+    return revision
+
+
+def rollback(revision: Revision, *, actor=None, source: str = "system", publisher: Publisher | None = None) -> Revision:
+    """Publish ``revision``'s snapshot and, once it is live, make the routes in the database equal to it.
+
+    Returns the new Revision (its ``rollback_of`` is ``revision``). When publishing fails, neither the live
+    proxy nor the database changes. Raises ApplyBusy.
+    """
+    publisher = publisher or get_publisher()
+    document = ConfigDocument.model_validate(revision.snapshot)
+    with apply_lock():
+        new, files, previous = _apply_locked(publisher, document, actor=actor, source=source, rollback_of=revision)
+        if new.status == Revision.Status.APPLIED:
+            try:
+                with transaction.atomic():
+                    replace_state(document, prune=True, actor=actor, source=source, action="routes.rollback")
+            except Exception as exc:  # the files are live but the routes are not: put the files back too
+                try:
+                    publisher.push(previous, files)
+                    note = "the previous config was put back"
+                except PublishError as undo:
+                    note = f"putting the previous config back failed too: {undo.message}"
+                new.status = Revision.Status.ROLLED_BACK
+                new.message = f"The routes could not be restored ({exc}); {note}."
+                new.save(update_fields=["status", "message"])
+        _record("publish.rollback", new, actor, source)
+    return new
+
+
+def revision_diff(a: Revision, b: Revision) -> str:
+    """Unified diff of the files of revision ``a`` against those of ``b``."""
+    return unified_diff(a.files, b.files, before_label=f"#{a.number}", after_label=f"#{b.number}")
