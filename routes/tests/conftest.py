@@ -126,7 +126,9 @@ class RequestLoop:
         with httpx.Client(base_url=f"http://127.0.0.1:{self.proxy.port}", timeout=5, trust_env=False) as client:
             while not self._stop.is_set():
                 try:
-                    response = client.get(self.path, headers={"Host": self.host})
+                    # A new connection per request, like `while curl ...`: an idle kept-alive connection that an
+                    # old worker closes at a reload is retried by browsers but not by httpx.
+                    response = client.get(self.path, headers={"Host": self.host, "Connection": "close"})
                     good = self.ok(response)
                     detail = f"{response.status_code} {response.text[:100]}"
                 except httpx.HTTPError as exc:
