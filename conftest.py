@@ -364,3 +364,20 @@ def portico_server(tmp_path_factory) -> Iterator[PorticoServer]:
     server.start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+def make_portico_server(tmp_path) -> Iterator[Callable[..., PorticoServer]]:
+    """Start a Portico server of the test's own (fresh database), e.g. with extra environment variables."""
+    servers: list[PorticoServer] = []
+
+    def make(**extra_env: str) -> PorticoServer:
+        server = PorticoServer(tmp_path / f"portico-{len(servers)}", extra_env)
+        server.var_dir.mkdir()
+        servers.append(server)
+        server.start()
+        return server
+
+    yield make
+    for server in servers:
+        server.stop()

@@ -14,7 +14,7 @@ from pydantic import Field
 
 from dashboard import audit
 from dashboard.api_common import ApiError, require
-from routes.npm import NpmClient, NpmConfig, NpmError, forget_tokens
+from routes.npm import NpmClient, NpmConfig, NpmError, NpmNotConfigured, forget_tokens
 from routes.npm_publisher import NpmPublisher, run_import
 from routes.publish import PublishError
 
@@ -29,6 +29,10 @@ def publisher() -> NpmPublisher:
 
 
 def _fail(exc: PublishError | NpmError) -> ApiError:
+    # The publisher re-raises NpmNotConfigured as a PublishError; the original is its __context__.
+    if isinstance(exc, NpmNotConfigured) or isinstance(exc.__context__, NpmNotConfigured):
+        # Nothing upstream failed: Portico itself is not set up for NPM yet (fix the settings, then retry).
+        return ApiError(409, exc.message)
     # NPM being down or refusing is a problem of the upstream, not of the request.
     return ApiError(502, exc.message, [{"field": "npm", "message": exc.output}] if exc.output != exc.message else [])
 
