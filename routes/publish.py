@@ -49,6 +49,8 @@ class Publisher(Protocol):
     def current(self) -> dict[str, str]: ...
     def push(self, desired: dict[str, str], previous: dict[str, str]) -> str: ...
 
+    # Optional: ``errors(document) -> list[str]``, what the publisher cannot express; apply refuses while any.
+
 
 class NginxPublisher:
     """Publishes to nginx (managed, system or container mode) through routes.nginx."""
@@ -309,6 +311,13 @@ def _apply_locked(
         revision.save()
         return revision, files, {}
     revision.diff = unified_diff(previous, files)
+    # What the publisher cannot express (NPM: several targets, no "/" route...) is refused, not approximated.
+    blocking = list(publisher.errors(document)) if hasattr(publisher, "errors") else []
+    if blocking:
+        revision.status = Revision.Status.FAILED
+        revision.message = f"Not published: {publisher.name} cannot express this. " + " ".join(blocking)
+        revision.save()
+        return revision, files, previous
     revision.save()
     try:
         revision.output = publisher.push(files, previous)
