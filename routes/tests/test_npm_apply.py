@@ -1,0 +1,173 @@
+"""Plan, apply, revisions and rollback through routes.publish with the NPM publisher, and the NPM fault tests.
+
+Each fault test asserts three things: NPM still holds the previous hosts, Portico's database is unchanged, and the
+failure is recorded (a failed or rolled-back revision with NPM's words, an audit entry) and shown by the API.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from dashboard.models import AuditEntry
+from routes import publish
+from routes.models import Revision, Route
+from routes.npm_publisher import NpmPublisher, artifact_name
+from routes.state import export_state, replace_state
+from routes.tests.npm_fake import NpmTarget
+from routes.tests.test_npm_publisher import GCTASK, gctask_document, managed_hosts
+
+
+@pytest.fixture
+def npm_publishing(npm: NpmTarget, db, settings, monkeypatch) -> NpmTarget:
+    """Portico publishes into the test NPM (PORTICO_PUBLISHER=npm); its client validates every request body."""
+    settings.PORTICO_PUBLISHER = "npm"
+    monkeypatch.setattr("routes.npm_publisher.NpmClient.from_settings", lambda: npm.client(timeout=1.0))
+    return npm
+
+
+def store(document) -> None:
+    replace_state(document, prune=True)
+
+
+def live(npm: NpmTarget) -> dict:
+    """NPM's managed hosts as Portico renders them (what an apply must leave alone when it fails)."""
+    return NpmPublisher(client_factory=npm.client).current()
+
+
+def test_get_publisher_wires_the_npm_publisher(settings):
+    settings.PORTICO_PUBLISHER = "npm"
+    assert isinstance(publish.get_publisher(), NpmPublisher)
+
+
+def test_gctask_plans_applies_updates_and_rolls_back(npm_publishing, operator_user):
+    store(gctask_document())
+    planned = publish.plan()
+    assert planned.changes == [{"file": artifact_name(GCTASK), "action": "create"}]
+    assert '"forward_path": "/"' in planned.diff
+
+    first = publish.apply(actor=operator_user, source="api")
+    assert (first.status, first.publisher) == ("applied", "npm"), first.message
+    assert f"created {GCTASK}" in first.output
+    (host,) = managed_hosts(npm_publishing)
+    assert [loc.path for loc in host.locations] == ["/task/", "/user/"]
+    assert publish.plan().changes == []
+
+    route = Route.objects.get(domain__name=GCTASK, path="/task/")
+    target = route.targets.get()
+    target.port = 9012
+    target.save()
+    second = publish.apply(actor=operator_user)
+    assert second.status == "applied" and "updated" in second.output
+    assert '-      "forward_port": 8012' in publish.revision_diff(first, second)
+
+    back = publish.rollback(first, actor=operator_user)
+    assert back.status == "applied" and back.rollback_of == first
+    (host,) = managed_hosts(npm_publishing)
+    assert host.locations[0].forward_port == 8012
+    assert Route.objects.get(domain__name=GCTASK, path="/task/").targets.get().port == 8012
+    assert AuditEntry.objects.filter(action="publish.rollback").exists()
+
+
+def test_the_plan_shows_what_npm_cannot_express_and_apply_refuses_it(npm_publishing):
+    doc = gctask_document(targets=[{"host": "127.0.0.1", "port": 8011}, {"host": "127.0.0.1", "port": 8021}])
+    store(doc)
+    planned = publish.plan()
+    assert planned.warnings[0].startswith("Blocked: ") and "2 targets" in planned.warnings[0]
+    revision = publish.apply()
+    assert revision.status == "failed"
+    assert "cannot express" in revision.message and "2 targets" in revision.message
+    assert live(npm_publishing) == {}
+    fake = npm_publishing.fake
+    if fake:
+        assert not [r for r in fake.requests if r["method"] in ("POST", "PUT", "DELETE") and r["path"] != "/tokens"]
+
+
+def test_an_unmanaged_host_is_a_plan_conflict_and_the_apply_fails_without_touching_it(npm_publishing):
+    with npm_publishing.client() as client:
+        theirs = client.create_proxy_host(
+            {"domain_names": [GCTASK], "forward_scheme": "http", "forward_host": "127.0.0.1", "forward_port": 7000}
+        )
+    store(gctask_document())
+    assert any(f"proxy host #{theirs.id}" in w for w in publish.plan().warnings)
+    revision = publish.apply()
+    assert revision.status == "failed" and "does not manage" in revision.message
+    with npm_publishing.client() as client:
+        assert client.get_proxy_host(theirs.id).forward_port == 7000
+
+
+# --- fault tests (issue 8): NPM answers 500, times out, or rejects a host ------------------------------------------
+
+
+@pytest.fixture
+def published(npm_publishing, operator_user):
+    """gctask applied once; then the desired state changes (the /task/ API moves to port 9012)."""
+    store(gctask_document())
+    assert publish.apply(actor=operator_user).status == "applied"
+    target = Route.objects.get(domain__name=GCTASK, path="/task/").targets.get()
+    target.port = 9012
+    target.save()
+    return {"live": live(npm_publishing), "db": export_state()}
+
+
+def assert_nothing_changed(npm: NpmTarget, before: dict) -> None:
+    assert live(npm) == before["live"], "NPM must still hold the previous hosts"
+    assert export_state() == before["db"], "Portico's database must be unchanged"
+
+
+def test_npm_answering_500_fails_the_apply_and_changes_nothing(published, npm_publishing, api_client, operator_user):
+    fake = npm_publishing.need_fake()
+    for _ in range(2):  # the first 500 counts as an auth problem: one new login, then the error stands
+        fake.fail_next(500, "Internal Error", method="PUT")
+    answer = api_client(operator_user).post("/api/v1/apply")
+    assert answer.status_code == 422
+    assert "(500)" in answer.json()["detail"]
+    revision = Revision.objects.order_by("-number").first()
+    assert revision.status == "failed" and "Internal Error" in revision.output
+    assert AuditEntry.objects.filter(action="publish.apply", object_id=str(revision.pk)).exists()
+    assert_nothing_changed(npm_publishing, published)
+
+
+def test_npm_timing_out_fails_the_apply_and_changes_nothing(published, npm_publishing):
+    fake = npm_publishing.need_fake()
+    fake.delay = 2.0  # the client waits 1 s
+    revision = publish.apply()
+    fake.delay = 0
+    assert revision.status == "failed"
+    assert "did not answer" in revision.message
+    assert_nothing_changed(npm_publishing, published)
+
+
+def test_a_host_nginx_rejects_is_put_back_and_reported(published, npm_publishing):
+    npm_publishing.need_fake()
+    Route.objects.get(domain__name=GCTASK, path="/user/").targets.update(host="missing-container-2")
+    before = {"live": published["live"], "db": export_state()}
+    revision = publish.apply()
+    assert revision.status == "rolled_back"
+    assert "rejected" in revision.message
+    assert 'host not found in upstream "missing-container-2"' in revision.output
+    assert_nothing_changed(npm_publishing, before)
+    (host,) = managed_hosts(npm_publishing)
+    assert host.nginx_online is True
+
+
+def test_npm_refusing_the_login_fails_the_apply(published, npm_publishing, monkeypatch):
+    from routes.npm import forget_tokens
+
+    forget_tokens()  # e.g. the NPM password was changed: the next call must log in again
+    monkeypatch.setattr(
+        "routes.npm_publisher.NpmClient.from_settings",
+        lambda: type(npm_publishing.client())(npm_publishing.url, npm_publishing.identity, "wrong", timeout=1.0),
+    )
+    revision = publish.apply()
+    assert revision.status == "failed"
+    assert "Invalid email or password" in revision.message
+    assert_nothing_changed(npm_publishing, published)
+
+
+def test_the_revision_keeps_npm_s_bodies_for_rollback(published, npm_publishing):
+    first = Revision.objects.get(number=1)
+    body = json.loads(first.files[artifact_name(GCTASK)])
+    assert body["meta"] == {"portico_managed": True}
+    assert first.snapshot["domains"][0]["name"] == GCTASK
