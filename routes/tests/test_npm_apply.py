@@ -171,3 +171,15 @@ def test_the_revision_keeps_npm_s_bodies_for_rollback(published, npm_publishing)
     body = json.loads(first.files[artifact_name(GCTASK)])
     assert body["meta"] == {"portico_managed": True}
     assert first.snapshot["domains"][0]["name"] == GCTASK
+
+
+def test_a_host_edited_in_npm_shows_as_drift_and_the_apply_puts_portico_s_back(published, npm_publishing):
+    (host,) = managed_hosts(npm_publishing)
+    with npm_publishing.client() as client:
+        client.update_proxy_host(host.id, {"forward_port": 7777})  # someone used NPM's own UI
+    planned = publish.plan()
+    assert planned.drift == [artifact_name(GCTASK)]
+    assert "Changed outside Portico" in planned.warnings[0]
+    assert publish.apply().status == "applied"
+    (host,) = managed_hosts(npm_publishing)
+    assert host.forward_port == 8011 and host.locations[0].forward_port == 9012
