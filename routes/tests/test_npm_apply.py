@@ -183,3 +183,22 @@ def test_a_host_edited_in_npm_shows_as_drift_and_the_apply_puts_portico_s_back(p
     assert publish.apply().status == "applied"
     (host,) = managed_hosts(npm_publishing)
     assert host.forward_port == 8011 and host.locations[0].forward_port == 9012
+
+
+def test_the_publishing_api_works_the_same_with_npm(npm_publishing, api_client, operator_user):
+    api = api_client(operator_user)
+    store(gctask_document())
+    plan = api.post("/api/v1/plan").json()
+    assert plan["changes"] == [{"file": artifact_name(GCTASK), "action": "create"}]
+    first = api.post("/api/v1/apply").json()["revision"]
+    assert first["status"] == "applied" and first["publisher"] == "npm"
+    Route.objects.get(domain__name=GCTASK, path="/user/").delete()
+    second = api.post("/api/v1/apply").json()["revision"]
+    diff = api.get(f"/api/v1/revisions/{first['id']}/diff/{second['id']}").json()["diff"]
+    assert '-      "path": "/user/"' in diff
+    back = api.post(f"/api/v1/revisions/{first['id']}/rollback")
+    assert back.status_code == 200, back.content
+    assert back.json()["revision"]["rollback_of"] == first["id"]
+    (host,) = managed_hosts(npm_publishing)
+    assert [loc.path for loc in host.locations] == ["/task/", "/user/"]
+    assert Route.objects.filter(domain__name=GCTASK, path="/user/").exists()

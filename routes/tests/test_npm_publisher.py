@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from routes.npm import NpmNotConfigured
 from routes.npm_publisher import NpmPublisher, artifact_name, import_preview
@@ -407,3 +409,56 @@ def test_the_published_host_routes_gctask_through_real_nginx(npm: NpmTarget, ngi
     finally:
         for echo in (front, task, user):
             echo.stop()
+
+
+# --- properties ---------------------------------------------------------------------------------------------
+
+_label = st.from_regex(r"[a-z][a-z0-9]{0,8}", fullmatch=True)
+_host = st.one_of(
+    st.ip_addresses(v=4).map(str),
+    st.ip_addresses(v=6).map(str),
+    st.from_regex(r"[a-z][a-z0-9_-]{0,20}", fullmatch=True),
+)
+_route = st.fixed_dictionaries(
+    {
+        "targets": st.lists(
+            st.fixed_dictionaries({"host": _host, "port": st.integers(1, 65535)}), min_size=1, max_size=1
+        ),
+        "scheme": st.sampled_from(["http", "https"]),
+        "strip_prefix": st.booleans(),
+    }
+)
+
+
+@st.composite
+def _domains(draw):
+    names = draw(st.lists(_label, min_size=1, max_size=3, unique=True))
+    domains = []
+    for name in names:
+        paths = draw(st.lists(_label, max_size=4, unique=True))
+        websocket = draw(st.booleans())
+        routes = [{"path": "/", **draw(_route), "websocket": websocket, "strip_prefix": False}]
+        routes += [{"path": f"/{p}/", **draw(_route), "websocket": websocket} for p in paths]
+        domains.append({"name": f"{name}.example.com", "routes": routes})
+    return ConfigDocument.model_validate({"domains": domains})
+
+
+@settings(max_examples=60, deadline=None)
+@given(_domains())
+def test_every_expressible_document_renders_valid_npm_bodies_that_import_back_unchanged(document):
+    from routes.npm import ProxyHost
+
+    pub = offline()
+    assert pub.errors(document) == []
+    files = pub.render(document)
+    assert len(files) == len(document.domains)
+    hosts = []
+    for host_id, (name, text) in enumerate(sorted(files.items()), start=1):
+        body = json.loads(text)
+        assert request_errors("POST", "/nginx/proxy-hosts", body) == [], name
+        hosts.append(ProxyHost.from_api({"id": host_id, **body}))
+    imported = import_preview(hosts)
+    assert imported.notes == []
+    original = {d.name: [r.model_dump() for r in sorted(d.routes, key=lambda r: r.path)] for d in document.domains}
+    back = {d.name: [r.model_dump() for r in d.routes] for d in imported.document.domains}
+    assert back == original
