@@ -1,7 +1,8 @@
 """Target picker: the running containers and the host:port a route could send traffic to.
 
-Reads containers through ``containers.docker_client.DockerClient`` only. When Docker cannot be reached the
-picker carries the reason instead of choices, and the route form still takes a typed host and port.
+The containers come from ``containers.status.list_engines`` (one list call per engine, engines asked in
+parallel with a deadline). An engine that does not answer gives its reason instead of choices, and the
+route form still takes a typed host and port.
 """
 
 from __future__ import annotations
@@ -10,15 +11,12 @@ from dataclasses import dataclass, field
 
 from django.utils.translation import gettext as _
 
-from containers.docker_client import DockerClient, DockerUnavailable
-
-# Inspecting host-network containers costs one call each; keep the page fast on a crowded engine.
-MAX_INSPECTS = 30
+from containers.status import list_engines
 
 
 @dataclass(frozen=True)
 class TargetChoice:
-    """One pickable upstream: ``host:port`` for a container (port None when only the host is known)."""
+    """One pickable upstream: ``host:port`` of a container (port None when only the host is known)."""
 
     container: str
     image: str
@@ -41,7 +39,7 @@ class TargetChoice:
 
 @dataclass
 class TargetChoices:
-    """The picker's content: choices, or the reason there are none."""
+    """The picker's content: choices, and the reasons engines could not be listed."""
 
     choices: list[TargetChoice] = field(default_factory=list)
     error: str = ""
@@ -49,59 +47,40 @@ class TargetChoices:
     @property
     def names(self) -> list[str]:
         """Container names, for the host field's completion list."""
-        return sorted({c.container for c in self.choices})
+        return sorted({c.container for c in self.choices if c.host == c.container})
 
 
-def _exposed(ports: dict | None) -> list[int]:
-    found = set()
-    for key in ports or {}:
-        number, _sep, proto = str(key).partition("/")
-        if proto in ("", "tcp") and number.isdigit():
-            found.add(int(number))
-    return sorted(found)
+def target_choices() -> TargetChoices:
+    """Running containers with the ports they serve, or why Docker cannot tell us.
 
-
-def target_choices(client: DockerClient | None = None) -> TargetChoices:
-    """Running containers with their exposed TCP ports, or the reason Docker cannot tell us.
-
-    A container on a network is reached by its name and private port; a host-network container
-    listens on the host itself, so it is offered as 127.0.0.1 with the ports its image exposes.
+    A container on a network is reached by its name and exposed port; a host-network container listens on
+    the host itself, so it is offered as 127.0.0.1 with the ports of its ``portico.ports`` label.
+    Containers on network "none" cannot be reached and are left out.
     """
-    own = client is None
-    client = client or DockerClient(timeout=3)
-    try:
-        client.ping()
-        rows = client.sdk.api.containers(filters={"status": "running"})
-        result = TargetChoices()
-        inspected = 0
-        for row in sorted(rows, key=lambda r: (r.get("Names") or ["?"])[0]):
-            name = (row.get("Names") or ["?"])[0].lstrip("/")
-            image = row.get("Image", "")
-            mode = (row.get("HostConfig") or {}).get("NetworkMode", "")
-            if mode == "none":
-                continue  # nothing can reach it
-            if mode == "host":
-                ports: list[int] = []
-                if inspected < MAX_INSPECTS:
-                    inspected += 1
-                    config = client.sdk.api.inspect_container(row["Id"]).get("Config") or {}
-                    ports = _exposed(config.get("ExposedPorts"))
-                note = _("host network")
-                if ports:
-                    result.choices.extend(TargetChoice(name, image, "127.0.0.1", p, note) for p in ports)
-                else:
-                    result.choices.append(TargetChoice(name, image, "127.0.0.1", None, note))
+    listings = list_engines(state="running")
+    several = len(listings) > 1
+    result = TargetChoices()
+    errors = []
+    for listing in listings:
+        if not listing.ok:
+            errors.append(f"{listing.engine.name}: {listing.error}" if several else listing.error)
+            continue
+        for row in listing.rows:
+            info = row.info
+            if info.network_mode == "none":
                 continue
-            private = sorted({p["PrivatePort"] for p in row.get("Ports") or [] if p.get("Type", "tcp") == "tcp"})
-            if private:
-                result.choices.extend(TargetChoice(name, image, name, p) for p in private)
+            host_network = info.network_mode == "host"
+            host = "127.0.0.1" if host_network else info.name
+            notes = [listing.engine.name] if several else []
+            if host_network:
+                notes.append(_("host network"))
+            ports = info.listen_ports
+            if not ports:
+                notes.append(_("no known port"))
+            note = ", ".join(notes)
+            if ports:
+                result.choices.extend(TargetChoice(info.name, info.image, host, p, note) for p in ports)
             else:
-                result.choices.append(TargetChoice(name, image, name, None, _("no exposed port")))
-        return result
-    except DockerUnavailable as exc:
-        return TargetChoices(error=exc.reason)
-    except OSError as exc:  # the SDK's API and connection errors are OSErrors (requests' exceptions)
-        return TargetChoices(error=_("Docker did not answer: %(error)s") % {"error": exc})
-    finally:
-        if own:
-            client.close()
+                result.choices.append(TargetChoice(info.name, info.image, host, None, note))
+    result.error = "; ".join(errors)
+    return result
