@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.utils.translation import gettext as _
 
-from routes.models import Revision
+from routes.publish import last_applied
 from routes.state import export_state
 
 
@@ -22,9 +23,11 @@ def _index(document: dict[str, Any]) -> tuple[dict[str, dict], dict[str, dict]]:
 def unapplied_changes() -> list[str]:
     """One line per domain or route that was added, changed or removed since the last applied revision.
 
-    Compares documents, not rendered files, so it is cheap enough for every page view and needs no nginx.
+    Compares the database with the snapshot of the last apply through the configured publisher: documents,
+    not rendered files, so it is cheap enough for every page view and never waits on nginx or NPM. The plan
+    page shows the real file diff, including files edited by hand.
     """
-    last = Revision.objects.filter(status=Revision.Status.APPLIED).order_by("-number").first()
+    last = last_applied(settings.PORTICO_PUBLISHER)
     applied: dict[str, Any] = (last.snapshot or {}) if last else {}
     old_domains, old_routes = _index(applied)
     new_domains, new_routes = _index(export_state())

@@ -472,7 +472,11 @@ def test_cancel_returns_the_row_or_the_domain_section(operator, domain, route):
 def test_the_banner_counts_changes_since_the_last_applied_revision(operator, domain, route):
     html = operator.get(reverse("routes:index")).content.decode()
     assert "2 unapplied changes" in html  # the domain and its route, never applied
-    Revision.objects.create(number=1, status=Revision.Status.APPLIED, snapshot=export_state())
+    # an apply through the other publisher does not make this one current
+    Revision.objects.create(number=9, status=Revision.Status.APPLIED, snapshot=export_state(), publisher="npm")
+    assert "2 unapplied changes" in operator.get(reverse("routes:index")).content.decode()
+    Revision.objects.filter(number=9).delete()
+    Revision.objects.create(number=1, status=Revision.Status.APPLIED, snapshot=export_state(), publisher="nginx")
     assert 'data-testid="changes-banner"' not in operator.get(reverse("routes:index")).content.decode()
     Revision.objects.create(number=2, status=Revision.Status.FAILED, snapshot={})  # failed applies do not count
     operator.post(reverse("routes:route-toggle", args=[route.pk]))
