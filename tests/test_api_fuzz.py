@@ -73,7 +73,9 @@ def test_schemathesis_finds_no_server_error_and_no_schema_mismatch(make_portico_
         "--report", "junit", "--report-dir", str(tmp_path / "report"),
         *excluded,
     ]  # fmt: skip
-    result = subprocess.run(command, capture_output=True, text=True, timeout=600, env={**os.environ, "NO_COLOR": "1"})
+    # cwd: schemathesis keeps a cache (.schemathesis/) in its working directory; not in the checkout.
+    env = {**os.environ, "NO_COLOR": "1"}
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600, env=env, cwd=tmp_path)
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-12000:] + "\n--- server log ---\n" + server.log_tail()
     assert "Tested: " in output  # it really ran the operations
