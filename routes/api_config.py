@@ -9,6 +9,7 @@ from ninja import Field, Router, Schema
 from dashboard import audit
 from dashboard.api_common import ApiError, require
 from routes import config_io
+from routes.api import PlanOut
 from routes.schemas import ConfigDocument
 from routes.state import export_state, replace_state
 
@@ -27,6 +28,10 @@ class ConfigChangesOut(Schema):
     created: list[str]
     updated: list[str]
     deleted: list[str]
+    plan: PlanOut | None = Field(
+        None, description="Dry run: what an apply would change in nginx (or NPM) if the document were saved."
+    )
+    plan_error: str = Field("", description="Dry run: why no plan could be made (the live side is unreadable).")
 
 
 def _wants_yaml(request: HttpRequest, fmt: str | None) -> bool:
@@ -64,7 +69,8 @@ def put_config(request: HttpRequest, dry_run: bool = False, prune: bool = True):
     """Make the desired state equal the document (JSON, or YAML by Content-Type), in one transaction.
 
     ``?prune=false`` keeps domains and routes the document does not mention; ``?dry_run=true`` changes nothing
-    and reports what would change. Publishing stays a separate step (plan, apply).
+    and reports what would change, in the routes and (``plan``) in nginx. Publishing stays a separate step
+    (plan, apply).
     """
     require(request, "operate")
     content_type = request.content_type or "application/json"
@@ -75,8 +81,24 @@ def put_config(request: HttpRequest, dry_run: bool = False, prune: bool = True):
         document = config_io.load(request.body, fmt)
     except config_io.DocumentError as exc:
         raise ApiError(exc.status, exc.detail, exc.errors) from None
+    result: dict = {"dry_run": dry_run, "prune": prune}
     with transaction.atomic():
-        changes = replace_state(
-            document, prune=prune, dry_run=dry_run, actor=request.user, source=audit.source_of(request)
-        )
-    return {"dry_run": dry_run, "prune": prune, "changed": not changes.empty, **changes.as_dict()}
+        changes = replace_state(document, prune=prune, actor=request.user, source=audit.source_of(request))
+        if dry_run:
+            # Plan against the document as if it were saved, then undo everything (audit entry included).
+            result.update(_plan())
+            transaction.set_rollback(True)
+    return {**result, "changed": not changes.empty, **changes.as_dict()}
+
+
+def _plan() -> dict:
+    from routes import publish
+
+    try:
+        plan = publish.plan()
+    except publish.PublishError as exc:
+        return {"plan": None, "plan_error": exc.message}
+    return {
+        "plan": {"changes": plan.changes, "warnings": plan.warnings, "diff": plan.diff, "drift": plan.drift},
+        "plan_error": "",
+    }

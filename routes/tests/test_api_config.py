@@ -157,3 +157,27 @@ def test_viewers_read_the_config_but_cannot_replace_it(api_client, viewer_user):
     assert client.get("/api/v1/config").json() == {"version": 1, "domains": []}
     assert put_json(client, DOC).status_code == 403
     assert not Domain.objects.exists()
+
+
+@pytest.mark.nginx
+def test_a_dry_run_shows_the_nginx_plan_of_the_document_and_changes_nothing(op, managed_nginx, echo_backend):
+    from dashboard.models import AuditEntry as Entry
+
+    front = echo_backend("front")
+    doc = {
+        "domains": [
+            {"name": "plan.test", "routes": [{"path": "/", "targets": [{"host": "127.0.0.1", "port": front.port}]}]}
+        ]
+    }
+    response = put_json(op, doc, "?dry_run=true")
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert body["created"] == ["plan.test", "plan.test/"]
+    assert {"file": "portico-plan.test.conf", "action": "create"} in body["plan"]["changes"]
+    assert "+++ new/portico-plan.test.conf" in body["plan"]["diff"]
+    assert body["plan_error"] == ""
+    assert not Domain.objects.exists()
+    assert not Entry.objects.exists()
+    # Nothing reached nginx either: the same plan is still pending after a real save.
+    assert put_json(op, doc).status_code == 200
+    assert op.post("/api/v1/plan").json()["changes"] == body["plan"]["changes"]

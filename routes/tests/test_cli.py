@@ -135,3 +135,73 @@ def test_wrong_usage_exits_2(portico, argv):
     assert code == 2, (out, err)
     assert err.strip()
     assert out == ""
+
+
+def _lab(front: int, task: int) -> str:
+    doc = {
+        "domains": [
+            {
+                "name": "gctask.test",
+                "routes": [
+                    {"path": "/", "targets": [{"host": "127.0.0.1", "port": front}]},
+                    {"path": "/task/", "targets": [{"host": "127.0.0.1", "port": task}], "strip_prefix": True},
+                ],
+            }
+        ]
+    }
+    return yaml.safe_dump(doc)
+
+
+@pytest.mark.nginx
+def test_plan_apply_and_rollback_from_the_shell(portico, managed_nginx, echo_backend, admin_user):
+    front, task = echo_backend("front"), echo_backend("task")
+    assert portico("--user", "alice", "import", "-", stdin=_lab(front.port, task.port))[0] == 0
+
+    code, out, err = portico("plan")
+    assert code == 0, err
+    assert "create   portico-gctask.test.conf\n" in out
+    assert "+++ new/portico-gctask.test.conf" in out  # the unified diff follows the file list
+    assert portico("plan", "--no-diff")[1].count("\n") < out.count("\n")
+
+    code, out, err = portico("--user", "alice", "apply")
+    assert code == 0, err
+    assert out.startswith("Revision #1 applied (apply).")
+    seen = managed_nginx.seen("gctask.test", "/task/x")
+    assert (seen["backend"], seen["path"]) == ("task", "/x")
+    assert portico("plan")[1] == "No changes: the live config equals the routes.\n"
+
+    # Send /task/ to the front backend, apply, then roll back to revision 1: traffic and routes return.
+    assert portico("import", "-", stdin=_lab(front.port, front.port))[0] == 0
+    assert portico("apply")[1].startswith("Revision #2 applied")
+    assert managed_nginx.seen("gctask.test", "/task/x")["backend"] == "front"
+    code, out, err = portico("--user", "alice", "rollback", "1")
+    assert code == 0, err
+    assert out.startswith("Revision #3 applied (rollback to #1).")
+    assert managed_nginx.seen("gctask.test", "/task/x")["backend"] == "task"
+    assert Route.objects.get(path="/task/").targets.get().port == task.port
+    sources = set(AuditEntry.objects.filter(action__startswith="publish.").values_list("source", "actor_name"))
+    assert sources == {("cli", "alice"), ("cli", "")}
+
+
+@pytest.mark.nginx
+def test_a_failed_apply_exits_1_with_the_reason_and_the_old_config_keeps_serving(
+    portico, managed_nginx, echo_backend, settings
+):
+    front = echo_backend("front")
+    assert portico("import", "-", stdin=_lab(front.port, front.port))[0] == 0
+    assert portico("apply")[0] == 0
+    other = echo_backend("other")
+    assert portico("import", "-", stdin=_lab(front.port, other.port))[0] == 0
+    settings.PORTICO_NGINX_BIN = "/nonexistent/nginx"
+    code, out, err = portico("apply")
+    assert code == 1
+    assert "revision #2 failed (apply): nginx binary '/nonexistent/nginx' not found" in err
+    assert out == ""
+    assert managed_nginx.seen("gctask.test", "/task/")["backend"] == "front"
+
+
+@pytest.mark.parametrize("argv", [("rollback", "99"), ("rollback", "one"), ("rollback",), ("apply", "extra")])
+def test_rollback_and_apply_usage_errors_exit_2(portico, argv):
+    code, out, err = portico(*argv)
+    assert code == 2, (out, err)
+    assert out == ""

@@ -1,4 +1,4 @@
-"""``manage.py portico``: config as code from the shell (export, import), with exit codes scripts can trust.
+"""``manage.py portico``: config as code from the shell (export, import, plan, apply, rollback).
 
 Exit codes: 0 done, 1 the operation failed (invalid document, failed apply), 2 wrong usage (bad arguments,
 unreadable file, unknown revision).
@@ -31,7 +31,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--user", help="Record changes in the audit log as this user (default: no user).")
-        sub = parser.add_subparsers(dest="action", required=True, metavar="{export,import}")
+        sub = parser.add_subparsers(dest="action", required=True, metavar="{export,import,plan,apply,rollback}")
 
         export = sub.add_parser("export", help="Print every domain and route as one document.")
         export.add_argument("--format", choices=("yaml", "json"), default="yaml")
@@ -45,13 +45,69 @@ class Command(BaseCommand):
         )
         load.add_argument("--format", choices=("yaml", "json"), help="Default: from the file name (.json), else YAML.")
 
+        show = sub.add_parser("plan", help="Show what an apply would change (file list, warnings, diff).")
+        show.add_argument("--no-diff", action="store_true", help="Only list the files and warnings.")
+
+        sub.add_parser("apply", help="Publish the routes (nginx -t, swap, reload, verify); exit 1 unless applied.")
+
+        back = sub.add_parser("rollback", help="Publish an earlier revision again and restore its routes.")
+        back.add_argument("revision", type=int, help="The revision's number (as in `#12`).")
+
     def handle(self, *args, action: str, **options):
         actor = self._actor(options.get("user"))
         if action == "export":
             return self._export(options["format"], options.get("output"))
         if action == "import":
             return self._import(options["file"], options["format"], options["dry_run"], options["prune"], actor)
+        if action == "plan":
+            return self._plan(not options["no_diff"])
+        if action == "apply":
+            return self._publish(actor, None)
+        if action == "rollback":
+            return self._publish(actor, options["revision"])
         raise _usage(f"unknown action {action!r}")  # argparse refuses it first; kept for call_command
+
+    def _plan(self, with_diff: bool) -> None:
+        from routes import publish
+
+        try:
+            result = publish.plan()
+        except publish.PublishError as exc:
+            raise _fail(f"cannot plan: {exc.message}\n{exc.output}".strip()) from None
+        for warning in result.warnings:
+            self.stdout.write(f"warning: {warning}")
+        if not result.changes:
+            self.stdout.write("No changes: the live config equals the routes.")
+            return
+        for change in result.changes:
+            self.stdout.write(f"{change['action']:8} {change['file']}")
+        if with_diff:
+            self.stdout.write("")
+            self.stdout.write(result.diff, ending="")
+
+    def _publish(self, actor, number: int | None) -> None:
+        from routes import publish
+        from routes.models import Revision
+
+        try:
+            if number is None:
+                revision = publish.apply(actor=actor, source="cli")
+            else:
+                target = Revision.objects.filter(number=number).first()
+                if target is None:
+                    raise _usage(f"no revision #{number} (the Revisions page and GET /api/v1/revisions list them)")
+                if not target.snapshot:
+                    raise _fail(f"revision #{number} has no snapshot to roll back to")
+                revision = publish.rollback(target, actor=actor, source="cli")
+        except publish.ApplyBusy as exc:
+            raise _fail(str(exc)) from None
+        what = f"rollback to #{number}" if number is not None else "apply"
+        if revision.status != Revision.Status.APPLIED:
+            details = "\n".join(filter(None, [revision.message, revision.output.strip()]))
+            raise _fail(f"revision #{revision.number} {revision.status} ({what}): {details}")
+        self.stdout.write(f"Revision #{revision.number} applied ({what}).")
+        if revision.output.strip():
+            self.stdout.write(revision.output.strip())
 
     def _actor(self, username: str | None):
         if not username:
@@ -97,4 +153,4 @@ class Command(BaseCommand):
         elif dry_run:
             self.stdout.write("Dry run: nothing was changed.")
         else:
-            self.stdout.write("Saved. Run `manage.py portico plan` to see the nginx changes, then `apply`.")
+            self.stdout.write("Saved. `manage.py portico plan` shows what nginx would get; `apply` publishes it.")
