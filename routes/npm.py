@@ -448,6 +448,16 @@ class NpmClient:
         """PUT (a partial update: only the given fields change; ``locations`` is replaced as a whole)."""
         return ProxyHost.from_api(self.request("PUT", f"/nginx/proxy-hosts/{int(host_id)}", json=body))
 
+    def set_proxy_host_enabled(self, host_id: int, enabled: bool) -> None:
+        """POST .../enable or .../disable (a disabled host keeps its row; NPM removes its nginx file)."""
+        action = "enable" if enabled else "disable"
+        try:
+            self.request("POST", f"/nginx/proxy-hosts/{int(host_id)}/{action}")
+        except NpmError as exc:
+            if exc.status == 400 and exc.output == f"Host is already {action}d":
+                return
+            raise
+
     def delete_proxy_host(self, host_id: int) -> None:
         """DELETE (NPM soft-deletes the row and removes its nginx file)."""
         self.request("DELETE", f"/nginx/proxy-hosts/{int(host_id)}")

@@ -1,6 +1,6 @@
 """Publishing Portico's routes into Nginx Proxy Manager, adopting its hosts and importing them.
 
-Mapping (docs/npm.md): one enabled domain -> one NPM proxy host. Its ``/`` route gives the host's
+Mapping (docs/npm.md): one domain -> one NPM proxy host (a disabled domain -> a disabled host). Its ``/`` route gives the host's
 forward_scheme/host/port; every other route becomes a custom location. ``strip_prefix`` is NPM's forward path
 ``/``: NPM renders ``proxy_pass http://host:port/;`` inside ``location /task/``, so /task/x arrives upstream as /x.
 ``websocket`` is the host's allow_websocket_upgrade (NPM has it per host, not per path).
@@ -170,7 +170,7 @@ def host_body(domain: DomainSpec) -> dict[str, Any] | None:
         "block_exploits": False,
         "allow_websocket_upgrade": any(r.websocket for r in routes),
         "advanced_config": "",
-        "enabled": True,
+        "enabled": domain.enabled,
         "meta": {MANAGED_KEY: True},
         "locations": [_location(r) for r in routes if r.path != "/"],
     }
@@ -234,11 +234,13 @@ class NpmPublisher:
         return conflicts + [str(p) for p in problems if p.blocking] + [str(p) for p in problems if not p.blocking]
 
     def render(self, document: ConfigDocument) -> dict[str, str]:
-        """``npm/<domain>.json`` -> canonical JSON body, for every enabled domain with a ``/`` route."""
+        """``npm/<domain>.json`` -> canonical JSON body, for every domain with a ``/`` route.
+
+        A disabled domain stays an NPM host with ``enabled: false`` (NPM keeps the row and removes its nginx
+        file), so disabling a domain never deletes a host someone may have adopted.
+        """
         files = {}
         for domain in document.domains:
-            if not domain.enabled:
-                continue
             body = host_body(domain)
             if body is not None:
                 files[artifact_name(domain.name)] = canonical(body)
@@ -305,17 +307,17 @@ class NpmPublisher:
                 try:
                     lines.append(self._step(client, action, name, bodies.get(name), managed.get(name), done))
                 except PublishError as exc:
-                    undo_failures = self._undo(client, done)
+                    undone, undo_failures = self._undo(client, done)
                     message = exc.message
                     if undo_failures:
                         message += " Putting the previous hosts back failed too: check NPM."
-                    elif done:
+                    elif undone:
                         message += " The previous hosts were put back."
                     raise PublishError(
                         message,
                         "\n".join(filter(None, [exc.output, *undo_failures])),
                         # something had gone live and was taken back again
-                        rolled_back=bool(done) and not undo_failures,
+                        rolled_back=bool(undone) and not undo_failures,
                     ) from None
             return "\n".join(lines) if lines else "NPM already had every host: nothing to change."
 
@@ -337,8 +339,8 @@ class NpmPublisher:
             assert body is not None
             if action == "update":
                 assert host is not None
-                client.update_proxy_host(host.id, body)
                 done.append(HostChange("update", name, host.id, live_body(host)))
+                self._write(client, host.id, body, live_body(host))
                 host_id = host.id
             else:
                 created = client.create_proxy_host(body)
@@ -347,25 +349,46 @@ class NpmPublisher:
             check = client.get_proxy_host(host_id)
         except NpmError as exc:
             raise PublishError(f"NPM refused to {action} {name}: {exc.message}", exc.output) from None
+        if not body["enabled"]:
+            return f"{action}d {name} (host #{host_id}): disabled"
         if check.nginx_online is False:
             raise PublishError(f"NPM's nginx rejected {name} (host #{host_id}).", check.nginx_err)
         return f"{action}d {name} (host #{host_id}): nginx online"
 
     @staticmethod
-    def _undo(client: NpmClient, done: list[HostChange]) -> list[str]:
-        """Put back what the push changed, newest first; returns a line per step that could not be undone."""
-        failures = []
+    def _write(client: NpmClient, host_id: int, body: dict[str, Any], live: dict[str, Any]) -> None:
+        """PUT ``body`` over a host; an enabled/disabled change goes through NPM's enable/disable actions.
+
+        NPM does not render a disabled host on PUT, so: disable after the PUT, enable before it.
+        """
+        fields = {k: v for k, v in body.items() if k != "enabled"}
+        changed = {k: v for k, v in fields.items() if live.get(k) != v}
+        if body["enabled"] and not live.get("enabled", True):
+            client.set_proxy_host_enabled(host_id, True)
+        if changed:
+            client.update_proxy_host(host_id, fields)
+        if not body["enabled"] and live.get("enabled", True):
+            client.set_proxy_host_enabled(host_id, False)
+
+    @staticmethod
+    def _undo(client: NpmClient, done: list[HostChange]) -> tuple[int, list[str]]:
+        """Put back what the push changed, newest first: (steps undone, a line per step that could not be)."""
+        undone, failures = 0, []
         for change in reversed(done):
             try:
                 if change.action == "create" and change.host_id is not None:
                     client.delete_proxy_host(change.host_id)
-                elif change.action == "update" and change.before is not None:
-                    client.update_proxy_host(change.host_id, change.before)
+                elif change.action == "update" and change.before is not None and change.host_id is not None:
+                    now = live_body(client.get_proxy_host(change.host_id))
+                    if now == change.before:
+                        continue  # the update never reached NPM
+                    NpmPublisher._write(client, change.host_id, change.before, now)
                 elif change.action == "delete" and change.before is not None:
                     client.create_proxy_host(change.before)
+                undone += 1
             except NpmError as exc:
                 failures.append(f"Could not undo the {change.action} of {change.domain}: {exc.message}")
-        return failures
+        return undone, failures
 
     def release(self, host_id: int) -> None:
         """Take Portico's marker off a host again (undo of an adoption). Raises PublishError."""

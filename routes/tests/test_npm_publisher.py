@@ -148,13 +148,33 @@ def test_timeouts_npm_cannot_set_are_a_warning_not_an_error():
     assert any("read 300 s" in w for w in pub.warnings(doc))
 
 
-def test_disabled_domains_and_routes_are_not_published():
+def test_disabled_routes_are_left_out_and_a_disabled_domain_is_a_disabled_host():
     doc = gctask_document()
     doc.domains[0].routes[2].enabled = False
     body = json.loads(offline().render(doc)[artifact_name(GCTASK)])
     assert [loc["path"] for loc in body["locations"]] == ["/task/"]
+    assert body["enabled"] is True
     doc.domains[0].enabled = False
-    assert offline().render(doc) == {}
+    body = json.loads(offline().render(doc)[artifact_name(GCTASK)])
+    assert body["enabled"] is False and body["domain_names"] == [GCTASK]
+
+
+def test_disabling_a_domain_disables_its_host_and_enabling_brings_it_back(npm: NpmTarget):
+    pub = publisher_for(npm)
+    publish(pub, gctask_document())
+    (host,) = managed_hosts(npm)
+    off = gctask_document()
+    off.domains[0].enabled = False
+    assert f"updated {GCTASK} (host #{host.id}): disabled" in publish(pub, off)
+    (disabled,) = managed_hosts(npm)
+    assert disabled.id == host.id and disabled.enabled is False  # kept, not deleted
+    assert pub.current() == pub.render(off)
+    assert "nginx online" in publish(pub, gctask_document())
+    (enabled,) = managed_hosts(npm)
+    assert enabled.enabled is True and enabled.nginx_online is True
+    if npm.fake:
+        actions = [r["path"].rsplit("/", 1)[1] for r in npm.fake.requests if r["method"] == "POST"]
+        assert [a for a in actions if a in ("enable", "disable")] == ["disable", "enable"]
 
 
 # --- push against NPM ---------------------------------------------------------------------------------------
@@ -200,12 +220,9 @@ def test_a_host_rejected_by_nginx_is_restored_and_reported(npm: NpmTarget):
     assert pub.current() == before
     (host,) = managed_hosts(npm)
     assert host.nginx_online is True  # the previous body was put back and NPM rendered it again
-    # the update, the read-back that saw nginx_online false, the restoring update
-    assert [r["method"] for r in fake.requests if r["path"].startswith("/nginx/proxy-hosts/")][-3:] == [
-        "PUT",
-        "GET",
-        "PUT",
-    ]
+    # the update, the read-back that saw nginx_online false, the undo's read, the restoring update
+    calls = [r["method"] for r in fake.requests if r["path"].startswith("/nginx/proxy-hosts/")]
+    assert calls[-4:] == ["PUT", "GET", "GET", "PUT"]
 
 
 def test_a_rejected_new_host_is_removed_again(npm: NpmTarget):
