@@ -482,3 +482,11 @@ def test_the_banner_counts_changes_since_the_last_applied_revision(operator, dom
     operator.post(reverse("routes:route-toggle", args=[route.pk]))
     html = operator.get(reverse("routes:index")).content.decode()
     assert "1 unapplied change" in html and "Route gctask.test/task/ changed" in html
+
+
+@pytest.mark.django_db
+def test_the_page_speaks_korean(operator, route):
+    operator.cookies["django_language"] = "ko"
+    html = operator.get(reverse("routes:index")).content.decode()
+    assert "라우트 추가" in html and "접두사 제거가 켜져 있습니다" in html
+    assert "Add route" not in html
