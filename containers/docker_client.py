@@ -809,3 +809,159 @@ def container_state(client: DockerClient, container: str) -> str:
     """The container's state as Docker reports it (running, exited, ...). Raises DockerUnavailable."""
     target = _container(client, container)
     return target.status
+
+
+# ======================================================================================
+# The class lab (stream "lab", used by dashboard/lab.py): networks and containers that
+# `manage.py lab up` creates and labels, so `lab down` removes exactly those. Kept together
+# at the end of the module; everything here raises DockerUnavailable or DockerError.
+# ======================================================================================
+
+
+@dataclass(frozen=True)
+class NetworkInfo:
+    """A Docker network: its name, driver, labels and the names of the containers attached to it."""
+
+    name: str
+    id: str
+    driver: str
+    labels: dict[str, str]
+    containers: tuple[str, ...] = ()
+
+
+def _lab_call(client: DockerClient, what: str, fn):
+    """Run one SDK call for the lab; translate failures into DockerUnavailable / DockerError."""
+    try:
+        return fn()
+    except docker.errors.ImageNotFound:
+        raise DockerError(
+            f"{what}: image not found on engine {client.url} (no registry is used: load it first)"
+        ) from None
+    except docker.errors.APIError as exc:
+        raise DockerError(f"{what}: {exc.explanation or exc}") from None
+    except (docker.errors.DockerException, *_TRANSPORT_ERRORS) as exc:
+        raise DockerUnavailable(_explain(client.url, exc)) from None
+
+
+def _network_info(raw: dict) -> NetworkInfo:
+    attached = raw.get("Containers") or {}
+    return NetworkInfo(
+        name=raw.get("Name", ""),
+        id=raw.get("Id", ""),
+        driver=raw.get("Driver", ""),
+        labels=raw.get("Labels") or {},
+        containers=tuple(sorted(c.get("Name", "") for c in attached.values())),
+    )
+
+
+def get_network(client: DockerClient, name: str) -> NetworkInfo | None:
+    """The network called exactly ``name`` (with its attached containers), or None."""
+    try:
+        raw = client.sdk.api.inspect_network(name)
+    except docker.errors.NotFound:
+        return None
+    except (docker.errors.DockerException, *_TRANSPORT_ERRORS) as exc:
+        raise DockerUnavailable(_explain(client.url, exc)) from None
+    return _network_info(raw) if raw.get("Name") == name else None
+
+
+def list_networks(client: DockerClient, label: str) -> list[NetworkInfo]:
+    """Networks carrying ``label`` (``key`` or ``key=value``), sorted by name."""
+    raw = _lab_call(client, "list networks", lambda: client.sdk.api.networks(filters={"label": [label]}))
+    return sorted((_network_info(n) for n in raw), key=lambda n: n.name)
+
+
+def create_network(client: DockerClient, name: str, labels: dict[str, str]) -> NetworkInfo:
+    """Create a bridge network with ``labels``."""
+    _lab_call(client, f"create network {name}", lambda: client.sdk.api.create_network(name, labels=labels))
+    info = get_network(client, name)
+    if info is None:
+        raise DockerError(f"network {name} vanished right after it was created")
+    return info
+
+
+def remove_network(client: DockerClient, name: str) -> None:
+    """Remove a network (every container must have left it)."""
+    _lab_call(client, f"remove network {name}", lambda: client.sdk.api.remove_network(name))
+
+
+def connect_network(client: DockerClient, network: str, container: str) -> None:
+    """Attach a running or stopped container to a network."""
+    _lab_call(
+        client,
+        f"connect {container} to {network}",
+        lambda: client.sdk.api.connect_container_to_network(container, network),
+    )
+
+
+def disconnect_network(client: DockerClient, network: str, container: str) -> None:
+    """Detach a container from a network."""
+    _lab_call(
+        client,
+        f"disconnect {container} from {network}",
+        lambda: client.sdk.api.disconnect_container_from_network(container, network, force=True),
+    )
+
+
+def image_present(client: DockerClient, image: str) -> bool:
+    """Whether the engine holds ``image`` locally."""
+    try:
+        client.sdk.api.inspect_image(image)
+    except docker.errors.ImageNotFound:
+        return False
+    except docker.errors.APIError as exc:
+        raise DockerError(f"inspect image {image}: {exc.explanation or exc}") from None
+    except (docker.errors.DockerException, *_TRANSPORT_ERRORS) as exc:
+        raise DockerUnavailable(_explain(client.url, exc)) from None
+    return True
+
+
+def run_labelled(
+    client: DockerClient,
+    *,
+    name: str,
+    image: str,
+    labels: dict[str, str],
+    command: list[str] | None = None,
+    environment: dict[str, str] | None = None,
+    network: str | None = None,
+    aliases: list[str] | None = None,
+    host_network: bool = False,
+) -> str:
+    """Create and start a container (with an init process, so it stops promptly); returns its id.
+
+    ``host_network`` shares the host's network; otherwise it joins ``network`` (with DNS ``aliases``) or none.
+    Ports are never published: a routed service is reached through the proxy only.
+    """
+    mode = "host" if host_network else (network or "none")
+
+    def create() -> str:
+        api = client.sdk.api
+        networking = None
+        if mode == network:
+            networking = api.create_networking_config({network: api.create_endpoint_config(aliases=aliases or None)})
+        created = api.create_container(
+            image,
+            command=command,
+            name=name,
+            labels=labels,
+            environment=environment,
+            host_config=api.create_host_config(init=True, network_mode=mode),
+            networking_config=networking,
+        )
+        api.start(created["Id"])
+        return created["Id"]
+
+    return _lab_call(client, f"run {name}", create)
+
+
+def remove_container(client: DockerClient, ref: str) -> None:
+    """Stop and remove a container (force); a container already gone is fine."""
+    try:
+        client.sdk.api.remove_container(ref, force=True)
+    except docker.errors.NotFound:
+        return
+    except docker.errors.APIError as exc:
+        raise DockerError(f"remove {ref}: {exc.explanation or exc}") from None
+    except (docker.errors.DockerException, *_TRANSPORT_ERRORS) as exc:
+        raise DockerUnavailable(_explain(client.url, exc)) from None

@@ -144,6 +144,8 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": envstr("LOG_LEVEL", "INFO")},
+    # httpx logs every request at INFO; Portico's probes would flood the console.
+    "loggers": {"httpx": {"level": "WARNING"}},
 }
 
 # --- Portico ---------------------------------------------------------------------------

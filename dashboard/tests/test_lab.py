@@ -1,0 +1,170 @@
+"""`manage.py lab`: builds the lecture's scenario on the real engine, reports it, and removes only its own parts."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+
+import httpx
+import pytest
+
+from conftest import free_port, wait_for_port
+from dashboard import lab
+from routes.models import Domain, Route
+
+pytestmark = [pytest.mark.docker, pytest.mark.django_db]
+
+
+@pytest.fixture
+def spec(docker_sdk, test_image):
+    """A host-network lab with a unique prefix and free ports; whatever it leaves behind is removed."""
+    prefix = f"t{uuid.uuid4().hex[:8]}-"
+    spec = lab.LabSpec(
+        prefix=prefix,
+        image=test_image,
+        host_network=True,
+        domain=f"{prefix}gctask.test",
+        front_port=free_port(),
+        task_port=free_port(),
+        user_port=free_port(),
+    )
+    yield spec
+    for container in docker_sdk.containers.list(all=True, filters={"label": f"{lab.LABEL}={spec.lab_id}"}):
+        container.remove(force=True)
+    for network in docker_sdk.networks.list(filters={"label": f"{lab.LABEL}={spec.lab_id}"}):
+        network.remove()
+
+
+def get(port: int, path: str) -> list[str]:
+    return httpx.get(f"http://127.0.0.1:{port}{path}", timeout=5).text.splitlines()
+
+
+def test_up_builds_the_scenario_and_each_service_answers_with_its_name_and_path(spec, docker_sdk):
+    said: list[str] = []
+    steps = lab.up(spec, say=said.append)
+    assert [s.key for s in steps if s.ok][:5] == [
+        "engine",
+        "network",
+        "container-front",
+        "container-task",
+        "container-user",
+    ]
+    labelled = docker_sdk.containers.list(filters={"label": f"{lab.LABEL}={spec.lab_id}"})
+    assert sorted(c.name for c in labelled) == sorted(s.name for s in spec.services())
+    for service in spec.services():
+        wait_for_port(service.port)
+        lines = get(service.port, service.path + "hello/")
+        assert lines[0] == service.name
+        assert lines[1] == f"path: {service.path}hello/"
+    domain = Domain.objects.get(name=spec.domain)
+    routes = {r.path: [(t.host, t.port) for t in r.targets.all()] for r in domain.routes.all()}
+    assert routes == {
+        "/": [("127.0.0.1", spec.front_port)],
+        "/task/": [("127.0.0.1", spec.task_port)],
+        "/user/": [("127.0.0.1", spec.user_port)],
+    }
+    assert any(line.startswith("✓ Routes") for line in said)
+
+
+def test_up_twice_changes_nothing_and_status_reports_each_step(spec, docker_sdk):
+    lab.up(spec, say=lambda _: None)
+    ids = sorted(c.id for c in docker_sdk.containers.list(filters={"label": f"{lab.LABEL}={spec.lab_id}"}))
+    lab.up(spec, say=lambda _: None)
+    assert sorted(c.id for c in docker_sdk.containers.list(filters={"label": f"{lab.LABEL}={spec.lab_id}"})) == ids
+    for service in spec.services():
+        wait_for_port(service.port)
+    steps = {s.key: s for s in lab.status(spec)}
+    for key in ("engine", "container-front", "container-task", "container-user", "routes"):
+        assert steps[key].ok is True, steps[key]
+    assert steps["network"].ok is None  # host networking: no network to create
+
+    docker_sdk.containers.get(spec.prefix + "mytaskapi").stop(timeout=2)
+    steps = {s.key: s for s in lab.status(spec)}
+    assert steps["container-task"].ok is False
+    assert steps["container-task"].detail == "exited"
+    assert steps["container-task"].fix == f"docker start {spec.prefix}mytaskapi"
+    assert steps["container-front"].ok is True
+
+
+def test_down_removes_exactly_what_up_created(spec, docker_sdk, run_container):
+    bystander = run_container(["sleep", "300"], name=f"{spec.prefix}bystander")
+    Domain.objects.create(name=f"other-{spec.domain}")
+    lab.up(spec, say=lambda _: None)
+    removed = lab.down(spec, say=lambda _: None)
+    assert f"container {spec.prefix}myfront" in removed
+    assert not docker_sdk.containers.list(all=True, filters={"label": f"{lab.LABEL}={spec.lab_id}"})
+    bystander.reload()
+    assert bystander.status == "running"
+    assert not Domain.objects.filter(name=spec.domain).exists()
+    assert Domain.objects.filter(name=f"other-{spec.domain}").exists()
+    assert lab.down(spec, say=lambda _: None) == []
+
+
+def test_down_keeps_a_route_someone_changed_after_up(spec):
+    lab.up(spec, say=lambda _: None)
+    route = Route.objects.get(domain__name=spec.domain, path="/task/")
+    target = route.targets.get()
+    target.port = 9
+    target.save()
+    lab.down(spec, say=lambda _: None)
+    assert list(Route.objects.filter(domain__name=spec.domain).values_list("path", flat=True)) == ["/task/"]
+
+
+def test_up_refuses_a_name_it_did_not_create(spec, docker_sdk, run_container):
+    run_container(["sleep", "300"], name=spec.prefix + "myuserapi")
+    with pytest.raises(lab.LabError, match="was not created by this lab"):
+        lab.up(spec, say=lambda _: None)
+    assert not docker_sdk.containers.list(all=True, filters={"label": f"{lab.LABEL}={spec.lab_id}"})
+    assert not Domain.objects.filter(name=spec.domain).exists()
+
+
+def test_network_mode_creates_a_labelled_network_with_the_services_and_removes_it(docker_sdk, test_image):
+    prefix = f"t{uuid.uuid4().hex[:8]}-"
+    spec = lab.LabSpec(prefix=prefix, image=test_image, domain=f"{prefix}gctask.test")
+    try:
+        lab.up(spec, say=lambda _: None)
+        network = docker_sdk.networks.get(f"{prefix}php-mysql")
+        assert network.attrs["Labels"][lab.LABEL] == spec.lab_id
+        network.reload()
+        assert sorted(c.name for c in network.containers) == sorted(s.name for s in spec.services())
+        routes = Route.objects.filter(domain__name=spec.domain).order_by("path")
+        assert [(r.path, r.targets.get().host, r.targets.get().port) for r in routes] == [
+            ("/", f"{prefix}myfront", 80),
+            ("/task/", f"{prefix}mytaskapi", 80),
+            ("/user/", f"{prefix}myuserapi", 80),
+        ]
+        lab.down(spec, say=lambda _: None)
+        assert not docker_sdk.networks.list(names=[f"{prefix}php-mysql"])
+    finally:
+        for container in docker_sdk.containers.list(all=True, filters={"label": f"{lab.LABEL}={spec.lab_id}"}):
+            container.remove(force=True)
+        for network in docker_sdk.networks.list(filters={"label": f"{lab.LABEL}={spec.lab_id}"}):
+            network.remove()
+
+
+def test_missing_image_is_a_clear_error(db):
+    spec = lab.LabSpec(prefix=f"t{uuid.uuid4().hex[:8]}-", image="portico-test/not-there:0", host_network=True)
+    with pytest.raises(lab.LabError, match="docker pull portico-test/not-there:0"):
+        lab.up(spec, say=lambda _: None)
+
+
+@pytest.mark.docker
+def test_the_python_service_program_answers_like_the_busybox_one():
+    """The default image (python:3.12-alpine) runs SERVER_PY; run that same program here on a free port."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "PORTICO_LAB_NAME": "mytaskapi",
+        "PORTICO_LAB_PORT": str(port),
+        "PORTICO_LAB_BIND": "127.0.0.1",
+    }
+    proc = subprocess.Popen([sys.executable, "-c", lab.SERVER_PY], env=env)
+    try:
+        wait_for_port(port)
+        response = httpx.get(f"http://127.0.0.1:{port}/task/items?x=1", headers={"Host": "gctask.com"}, timeout=5)
+        assert response.text.splitlines() == ["mytaskapi", "path: /task/items?x=1", "host: gctask.com"]
+    finally:
+        proc.terminate()
+        proc.wait(timeout=5)

@@ -1,0 +1,229 @@
+"""Lints: the desired routes checked against the live containers, for the overview and every plan.
+
+Each lint is a mistake the class makes often and the proxy does not report by itself:
+
+- ``container-stopped``: a route points at a container that is not running (nginx answers 502 there);
+- ``port-published``: a routed container also publishes its port on the host's public interfaces, so
+  clients can skip the proxy (and its single origin);
+- ``not-on-proxy-network``: the proxy cannot reach a container it routes to by name (no shared Docker
+  network, or the proxy runs on the host where container names do not resolve);
+- ``path-without-slash``: a path like ``/task`` is a prefix, so nginx sends ``/taskforce`` there too.
+
+``lint`` is pure (the caller passes the containers); ``lint_live`` reads them from the default engine and
+``plan_warnings`` gives the strings that ``routes.publish.plan`` shows. Messages are translated with the
+active language (the API answers in English).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from django.conf import settings
+from django.utils.translation import gettext as _
+
+from routes.schemas import ConfigDocument
+
+LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
+LOOPBACK_IPS = {"127.0.0.1", "::1", "localhost"}
+HOST = "host"  # the proxy runs on the host itself (Portico's managed nginx, a system nginx)
+
+
+class PortLike(Protocol):
+    host_ip: str
+    host_port: int | None
+
+
+class ContainerLike(Protocol):
+    """What a lint needs from a container: ``containers.docker_client.ContainerInfo`` has all of it."""
+
+    name: str
+    state: str
+    networks: list[str]
+    network_mode: str
+
+    @property
+    def published_ports(self) -> Sequence[PortLike]: ...
+
+    @property
+    def host_ports(self) -> set[int]: ...
+
+
+@dataclass(frozen=True)
+class Lint:
+    """One finding; ``code`` is stable (tests, API), ``message`` is for people."""
+
+    code: str
+    message: str
+    domain: str = ""
+    path: str = ""
+    container: str = ""
+
+    def __str__(self) -> str:
+        return self.message
+
+
+def target_containers(host: str, port: int, containers: Iterable[ContainerLike]) -> list[ContainerLike]:
+    """The containers a target points at (CONTRACTS.md): by name (``/name`` too), or a local port they listen on."""
+    name = host.lstrip("/")
+    by_name = [c for c in containers if c.name == name]
+    if by_name:
+        return by_name
+    if host in LOCAL_HOSTS:
+        return [c for c in containers if port in c.host_ports]
+    return []
+
+
+def proxy_location() -> str | None:
+    """Where the configured proxy runs: a container name, ``HOST``, or None when unknown (NPM)."""
+    if settings.PORTICO_PUBLISHER != "nginx":
+        return getattr(settings, "PORTICO_NPM_CONTAINER", "") or None
+    if settings.PORTICO_NGINX_MODE == "container":
+        return settings.PORTICO_NGINX_CONTAINER or None
+    return HOST
+
+
+def _path_lint(domain: str, path: str) -> Lint | None:
+    if path == "/" or path.endswith("/"):
+        return None
+    return Lint(
+        "path-without-slash",
+        _(
+            "%(domain)s%(path)s has no trailing slash: nginx matches it as a prefix, so %(path)sforce and "
+            "%(path)s.json go there too. Use %(path)s/ (nginx then redirects %(path)s to %(path)s/)."
+        )
+        % {"domain": domain, "path": path},
+        domain,
+        path,
+    )
+
+
+def lint(
+    document: ConfigDocument, containers: Sequence[ContainerLike] | None, *, proxy: str | None = HOST
+) -> list[Lint]:
+    """Every lint for the enabled routes of ``document``.
+
+    ``containers`` is the engine's list (None when Docker is unavailable: only the path lints run). ``proxy`` is
+    where the proxy runs: a container name, ``HOST``, or None when unknown (the network lint is skipped).
+    """
+    found: list[Lint] = []
+    by_name = {c.name: c for c in containers or []}
+    proxy_container = by_name.get(proxy) if proxy not in (None, HOST) else None
+    for domain in document.domains:
+        if not domain.enabled:
+            continue
+        for route in domain.routes:
+            if not route.enabled:
+                continue
+            path_lint = _path_lint(domain.name, route.path)
+            if path_lint:
+                found.append(path_lint)
+            if containers is None:
+                continue
+            for target in route.targets:
+                for c in target_containers(target.host, target.port, containers):
+                    found.extend(_container_lints(domain.name, route.path, target.host, c, proxy, proxy_container))
+    # One finding per (code, route, container): several targets on the same container say it once.
+    unique: dict[tuple[str, str, str, str], Lint] = {}
+    for item in found:
+        unique.setdefault((item.code, item.domain, item.path, item.container), item)
+    return list(unique.values())
+
+
+def _container_lints(domain, path, host, c, proxy, proxy_container) -> list[Lint]:
+    found = []
+    params = {"route": f"{domain}{path}", "container": c.name, "state": c.state}
+    if c.state != "running":
+        found.append(
+            Lint(
+                "container-stopped",
+                _("%(route)s points at %(container)s, which is %(state)s: nginx answers 502 there until it runs.")
+                % params,
+                domain,
+                path,
+                c.name,
+            )
+        )
+    public = [p for p in c.published_ports if p.host_port and (p.host_ip or "0.0.0.0") not in LOOPBACK_IPS]
+    if public:
+        ports = ", ".join(f"{p.host_ip or '0.0.0.0'}:{p.host_port}" for p in public)
+        found.append(
+            Lint(
+                "port-published",
+                _(
+                    "%(container)s is routed through the proxy (%(route)s) but also publishes %(ports)s on the "
+                    "host: clients can bypass the proxy and its single origin. Remove the port mapping (-p)."
+                )
+                % {**params, "ports": ports},
+                domain,
+                path,
+                c.name,
+            )
+        )
+    by_name = host.lstrip("/") == c.name
+    if by_name and proxy == HOST and c.network_mode != "host":
+        found.append(
+            Lint(
+                "not-on-proxy-network",
+                _(
+                    "%(route)s names the container %(container)s, but the proxy runs on the host, where container "
+                    "names do not resolve. Run the proxy in a container on %(container)s's network, or use host "
+                    "networking and 127.0.0.1:<port>."
+                )
+                % params,
+                domain,
+                path,
+                c.name,
+            )
+        )
+    elif by_name and proxy_container is not None and proxy_container.network_mode != "host":
+        shared = set(proxy_container.networks) & set(c.networks)
+        if not shared:
+            found.append(
+                Lint(
+                    "not-on-proxy-network",
+                    _(
+                        "%(container)s (networks: %(networks)s) shares no Docker network with the proxy %(proxy)s "
+                        "(networks: %(proxy_networks)s): the proxy cannot reach it. Connect it: docker network "
+                        "connect %(network)s %(container)s."
+                    )
+                    % {
+                        **params,
+                        "networks": ", ".join(c.networks) or "-",
+                        "proxy": proxy_container.name,
+                        "proxy_networks": ", ".join(proxy_container.networks) or "-",
+                        "network": (proxy_container.networks or ["<network>"])[0],
+                    },
+                    domain,
+                    path,
+                    c.name,
+                )
+            )
+    return found
+
+
+def lint_live(document: ConfigDocument | None = None) -> tuple[list[Lint], str]:
+    """Lints against the default engine's containers; returns them and Docker's problem ("" when it answered)."""
+    from containers.docker_client import DockerClient, DockerUnavailable
+    from routes.state import export_document
+
+    document = document if document is not None else export_document()
+    client = DockerClient(timeout=5)
+    try:
+        containers = client.list_containers()
+        problem = ""
+    except DockerUnavailable as exc:
+        containers, problem = None, exc.reason
+    finally:
+        client.close()
+    return lint(document, containers, proxy=proxy_location()), problem
+
+
+def plan_warnings(document: ConfigDocument) -> list[str]:
+    """The lints as plan warnings (``routes.publish.plan`` adds them to the publisher's own warnings)."""
+    lints, problem = lint_live(document)
+    warnings = [lint_.message for lint_ in lints]
+    if problem:
+        warnings.append(_("Container checks skipped: Docker is unavailable (%(reason)s).") % {"reason": problem})
+    return warnings
