@@ -65,7 +65,7 @@ def test_up_builds_the_scenario_and_each_service_answers_with_its_name_and_path(
         "/task/": [("127.0.0.1", spec.task_port)],
         "/user/": [("127.0.0.1", spec.user_port)],
     }
-    assert any(line.startswith("✓ Routes") for line in said)
+    assert any(line.startswith("✓ ") and f"{spec.domain}/task/ → 127.0.0.1:{spec.task_port}" in line for line in said)
 
 
 def test_up_twice_changes_nothing_and_status_reports_each_step(spec, docker_sdk):
