@@ -205,7 +205,7 @@ def _container_lints(domain, path, host, c, proxy, proxy_container) -> list[Lint
 
 def lint_live(document: ConfigDocument | None = None) -> tuple[list[Lint], str]:
     """Lints against the default engine's containers; returns them and Docker's problem ("" when it answered)."""
-    from containers.docker_client import DockerClient, DockerUnavailable
+    from containers.docker_client import DockerClient, DockerError
     from routes.state import export_document
 
     document = document if document is not None else export_document()
@@ -213,7 +213,7 @@ def lint_live(document: ConfigDocument | None = None) -> tuple[list[Lint], str]:
     try:
         containers = client.list_containers()
         problem = ""
-    except DockerUnavailable as exc:
+    except DockerError as exc:
         containers, problem = None, exc.reason
     finally:
         client.close()
