@@ -371,11 +371,19 @@ def _save_routes(spec: LabSpec, actor) -> list[str]:
     return [f"{spec.domain}{r.path} → {r.targets[0].host}:{r.targets[0].port}" for r in wanted.routes]
 
 
-def _apply(actor, say: Callable[[str], None]) -> Step:
-    """Publish the routes through the configured publisher (routes.publish), when it exists."""
+def _publish_module():
+    """routes.publish when it offers plan and apply (the core stream's module), else None."""
     try:
         from routes import publish
     except ImportError:
+        return None
+    return publish if hasattr(publish, "apply") and hasattr(publish, "plan") else None
+
+
+def _apply(actor, say: Callable[[str], None]) -> Step:
+    """Publish the routes through the configured publisher (routes.publish), when it exists."""
+    publish = _publish_module()
+    if publish is None:
         step = Step("apply", _("Apply"), None, _("publishing is not available in this version"))
         say(f"{step.mark} {step.title}: {step.detail}")
         return step
@@ -491,12 +499,9 @@ def _routes_step(spec: LabSpec, up_fix: str) -> Step:
 
 
 def _published_steps(spec: LabSpec, check_http: bool) -> list[Step]:
-    try:
-        from routes import publish
-    except ImportError:
-        return [
-            Step("apply", _("Routes applied to the proxy"), False, _("publishing is not available in this version"))
-        ]
+    publish = _publish_module()
+    if publish is None:
+        return [Step("apply", _("Routes applied to the proxy"), None, _("publishing is not available in this version"))]
     steps = []
     try:
         plan = publish.plan()
