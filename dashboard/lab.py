@@ -8,6 +8,7 @@ label, and the routes that still point where ``up`` pointed them. ``manage.py la
 
 from __future__ import annotations
 
+import json
 import secrets
 import socket
 from collections.abc import Callable
@@ -27,6 +28,7 @@ from routes.schemas import ConfigDocument, DomainSpec, RouteSpec, TargetSpec
 LABEL = "portico.lab"  # value: the lab's id, so two labs (or parallel test runs) never touch each other
 ROLE_LABEL = "portico.lab.role"  # front | task | user | mysql
 ROUTE_LABEL = "portico.lab.route"  # the route up created for this container: "<domain><path> <host>:<port>"
+SPEC_LABEL = "portico.lab.spec"  # the options up ran with (JSON), so status and the guide find the lab again
 PORTS_LABEL = dc.PORTS_LABEL  # the port a host-network container listens on (the containers list reads it)
 DOMAIN_NOTE = "Created by `manage.py lab up` (lab {lab_id})."
 HOSTS_FILE = Path("/etc/hosts")
@@ -117,6 +119,39 @@ class LabSpec:
     mysql_password: str = field(default_factory=lambda: secrets.token_urlsafe(12))
     server_ip: str = ""
 
+    SAVED = (
+        "prefix",
+        "network",
+        "domain",
+        "image",
+        "host_network",
+        "front_name",
+        "task_name",
+        "user_name",
+        "mysql_name",
+        "front_image",
+        "task_image",
+        "user_image",
+        "mysql_image",
+        "front_port",
+        "task_port",
+        "user_port",
+        "server_ip",
+    )
+
+    def to_label(self) -> str:
+        """The options as JSON (no password), stored on each container."""
+        return json.dumps({name: getattr(self, name) for name in self.SAVED}, sort_keys=True)
+
+    @classmethod
+    def from_label(cls, text: str) -> LabSpec:
+        """The spec a container's label describes; unknown keys are ignored."""
+        try:
+            data = json.loads(text)
+        except ValueError:
+            data = {}
+        return cls(**{k: v for k, v in data.items() if k in cls.SAVED}) if isinstance(data, dict) else cls()
+
     @property
     def lab_id(self) -> str:
         return self.prefix.strip("-_.") or "lab"
@@ -169,6 +204,21 @@ class Step:
     ok: bool | None
     detail: str = ""
     fix: str = ""
+
+    @property
+    def group(self) -> str:
+        """The lecture step it belongs to: network, containers, routes, hosts or open."""
+        if self.key.startswith("container-"):
+            return "containers"
+        if self.key.startswith("proxy-") and self.key != "proxy-network":
+            return "open"
+        return {"engine": "network", "network": "network", "proxy-network": "network", "apply": "routes"}.get(
+            self.key, self.key
+        )
+
+    @property
+    def css(self) -> str:
+        return {True: "ok", False: "missing", None: "na"}[self.ok]
 
     @property
     def mark(self) -> str:
@@ -245,7 +295,27 @@ def probe(host: str, port: int, path: str, host_header: str, timeout: float = 2.
 
 
 def _labels(spec: LabSpec, role: str, **extra: str) -> dict[str, str]:
-    return {LABEL: spec.lab_id, ROLE_LABEL: role, **extra}
+    return {LABEL: spec.lab_id, ROLE_LABEL: role, SPEC_LABEL: spec.to_label(), **extra}
+
+
+def detect(lab_id: str | None = None) -> tuple[LabSpec, list[str]]:
+    """The spec of a lab built on the default engine (``lab_id``, else the first found), and every lab id seen.
+
+    Without any lab container the default spec comes back, so the guide shows what ``lab up`` would build.
+    """
+    client = _client()
+    try:
+        found = client.list_containers(label=LABEL)
+    except dc.DockerError:
+        found = []
+    finally:
+        client.close()
+    ids = sorted({c.labels.get(LABEL, "") for c in found} - {""})
+    chosen = lab_id if lab_id in ids else ("lab" if "lab" in ids else (ids[0] if ids else None))
+    for container in found:
+        if container.labels.get(LABEL) == chosen and SPEC_LABEL in container.labels:
+            return LabSpec.from_label(container.labels[SPEC_LABEL]), ids
+    return LabSpec(), ids
 
 
 def _service_container(client, spec: LabSpec, service: Service, existing: dict[str, dc.ContainerInfo]) -> str:

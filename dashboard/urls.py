@@ -9,6 +9,8 @@ from dashboard.api import api
 
 urlpatterns = [
     path("", views.overview, name="overview"),
+    path("overview/topology.svg", views.topology_svg, name="topology"),
+    path("lab/", views.lab_guide, name="lab"),
     path("tokens/", views.tokens, name="tokens"),
     path("audit/", views.audit_log, name="audit"),
     path("tokens/<int:token_id>/revoke/", views.revoke_token, name="revoke-token"),

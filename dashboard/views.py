@@ -14,16 +14,63 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 from django_htmx.http import HttpResponseClientRefresh
 
-from dashboard import audit
+from dashboard import audit, lab, topology
 from dashboard.auth import capability_required
 from dashboard.forms import AuditFilterForm, TokenForm
 from dashboard.models import ApiToken, AuditEntry
 
 
+def _overview_context() -> dict:
+    topo = topology.current()
+    containers = [n for n in topo.of_kind("container") if n.state not in ("missing", "unknown")]
+    return {
+        "topo": topo,
+        "counts": {
+            "domains": len(topo.of_kind("domain")),
+            "routes": len(topo.of_kind("route")),
+            "containers": len(containers),
+            "running": sum(1 for n in containers if n.state == "running"),
+        },
+    }
+
+
 @capability_required("view_portico")
 def overview(request: HttpRequest) -> HttpResponse:
-    """The landing page after login."""
-    return render(request, "dashboard/overview.html", {})
+    """The landing page: the live topology picture and the lints; htmx polls its live part."""
+    template = "dashboard/overview.html"
+    if request.htmx and not request.htmx.boosted:
+        template += "#overview-live"
+    return render(request, template, _overview_context())
+
+
+@capability_required("view_portico")
+def topology_svg(request: HttpRequest) -> HttpResponse:
+    """The topology picture alone, as an SVG file."""
+    return render(request, "dashboard/topology.svg", {"topo": topology.current()}, content_type="image/svg+xml")
+
+
+@capability_required("view_portico")
+def lab_guide(request: HttpRequest) -> HttpResponse:
+    """The lecture's steps next to the live state of this machine."""
+    spec, lab_ids = lab.detect(request.GET.get("lab"))
+    steps = lab.status(spec)
+    step_groups: dict[str, list[lab.Step]] = {}
+    for step in steps:
+        step_groups.setdefault(step.group, []).append(step)
+    context = {
+        "spec": spec,
+        "lab_ids": lab_ids,
+        "steps": steps,
+        "step_groups": step_groups,
+        "services": spec.services(),
+        "hosts_line": lab.hosts_line(spec),
+        "urls": lab.urls(spec),
+        "lints": topology.current().lints,
+    }
+    template = "dashboard/lab.html"
+    if request.htmx and not request.htmx.boosted:
+        template += "#lab-steps"
+    return render(request, template, context)
 
 
 @capability_required("view_portico")

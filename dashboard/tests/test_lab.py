@@ -17,6 +17,15 @@ from routes.models import Domain, Route
 pytestmark = [pytest.mark.docker, pytest.mark.django_db]
 
 
+@pytest.fixture(autouse=True)
+def english():
+    """Messages are asserted in English, whatever language an earlier test left active in this thread."""
+    from django.utils import translation
+
+    with translation.override("en"):
+        yield
+
+
 @pytest.fixture
 def spec(docker_sdk, test_image):
     """A host-network lab with a unique prefix and free ports; whatever it leaves behind is removed."""
