@@ -212,9 +212,13 @@ class Step:
             return "containers"
         if self.key.startswith("proxy-") and self.key != "proxy-network":
             return "open"
-        return {"engine": "network", "network": "network", "proxy-network": "network", "apply": "routes"}.get(
-            self.key, self.key
-        )
+        return {
+            "engine": "network",
+            "network": "network",
+            "proxy-network": "network",
+            "proxy": "routes",
+            "apply": "routes",
+        }.get(self.key, self.key)
 
     @property
     def css(self) -> str:
@@ -268,8 +272,9 @@ def urls(spec: LabSpec) -> list[str]:
     return [base + s.path for s in spec.services() if s.path]
 
 
-def hosts_file_maps(domain: str, path: Path = HOSTS_FILE) -> list[str]:
+def hosts_file_maps(domain: str, path: Path | None = None) -> list[str]:
     """The addresses this machine's hosts file gives ``domain`` (empty when it has no entry)."""
+    path = path or HOSTS_FILE
     try:
         text = path.read_text(errors="replace")
     except OSError:
@@ -413,6 +418,10 @@ def up(spec: LabSpec, *, actor=None, say: Callable[[str], None] = print) -> list
     finally:
         client.close()
     done("routes", _("Routes"), ", ".join(_save_routes(spec, actor)))
+    proxy = proxy_step(start=True)
+    if proxy is not None:
+        steps.append(proxy)
+        say(f"{proxy.mark} {proxy.title}: {proxy.detail}")
     audit.record(
         "lab.up",
         actor=actor,
@@ -439,6 +448,24 @@ def _save_routes(spec: LabSpec, actor) -> list[str]:
     merged = wanted.model_copy(update={"routes": sorted(kept + wanted.routes, key=lambda r: r.path)})
     replace_state(ConfigDocument(domains=[*others, merged]), prune=False, actor=actor, source="cli", action="lab.up")
     return [f"{spec.domain}{r.path} → {r.targets[0].host}:{r.targets[0].port}" for r in wanted.routes]
+
+
+def proxy_step(*, start: bool = False) -> Step | None:
+    """Whether the configured nginx runs (Portico's own is started when ``start``); None for NPM."""
+    if settings.PORTICO_PUBLISHER != "nginx":
+        return None
+    from routes import nginx
+
+    title = _("The proxy runs")
+    try:
+        backend = nginx.backend()
+        state = backend.status()
+        if not state.running and start and settings.PORTICO_NGINX_MODE == "managed":
+            return Step("proxy", title, True, _("started: %(detail)s") % {"detail": backend.start()})
+    except nginx.NginxError as exc:
+        return Step("proxy", title, False, exc.message, "python manage.py nginx start")
+    fix = "" if state.running else "python manage.py nginx start"
+    return Step("proxy", title, state.running, state.detail, fix)
 
 
 def _publish_module():
@@ -489,6 +516,9 @@ def status(spec: LabSpec, *, check_http: bool = True) -> list[Step]:
     for service in spec.services():
         steps.append(_container_step(spec, service, containers.get(service.name), up_fix, check_http))
     steps.append(_routes_step(spec, up_fix))
+    proxy = proxy_step()
+    if proxy is not None:
+        steps.append(proxy)
     steps.extend(_published_steps(spec, check_http))
     mapped = hosts_file_maps(spec.domain)
     steps.append(
@@ -578,14 +608,14 @@ def _published_steps(spec: LabSpec, check_http: bool) -> list[Step]:
     except publish.PublishError as exc:
         steps.append(Step("apply", _("Routes applied to the proxy"), False, exc.message))
     else:
-        pending = [c for c in plan.changes if c.get("action") not in (None, "unchanged")]
+        pending = plan.changes  # only files that differ: create, update or delete
         steps.append(
             Step(
                 "apply",
                 _("Routes applied to the proxy"),
                 not pending,
                 _("%(count)s file(s) differ from the database") % {"count": len(pending)} if pending else "",
-                "python manage.py portico apply" if pending else "",
+                _("Apply the plan (Revisions page), or run lab up again.") if pending else "",
             )
         )
     address = proxy_address()

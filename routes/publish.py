@@ -197,6 +197,10 @@ def plan(publisher: Publisher | None = None) -> Plan:
     files = publisher.render(document)
     current = publisher.current()
     warnings = list(publisher.warnings(document))
+    # The lab stream's lints: stopped or unreachable routed containers, bypassing ports, paths without "/".
+    from routes.lints import plan_warnings
+
+    warnings.extend(plan_warnings(document))
     drifted = drift(current, publisher.name)
     if drifted:
         warnings.insert(

@@ -13,6 +13,7 @@ import pytest
 from conftest import free_port, wait_for_port
 from dashboard import lab
 from routes.models import Domain, Route
+from routes.tests.conftest import managed_nginx  # noqa: F401 (Portico's own nginx on a free port)
 
 pytestmark = [pytest.mark.docker, pytest.mark.django_db]
 
@@ -27,7 +28,7 @@ def english():
 
 
 @pytest.fixture
-def spec(docker_sdk, test_image):
+def spec(docker_sdk, test_image, managed_nginx):  # noqa: F811
     """A host-network lab with a unique prefix and free ports; whatever it leaves behind is removed."""
     prefix = f"t{uuid.uuid4().hex[:8]}-"
     spec = lab.LabSpec(
@@ -129,7 +130,11 @@ def test_up_refuses_a_name_it_did_not_create(spec, docker_sdk, run_container):
     assert not Domain.objects.filter(name=spec.domain).exists()
 
 
-def test_network_mode_creates_a_labelled_network_with_the_services_and_removes_it(docker_sdk, test_image):
+def test_network_mode_creates_a_labelled_network_with_the_services_and_removes_it(
+    docker_sdk,
+    test_image,
+    managed_nginx,  # noqa: F811
+):
     prefix = f"t{uuid.uuid4().hex[:8]}-"
     spec = lab.LabSpec(prefix=prefix, image=test_image, domain=f"{prefix}gctask.test")
     try:
@@ -177,3 +182,62 @@ def test_the_python_service_program_answers_like_the_busybox_one():
     finally:
         proc.terminate()
         proc.wait(timeout=5)
+
+
+def test_the_command_builds_the_lab_and_the_proxy_reaches_each_service(spec, managed_nginx, tmp_path, monkeypatch):  # noqa: F811
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    ports = [
+        "--front-port",
+        str(spec.front_port),
+        "--task-port",
+        str(spec.task_port),
+        "--user-port",
+        str(spec.user_port),
+    ]
+    args = ["--prefix", spec.prefix, "--domain", spec.domain, "--host-network", *ports]
+    out = StringIO()
+    call_command("lab", "up", "--image", spec.image, "--server-ip", "203.0.113.7", *args, stdout=out)
+    text = out.getvalue()
+    assert f"203.0.113.7 {spec.domain}" in text
+    assert f"http://{spec.domain}:{managed_nginx.port}/task/" in text
+    assert "✗" not in text
+    for service in spec.services():
+        wait_for_port(service.port)
+    # Through Portico's nginx, with the Host header a browser would send: each path reaches its container.
+    for path, name in (
+        ("/", "myfront"),
+        ("/task/", "mytaskapi"),
+        ("/user/", "myuserapi"),
+        ("/task/items/", "mytaskapi"),
+    ):
+        response = managed_nginx.get(spec.domain, path)
+        assert response.status_code == 200, (path, response.text)
+        assert response.text.splitlines()[:2] == [spec.prefix + name, f"path: {path}"]
+
+    hosts = tmp_path / "hosts"
+    hosts.write_text(f"127.0.0.1 localhost\n127.0.0.1 {spec.domain}  # the lab\n")
+    monkeypatch.setattr(lab, "HOSTS_FILE", hosts)
+    out = StringIO()
+    call_command("lab", "status", *args, stdout=out)
+    lines = out.getvalue().splitlines()
+    for expected in (
+        "✓ Docker engine answers",
+        f"✓ {spec.prefix}myfront",
+        f"✓ {spec.prefix}mytaskapi",
+        f"✓ {spec.prefix}myuserapi",
+        f"✓ Routes of {spec.domain}",
+        "✓ The proxy runs",
+        "✓ Routes applied to the proxy",
+        f"✓ {spec.domain}/task/ reaches {spec.prefix}mytaskapi",
+        f"✓ Hosts file maps {spec.domain}",
+    ):
+        assert any(line.startswith(expected) for line in lines), (expected, lines)
+
+    call_command("lab", "down", *args, stdout=StringIO())
+    assert managed_nginx.get(spec.domain, "/task/").status_code == 404
+    with pytest.raises(Exception, match="some steps are not done"):
+        call_command("lab", "status", *args, stdout=(out := StringIO()))
+    assert f"✗ {spec.prefix}mytaskapi: missing" in out.getvalue()

@@ -9,12 +9,13 @@ import pytest
 
 from conftest import free_port
 from dashboard import lab
+from routes.tests.conftest import managed_nginx  # noqa: F401 (Portico's own nginx on a free port)
 
 pytestmark = [pytest.mark.browser, pytest.mark.docker, pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture
-def running_lab(docker_sdk, test_image):
+def running_lab(docker_sdk, test_image, managed_nginx):  # noqa: F811
     prefix = f"t{uuid.uuid4().hex[:8]}-"
     spec = lab.LabSpec(
         prefix=prefix,

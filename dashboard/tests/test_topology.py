@@ -12,6 +12,7 @@ from conftest import free_port
 from containers.docker_client import ContainerInfo, PortBinding
 from dashboard import lab, topology
 from routes.models import Domain, Route, Target
+from routes.tests.conftest import managed_nginx  # noqa: F401 (Portico's own nginx on a free port)
 
 SVG = "{http://www.w3.org/2000/svg}"
 
@@ -83,7 +84,13 @@ def test_without_docker_targets_show_as_unknown():
 
 @pytest.mark.docker
 @pytest.mark.django_db
-def test_the_svg_of_the_live_lab_changes_when_a_container_stops(client, viewer_user, docker_sdk, test_image):
+def test_the_svg_of_the_live_lab_changes_when_a_container_stops(
+    client,
+    viewer_user,
+    docker_sdk,
+    test_image,
+    managed_nginx,  # noqa: F811
+):
     prefix = f"t{uuid.uuid4().hex[:8]}-"
     spec = lab.LabSpec(
         prefix=prefix,

@@ -78,7 +78,12 @@ def test_path_without_trailing_slash_explains_what_nginx_matches():
 
 
 @pytest.mark.django_db
-def test_the_clean_lab_has_no_lint_and_a_stopped_service_has_one(docker_sdk, test_image, unique):
+def test_the_clean_lab_has_no_lint_and_a_stopped_service_has_one(
+    docker_sdk,
+    test_image,
+    unique,
+    managed_nginx,
+):
     spec = lab.LabSpec(
         prefix=f"{unique}-",
         image=test_image,
@@ -94,11 +99,16 @@ def test_the_clean_lab_has_no_lint_and_a_stopped_service_has_one(docker_sdk, tes
 
         doc = export_document()
         assert lint(doc, containers(), proxy=HOST) == []
+        assert plan_warnings(doc) == []
         docker_sdk.containers.get(f"{unique}-mytaskapi").stop(timeout=2)
         found = lint(doc, containers(), proxy=HOST)
         assert codes(found) == [("container-stopped", "/task/", f"{unique}-mytaskapi")]
         assert "exited" in found[0].message
         assert any(f"{unique}-mytaskapi" in w for w in plan_warnings(doc))
+        # ...and every plan shows it next to the publisher's own warnings.
+        from routes import publish
+
+        assert any(found[0].message == w for w in publish.plan().warnings)
     finally:
         lab.down(spec, say=lambda _: None)
 

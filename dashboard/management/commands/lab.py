@@ -82,7 +82,8 @@ class Command(BaseCommand):
                 for step in steps:
                     line = f"{step.mark} {step.title}" + (f": {step.detail}" if step.detail else "")
                     say(line + (f"\n    fix: {step.fix}" if step.fix else ""))
-                if any(step.ok is False for step in steps):
+                # The hosts file belongs to each student's computer: shown, but not a failure of the server.
+                if any(step.ok is False and step.key != "hosts" for step in steps):
                     raise CommandError("some steps are not done (✗ above)")
         except lab.LabError as exc:
             raise CommandError(exc.message) from None
