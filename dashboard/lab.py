@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+import pydantic
 from django.conf import settings
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -375,6 +376,11 @@ def _check_names_free(client, spec: LabSpec, existing: dict[str, dc.ContainerInf
 
 def up(spec: LabSpec, *, actor=None, say: Callable[[str], None] = print) -> list[Step]:
     """Build the scenario, idempotently; prints each step through ``say`` and returns them."""
+    try:
+        spec.domain_spec()  # the domain, paths and targets pass the same validators as the API
+    except pydantic.ValidationError as exc:
+        problems = "; ".join(str(error["msg"]).removeprefix("Value error, ") for error in exc.errors())
+        raise LabError(_("Invalid lab options: %(problems)s") % {"problems": problems}) from None
     client = _client()
     steps: list[Step] = []
 

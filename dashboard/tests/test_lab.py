@@ -241,3 +241,11 @@ def test_the_command_builds_the_lab_and_the_proxy_reaches_each_service(spec, man
     with pytest.raises(Exception, match="some steps are not done"):
         call_command("lab", "status", *args, stdout=(out := StringIO()))
     assert f"✗ {spec.prefix}mytaskapi: missing" in out.getvalue()
+
+
+def test_a_bad_domain_is_refused_before_anything_is_created(docker_sdk):
+    spec = lab.LabSpec(prefix=f"t{uuid.uuid4().hex[:8]}-", domain="bad domain;", host_network=True)
+    with pytest.raises(lab.LabError, match="Invalid lab options"):
+        lab.up(spec, say=lambda _: None)
+    assert not docker_sdk.containers.list(all=True, filters={"label": f"{lab.LABEL}={spec.lab_id}"})
+    assert not Domain.objects.exists()
