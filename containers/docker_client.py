@@ -866,7 +866,8 @@ def get_network(client: DockerClient, name: str) -> NetworkInfo | None:
 
 
 def list_networks(client: DockerClient, label: str) -> list[NetworkInfo]:
-    """Networks carrying ``label`` (``key`` or ``key=value``), sorted by name."""
+    """Networks carrying ``label`` (``key`` or ``key=value``), sorted by name (``containers`` is empty here:
+    the engine's list call leaves them out; ``get_network`` has them)."""
     raw = _lab_call(client, "list networks", lambda: client.sdk.api.networks(filters={"label": [label]}))
     return sorted((_network_info(n) for n in raw), key=lambda n: n.name)
 

@@ -660,7 +660,8 @@ def down(spec: LabSpec, *, actor=None, say: Callable[[str], None] = print) -> li
             dc.remove_container(client, container.id)
             removed.append(_("container %(name)s") % {"name": container.name})
             say(f"✓ {removed[-1]}")
-        for network in dc.list_networks(client, f"{LABEL}={spec.lab_id}"):
+        for listed in dc.list_networks(client, f"{LABEL}={spec.lab_id}"):
+            network = dc.get_network(client, listed.name) or listed  # the list call leaves out the containers
             proxy = proxy_container()
             if proxy and proxy in network.containers:
                 dc.disconnect_network(client, network.name, proxy)

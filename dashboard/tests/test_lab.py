@@ -249,3 +249,46 @@ def test_a_bad_domain_is_refused_before_anything_is_created(docker_sdk):
         lab.up(spec, say=lambda _: None)
     assert not docker_sdk.containers.list(all=True, filters={"label": f"{lab.LABEL}={spec.lab_id}"})
     assert not Domain.objects.exists()
+
+
+def test_with_nginx_in_a_container_the_proxy_joins_the_lab_network_and_leaves_it(settings, docker_sdk, test_image):
+    """The lecture's own setup: the proxy is a container, so up connects it to the network and down detaches it."""
+    from containers.docker_client import DockerClient
+    from routes.lints import lint
+    from routes.state import export_document
+
+    prefix = f"t{uuid.uuid4().hex[:8]}-"
+    spec = lab.LabSpec(prefix=prefix, image=test_image, domain=f"{prefix}gctask.test")
+    own = docker_sdk.networks.create(f"{prefix}proxy-net", labels={"portico.test": "1"})
+    proxy = docker_sdk.containers.run(
+        test_image, ["sleep", "300"], name=f"{prefix}proxy", network=own.name, detach=True, init=True
+    )
+    settings.PORTICO_PUBLISHER = "nginx"
+    settings.PORTICO_NGINX_MODE = "container"
+    settings.PORTICO_NGINX_CONTAINER = proxy.name
+    try:
+        steps = {s.key: s for s in lab.up(spec, say=lambda _: None)}
+        assert steps["proxy-network"].ok is True
+        proxy.reload()
+        assert set(proxy.attrs["NetworkSettings"]["Networks"]) == {own.name, f"{prefix}php-mysql"}
+        client = DockerClient()
+        try:
+            # Routes by container name, proxy on the same network, no published port: the clean lab has no lint.
+            assert lint(export_document(), client.list_containers(), proxy=proxy.name) == []
+        finally:
+            client.close()
+        status = {s.key: s for s in lab.status(spec, check_http=False)}
+        assert status["proxy-network"].ok is True
+        with pytest.raises(lab.LabError):  # the busybox "proxy" has no nginx: the final apply fails, loudly
+            lab.down(spec, say=lambda _: None)
+        proxy.reload()
+        assert set(proxy.attrs["NetworkSettings"]["Networks"]) == {own.name}
+        assert not docker_sdk.networks.list(names=[f"{prefix}php-mysql"])
+        assert not docker_sdk.containers.list(all=True, filters={"label": f"{lab.LABEL}={spec.lab_id}"})
+    finally:
+        proxy.remove(force=True)
+        own.remove()
+        for container in docker_sdk.containers.list(all=True, filters={"label": f"{lab.LABEL}={spec.lab_id}"}):
+            container.remove(force=True)
+        for network in docker_sdk.networks.list(filters={"label": f"{lab.LABEL}={spec.lab_id}"}):
+            network.remove()
