@@ -151,7 +151,21 @@ class LabSpec:
             data = json.loads(text)
         except ValueError:
             data = {}
-        return cls(**{k: v for k, v in data.items() if k in cls.SAVED}) if isinstance(data, dict) else cls()
+        if not isinstance(data, dict):
+            return cls()
+        # Labels can be written by anyone with access to the engine: keep only values of the expected type.
+        kept = {}
+        for name in cls.SAVED:
+            value = data.get(name)
+            if name.endswith("_port"):
+                if isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 65535:
+                    kept[name] = value
+            elif name == "host_network":
+                if isinstance(value, bool):
+                    kept[name] = value
+            elif isinstance(value, str) and len(value) <= 253:
+                kept[name] = value
+        return cls(**kept)
 
     @property
     def lab_id(self) -> str:

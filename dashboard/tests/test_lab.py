@@ -292,3 +292,11 @@ def test_with_nginx_in_a_container_the_proxy_joins_the_lab_network_and_leaves_it
             container.remove(force=True)
         for network in docker_sdk.networks.list(filters={"label": f"{lab.LABEL}={spec.lab_id}"}):
             network.remove()
+
+
+def test_a_spec_label_keeps_only_values_of_the_expected_type():
+    spec = lab.LabSpec(prefix="p-", host_network=True, task_port=18082)
+    assert lab.LabSpec.from_label(spec.to_label()).to_label() == spec.to_label()
+    odd = lab.LabSpec.from_label('{"prefix": 5, "task_port": "80; rm", "host_network": "yes", "domain": "x.test"}')
+    assert (odd.prefix, odd.task_port, odd.host_network, odd.domain) == ("", None, False, "x.test")
+    assert lab.LabSpec.from_label("not json").domain == "gctask.com"
