@@ -123,3 +123,19 @@ def test_closing_a_follow_from_another_thread_ends_it(run_container):
     follow.close()
     assert done.wait(5)
     assert follow.end_reason == ""
+
+
+@pytest.mark.django_db
+def test_the_page_and_the_api_list_two_hundred_containers_with_one_engine_call(many_containers, client, viewer_user):
+    from containers.engines import client_for, get_engine
+
+    sent = _count_requests(client_for(get_engine()))
+    client.force_login(viewer_user)
+    page = client.get("/containers/")
+    assert page.status_code == 200
+    assert page.content.decode().count(f"portico-many-{os.getpid()}-") >= MANY
+    assert len(sent) == 1, sent
+    sent.clear()
+    rows = client.get("/api/v1/containers").json()
+    assert len([r for r in rows if r["name"].startswith(f"portico-many-{os.getpid()}-")]) == MANY
+    assert len(sent) == 1, sent

@@ -1,0 +1,346 @@
+"""Container pages: the list across engines, a container's detail and logs, actions, the merged logs of a domain.
+
+htmx requests get fragments of the same templates (``page.html#partial``); without JavaScript, posts redirect.
+Docker failures become messages on the page (never a 500).
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+from django.contrib import messages
+from django.db import transaction
+from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_POST
+from django_htmx.middleware import HtmxDetails
+
+from containers import actions
+from containers.api import open_follow, sse_response
+from containers.docker_client import ContainerNotFound, DockerError, DockerUnavailable
+from containers.engines import EngineNotFound, EngineRef, all_engines, client_for, forget_clients, get_engine
+from containers.forms import EngineForm, FilterForm
+from containers.logs import LogQuery, LogQueryError, as_text, iter_logs, merged_logs, read_logs
+from containers.models import Engine
+from containers.status import container_row, domain_containers, list_engines
+from dashboard import audit
+from dashboard.api_common import ApiError
+from dashboard.auth import capability_required
+from dashboard.roles import can
+
+INDEX = "containers/index.html"
+DETAIL = "containers/detail.html"
+DOMAIN_LOGS = "containers/domain_logs.html"
+MAX_PAGE_LINES = 1000  # lines the live view keeps; older ones drop off the top
+
+
+class HtmxHttpRequest(HttpRequest):
+    htmx: HtmxDetails
+
+
+def _fragment(request: HtmxHttpRequest) -> bool:
+    return bool(request.htmx and not request.htmx.boosted)
+
+
+def _engine(request: HttpRequest) -> EngineRef:
+    try:
+        return get_engine(request.GET.get("engine") or request.POST.get("engine") or "")
+    except EngineNotFound as exc:
+        raise Http404(str(exc)) from None
+
+
+def _detail_url(engine: EngineRef, ref: str) -> str:
+    return f"{reverse('containers:detail', args=[ref])}?{urlencode({'engine': engine.name})}"
+
+
+@require_GET
+@capability_required("view_portico")
+def index(request: HtmxHttpRequest) -> HttpResponse:
+    """Every engine's containers with their routes and warnings; the table polls itself every few seconds."""
+    form = FilterForm(request.GET or None)
+    filters = form.cleaned_data if form.is_valid() else {}
+    engine_name = filters.get("engine", "")
+    try:
+        listings = list_engines(
+            engine_name,
+            name=filters.get("q", ""),
+            state=filters.get("state", ""),
+            network=filters.get("network", ""),
+            project=filters.get("project", ""),
+            routed=filters.get("routed", False),
+        )
+    except EngineNotFound as exc:
+        messages.error(request, str(exc))
+        listings = list_engines()
+    context = {
+        "form": form,
+        "listings": listings,
+        "engines": all_engines(),
+        "engine_form": EngineForm(),
+        "can_operate": can(request.user, "operate"),
+        "can_administer": can(request.user, "administer"),
+        "query": request.GET.urlencode(),
+    }
+    template = f"{INDEX}#containers-table" if _fragment(request) else INDEX
+    return render(request, template, context)
+
+
+@require_GET
+@capability_required("view_portico")
+def detail(request: HtmxHttpRequest, ref: str) -> HttpResponse:
+    """One container: state, routes and warnings, ports, networks, mounts, labels, health log, command, logs."""
+    engine = _engine(request)
+    context = {
+        "engine": engine,
+        "ref": ref,
+        "can_operate": can(request.user, "operate"),
+        "can_administer": can(request.user, "administer"),
+        "max_lines": MAX_PAGE_LINES,
+    }
+    try:
+        c = client_for(engine).container(ref)
+    except ContainerNotFound as exc:
+        return render(request, DETAIL, {**context, "error": exc.reason}, status=404)
+    except DockerError as exc:
+        return render(request, DETAIL, {**context, "error": exc.reason, "hint": engine.fix_hint()}, status=503)
+    row = container_row(engine, c)
+    lines, log_error = [], ""
+    try:
+        lines = read_logs(client_for(engine), c.id, LogQuery())
+    except DockerError as exc:
+        log_error = exc.reason
+    context.update(c=c, row=row, lines=lines, log_error=log_error, timestamps=True)
+    return render(request, DETAIL, context)
+
+
+def _render_lines(
+    request, template: str, lines, query: LogQuery, *, error: str = "", field: str = "", status: int = 200, merged=False
+):
+    context = {
+        "lines": lines,
+        "timestamps": request.GET.get("timestamps", "on") in ("on", "1", "true"),
+        "merged": merged,
+        "log_error": error,
+        "log_field": field,
+        "query": query,
+    }
+    return render(request, f"{template}#log-lines", context, status=status)
+
+
+@require_GET
+@capability_required("view_portico")
+def logs(request: HtmxHttpRequest, ref: str) -> HttpResponse:
+    """The log-lines fragment for the form's query (tail, since/until, search, stream)."""
+    engine = _engine(request)
+    try:
+        query = LogQuery.parse(request.GET)
+        lines = read_logs(client_for(engine), ref, query)
+    except LogQueryError as exc:
+        return _render_lines(
+            request, DETAIL, [], LogQuery(), error=f"{exc.field}: {exc.message}", field=exc.field, status=422
+        )
+    except ContainerNotFound as exc:
+        return _render_lines(request, DETAIL, [], LogQuery(), error=exc.reason, status=404)
+    except DockerError as exc:
+        return _render_lines(request, DETAIL, [], LogQuery(), error=exc.reason, status=503)
+    return _render_lines(request, DETAIL, lines, query)
+
+
+def _download(name: str, lines, timestamps: bool, merged: bool) -> StreamingHttpResponse:
+    response = StreamingHttpResponse(as_text(lines, timestamps, merged), content_type="text/plain; charset=utf-8")
+    safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name)[:80] or "logs"
+    response["Content-Disposition"] = f'attachment; filename="{safe}.log"'
+    return response
+
+
+@require_GET
+@capability_required("view_portico")
+def logs_download(request: HttpRequest, ref: str) -> HttpResponse:
+    """The same lines as the page shows, as a text file (streamed; ``tail=all`` for everything)."""
+    engine = _engine(request)
+    try:
+        query = LogQuery.parse(request.GET)
+        client = client_for(engine)
+        c = client.container(ref)
+        lines = iter_logs(client, c.id, query)
+    except LogQueryError as exc:
+        return HttpResponse(f"{exc.field}: {exc.message}\n", status=422, content_type="text/plain; charset=utf-8")
+    except ContainerNotFound as exc:
+        return HttpResponse(exc.reason + "\n", status=404, content_type="text/plain; charset=utf-8")
+    except DockerError as exc:
+        return HttpResponse(exc.reason + "\n", status=503, content_type="text/plain; charset=utf-8")
+    return _download(c.name, lines, request.GET.get("timestamps", "on") in ("on", "1", "true"), False)
+
+
+def _sse_error(message: str, status: int) -> HttpResponse:
+    # EventSource cannot read an error body; the page shows this text through its "end" handler instead.
+    return HttpResponse(message, status=status, content_type="text/plain; charset=utf-8")
+
+
+@require_GET
+@capability_required("view_portico")
+def logs_follow(request: HttpRequest, ref: str) -> HttpResponse:
+    """Server-sent events of new lines (see containers.logs.SseLogStream)."""
+    engine = _engine(request)
+    try:
+        return sse_response(open_follow([(engine, ref)]))
+    except ApiError as exc:
+        return _sse_error(exc.detail, exc.status)
+    except ContainerNotFound as exc:
+        return _sse_error(exc.reason, 404)
+    except DockerError as exc:
+        return _sse_error(exc.reason, 503)
+
+
+@require_POST
+@capability_required("operate")
+def action(request: HtmxHttpRequest, ref: str, name: str) -> HttpResponse:
+    """Start, stop or restart; htmx gets the updated row (or the detail summary), others are redirected."""
+    if name not in actions.ACTIONS:
+        raise Http404("unknown action")
+    engine = _engine(request)
+    where = request.POST.get("from", "list")
+    try:
+        after = actions.run_action(request, engine, ref, name)
+    except DockerError as exc:
+        if _fragment(request):
+            response = render(request, f"{INDEX}#action-error", {"error": exc.reason}, status=200)
+            response["HX-Retarget"] = "#messages-slot"
+            response["HX-Reswap"] = "innerHTML"
+            return response
+        messages.error(request, exc.reason)
+        return redirect(reverse("containers:index"))
+    if _fragment(request):
+        row = container_row(engine, after)
+        context = {"row": row, "engine": engine, "can_operate": True, "c": after}
+        if where == "detail":
+            return render(
+                request, f"{DETAIL}#container-summary", {**context, "can_administer": can(request.user, "administer")}
+            )
+        return render(request, f"{INDEX}#container-row", context)
+    messages.success(
+        request,
+        _("%(name)s: %(action)s done, now %(state)s.") % {"name": after.name, "action": name, "state": after.state},
+    )
+    return redirect(_detail_url(engine, after.name) if where == "detail" else reverse("containers:index"))
+
+
+@require_POST
+@capability_required("administer")
+def reveal_env(request: HtmxHttpRequest, ref: str) -> HttpResponse:
+    """Show the environment variables to an admin who asked, and record that they did."""
+    engine = _engine(request)
+    try:
+        c = client_for(engine).container(ref)
+    except DockerError as exc:
+        return render(request, f"{DETAIL}#env", {"env_error": exc.reason}, status=503)
+    actions.record_env_reveal(request, engine, c)
+    return render(request, f"{DETAIL}#env", {"c": c, "env": c.env, "can_administer": True, "engine": engine})
+
+
+@require_POST
+@capability_required("administer")
+def engine_create(request: HtmxHttpRequest) -> HttpResponse:
+    """Add an engine; field errors come back in the form."""
+    form = EngineForm(request.POST)
+    if form.is_valid():
+        with transaction.atomic():
+            if form.cleaned_data["default"]:
+                Engine.objects.filter(default=True).update(default=False)
+            row = form.save()
+            audit.record(
+                "engine.create", actor=request.user, source="ui", obj=row, after={"name": row.name, "url": row.url}
+            )
+        forget_clients()
+        messages.success(request, _("Engine %(name)s added.") % {"name": row.name})
+        return redirect(reverse("containers:index"))
+    context = {
+        "form": FilterForm(),
+        "listings": list_engines(),
+        "engines": all_engines(),
+        "engine_form": form,
+        "can_operate": can(request.user, "operate"),
+        "can_administer": True,
+    }
+    return render(request, INDEX, context, status=422)
+
+
+@require_POST
+@capability_required("administer")
+def engine_delete(request: HttpRequest, name: str) -> HttpResponse:
+    """Remove an added engine (``local`` is built in)."""
+    row = Engine.objects.filter(name=name).first()
+    if row is None:
+        raise Http404(f"no engine named {name!r}")
+    audit.record(
+        "engine.delete",
+        actor=request.user,
+        source="ui",
+        object_type="containers.engine",
+        object_id=name,
+        object_repr=name,
+        before={"name": row.name, "url": row.url},
+    )
+    row.delete()
+    forget_clients()
+    messages.success(request, _("Engine %(name)s removed.") % {"name": name})
+    return redirect(reverse("containers:index"))
+
+
+def _domain_sources(domain: str):
+    try:
+        return domain_containers(domain)
+    except LookupError as exc:
+        raise Http404(str(exc)) from None
+
+
+@require_GET
+@capability_required("view_portico")
+def domain_logs(request: HtmxHttpRequest, domain: str) -> HttpResponse:
+    """Logs of every container behind a domain, interleaved by time; the page, the fragment, or a download."""
+    found, errors = _domain_sources(domain)
+    try:
+        query = LogQuery.parse(request.GET)
+        lines = merged_logs([(client_for(eng), info.id) for eng, info in found], query)
+        error, field, status = "", "", 200
+    except LogQueryError as exc:
+        query, lines, error, field, status = LogQuery(), [], f"{exc.field}: {exc.message}", exc.field, 422
+    except DockerError as exc:
+        query, lines, error, field, status = LogQuery(), [], exc.reason, "", 503
+    timestamps = request.GET.get("timestamps", "on") in ("on", "1", "true")
+    if request.GET.get("download") and not error:
+        return _download(domain, lines, timestamps, True)
+    if _fragment(request):
+        return _render_lines(request, DOMAIN_LOGS, lines, query, error=error, field=field, status=status, merged=True)
+    context = {
+        "domain": domain,
+        "found": found,
+        "engine_errors": errors,
+        "lines": lines,
+        "timestamps": timestamps,
+        "merged": True,
+        "log_error": error,
+        "log_field": field,
+        "max_lines": MAX_PAGE_LINES,
+    }
+    return render(request, DOMAIN_LOGS, context, status=status)
+
+
+@require_GET
+@capability_required("view_portico")
+def domain_logs_follow(request: HttpRequest, domain: str) -> HttpResponse:
+    """Server-sent events from every running container behind the domain."""
+    found, _errors = _domain_sources(domain)
+    running = [(eng, info.id) for eng, info in found if info.running]
+    if not running:
+        return _sse_error(_("No running container is behind %(domain)s.") % {"domain": domain}, 409)
+    try:
+        return sse_response(open_follow(running))
+    except ApiError as exc:
+        return _sse_error(exc.detail, exc.status)
+    except DockerUnavailable as exc:
+        return _sse_error(exc.reason, 503)
+    except DockerError as exc:
+        return _sse_error(exc.reason, 409)
