@@ -144,11 +144,18 @@ def test_viewers_get_403_on_actions(client, viewer_user, run_container):
 
 def test_domain_logs_interleave_every_container_behind_the_domain(client, viewer_user, run_container):
     client.force_login(viewer_user)
-    front = run_container(["sh", "-c", "echo front-1; sleep 2; echo front-2; sleep 60"])
-    task = run_container(["sh", "-c", "sleep 1; echo task-1; sleep 2; echo task-2; sleep 60"])
+    gate = "while [ ! -f /tmp/{0} ]; do sleep 0.05; done; "
+    front = run_container(["sh", "-c", "echo front-1; " + gate.format("a") + "echo front-2; sleep 60"])
+    task = run_container(["sh", "-c", gate.format("a") + "echo task-1; " + gate.format("b") + "echo task-2; sleep 60"])
     other = run_container(["sh", "-c", "echo other-1; sleep 60"])
-    wait_for_log(task, "task-2")
+    # Print in a known order: front-1, task-1, front-2, task-2.
+    wait_for_log(front, "front-1")
+    task.exec_run(["touch", "/tmp/a"])
+    wait_for_log(task, "task-1")
+    front.exec_run(["touch", "/tmp/a"])
     wait_for_log(front, "front-2")
+    task.exec_run(["touch", "/tmp/b"])
+    wait_for_log(task, "task-2")
     _route("gctask.com", "/", front.name, 80)
     _route("gctask.com", "/task/", task.name, 8080)
     _route("other.test", "/", other.name, 80)
