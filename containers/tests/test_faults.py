@@ -1,0 +1,184 @@
+"""Fault test (issue 8): dockerd stops while a log stream is open.
+
+A second dockerd of the test's own (own socket, data root, exec root and pidfile under a temporary directory)
+is stopped mid-stream, so the shared engine other tests use stays up. The stream must end with a message,
+the pages must degrade (reason on the page, 503 from the API) and recover when dockerd is back.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import need
+
+pytestmark = pytest.mark.django_db
+
+
+class SecondDockerd:
+    """A dockerd on its own socket; start() waits until it answers, stop() waits until it is gone."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        self.socket = root / "d.sock"
+        self.url = f"unix://{self.socket}"
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        import docker
+
+        log = open(self.root / "dockerd.log", "ab")  # noqa: SIM115 (kept open for the daemon's life)
+        self.proc = subprocess.Popen(
+            [
+                shutil.which("dockerd") or "dockerd",
+                "--bridge=none",
+                "--iptables=false",
+                "--ip6tables=false",
+                "-H",
+                self.url,
+                "--data-root",
+                str(self.root / "data"),
+                "--exec-root",
+                str(self.root / "exec"),
+                "--pidfile",
+                str(self.root / "dockerd.pid"),
+            ],
+            stdout=log,
+            stderr=log,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                client = docker.DockerClient(base_url=self.url, timeout=5)
+                client.ping()
+                client.close()
+                return
+            except Exception:
+                if self.proc.poll() is not None:
+                    break
+                time.sleep(0.2)
+        tail = (self.root / "dockerd.log").read_text(errors="replace")[-2000:]
+        raise RuntimeError(f"the second dockerd did not start:\n{tail}")
+
+    def stop(self) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+
+
+@pytest.fixture
+def second_dockerd(docker_sdk, test_image):
+    if not shutil.which("dockerd") or os.geteuid() != 0:
+        need("a second dockerd", "dockerd is missing or the tests do not run as root")
+    root = Path(tempfile.mkdtemp(prefix="pd2-", dir="/tmp"))  # short: a unix socket path is limited to 108 bytes
+    daemon = SecondDockerd(root)
+    daemon.start()
+    import docker
+
+    second = docker.DockerClient(base_url=daemon.url, timeout=30)
+    second.images.load(b"".join(docker_sdk.images.get(test_image).save(named=True)))
+    second.close()
+    yield daemon
+    if daemon.proc is not None and daemon.proc.poll() is None:
+        try:
+            cleanup = docker.DockerClient(base_url=daemon.url, timeout=30)
+            for c in cleanup.containers.list(all=True):
+                c.remove(force=True)
+            cleanup.close()
+        except Exception:
+            pass
+    daemon.stop()
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def _events(response):
+    buffer = b""
+    for chunk in response.streaming_content:
+        buffer += chunk
+        while b"\n\n" in buffer:
+            block, buffer = buffer.split(b"\n\n", 1)
+            fields = dict(
+                line.split(": ", 1) for line in block.decode().splitlines() if line and not line.startswith(":")
+            )
+            if "event" in fields:
+                yield fields["event"], json.loads(fields["data"])
+
+
+def test_dockerd_stopping_during_a_log_stream_ends_it_with_a_message_and_pages_recover(
+    second_dockerd, api_client, client, admin_user, run_container
+):
+    import docker
+
+    from containers.models import Engine
+
+    Engine.objects.create(name="second", url=second_dockerd.url)
+    local_container = run_container(["sleep", "120"])
+    sdk = docker.DockerClient(base_url=second_dockerd.url, timeout=30)
+    ticker = sdk.containers.run(
+        "portico-test/busybox:1",
+        ["sh", "-c", "i=0; while true; do i=$((i+1)); echo tick-$i; sleep 0.2; done"],
+        name="portico-fault-ticker",
+        network_mode="none",
+        detach=True,
+        init=True,
+    )
+    sdk.close()
+    api = api_client(admin_user)
+    response = api.get("/api/v1/containers/portico-fault-ticker/logs/follow", {"engine": "second"})
+    assert response.status_code == 200
+
+    watchdog = threading.Timer(60, response.close)  # never hang the suite
+    watchdog.start()
+    stopper = None
+    lines, end = [], None
+    try:
+        for kind, data in _events(response):
+            if kind == "line":
+                lines.append(data["text"])
+                if stopper is None:
+                    stopper = threading.Thread(target=second_dockerd.stop)
+                    stopper.start()
+            elif kind == "end":
+                end = data["message"]
+                break
+    finally:
+        watchdog.cancel()
+        response.close()
+        if stopper is not None:
+            stopper.join(timeout=40)
+    assert lines and lines[0].startswith("tick-")
+    assert end, "the stream ended without a message"
+    assert any(words in end for words in ("Docker engine went away", "log stream broke", "container stopped")), end
+    assert second_dockerd.proc.poll() is not None  # it really stopped
+
+    # Pages degrade: the reason and a fix hint for that engine, the local engine still listed; the API says 503.
+    client.force_login(admin_user)
+    html = client.get("/containers/").content.decode()
+    assert 'data-testid="engine-second"' in html
+    assert "no Docker socket" in html or "connection refused" in html.lower()
+    assert local_container.name in html
+    assert api.get("/api/v1/containers", {"engine": "second"}).status_code == 503
+    assert api.get("/api/v1/containers", {"engine": "local"}).status_code == 200
+
+    # dockerd comes back: the same pages work again, with no restart of Portico.
+    second_dockerd.start()
+    rows = api.get("/api/v1/containers", {"engine": "second"}).json()
+    assert [r["name"] for r in rows] == ["portico-fault-ticker"]
+    html = client.get("/containers/", {"engine": "second"}).content.decode()
+    assert "portico-fault-ticker" in html and 'data-testid="engine-error"' not in html
+    assert ticker.id  # created on the second engine, removed with it
