@@ -269,7 +269,7 @@ class SseLogStream:
         running = len(self.follows)
         reasons: list[str] = []
         last_line = time.monotonic()
-        while running:
+        while running and not self._closed:
             try:
                 item = self._queue.get(timeout=min(self.heartbeat, self.idle))
             except queue.Empty:

@@ -31,7 +31,7 @@ def many_containers(docker_sdk, test_image):
             labels={"portico.test": "1", "portico.many": str(os.getpid())},
         )
 
-    with concurrent.futures.ThreadPoolExecutor(max_workers=16) as pool:
+    with concurrent.futures.ThreadPoolExecutor(max_workers=4) as pool:
         made = list(pool.map(run, range(MANY)))
     yield label
 
@@ -39,7 +39,7 @@ def many_containers(docker_sdk, test_image):
         with contextlib.suppress(Exception):
             container.remove(force=True)
 
-    with concurrent.futures.ThreadPoolExecutor(max_workers=16) as pool:
+    with concurrent.futures.ThreadPoolExecutor(max_workers=4) as pool:
         list(pool.map(remove, made))
 
 

@@ -128,7 +128,7 @@ def test_dockerd_stopping_during_a_log_stream_ends_it_with_a_message_and_pages_r
 
     Engine.objects.create(name="second", url=second_dockerd.url)
     local_container = run_container(["sleep", "120"])
-    sdk = docker.DockerClient(base_url=second_dockerd.url, timeout=30)
+    sdk = docker.DockerClient(base_url=second_dockerd.url, timeout=120)  # a loaded CI machine starts containers slowly
     ticker = sdk.containers.run(
         "portico-test/busybox:1",
         ["sh", "-c", "i=0; while true; do i=$((i+1)); echo tick-$i; sleep 0.2; done"],

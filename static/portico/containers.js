@@ -56,7 +56,7 @@
       source = new EventSource(followButton.dataset.follow);
       followButton.hidden = true;
       stopButton.hidden = false;
-      status.textContent = status.dataset.following.replace("%(n)s", String(max));
+      status.textContent = status.dataset.following.replace("{n}", String(max));
       source.addEventListener("line", function (event) {
         const box = document.getElementById("log-lines");
         const empty = box.querySelector("[data-testid=no-lines]");
