@@ -15,7 +15,7 @@ from routes import publish
 from routes.models import Revision, Route
 from routes.npm_publisher import NpmPublisher, artifact_name
 from routes.state import export_state, replace_state
-from routes.tests.npm_fake import NpmTarget
+from routes.tests.npm_fake import TEST_DOMAIN_SUFFIX, NpmTarget
 from routes.tests.test_npm_publisher import GCTASK, gctask_document, managed_hosts
 
 
@@ -202,3 +202,21 @@ def test_the_publishing_api_works_the_same_with_npm(npm_publishing, api_client, 
     (host,) = managed_hosts(npm_publishing)
     assert [loc.path for loc in host.locations] == ["/task/", "/user/"]
     assert Route.objects.filter(domain__name=GCTASK, path="/user/").exists()
+
+
+def test_an_adopted_multi_domain_host_is_split_into_one_host_per_domain(npm_publishing, operator_user):
+    from routes.npm_publisher import run_import
+
+    names = ["a" + TEST_DOMAIN_SUFFIX, "b" + TEST_DOMAIN_SUFFIX]
+    with npm_publishing.client() as client:
+        shared = client.create_proxy_host(
+            {"domain_names": names, "forward_scheme": "http", "forward_host": "127.0.0.1", "forward_port": 8011}
+        )
+    result = run_import(dry_run=False, adopt=True, host_ids=[shared.id], actor=operator_user)
+    assert result.adopted == [shared.id]
+    revision = publish.apply(actor=operator_user)
+    assert revision.status == "applied", revision.message
+    hosts = {h.domain_names[0]: h for h in managed_hosts(npm_publishing)}
+    assert sorted(hosts) == names
+    assert hosts[names[0]].id == shared.id and hosts[names[0]].domain_names == [names[0]]
+    assert hosts[names[1]].forward_port == 8011
