@@ -220,3 +220,16 @@ def test_an_adopted_multi_domain_host_is_split_into_one_host_per_domain(npm_publ
     assert sorted(hosts) == names
     assert hosts[names[0]].id == shared.id and hosts[names[0]].domain_names == [names[0]]
     assert hosts[names[1]].forward_port == 8011
+
+
+def test_the_plan_page_shows_npm_hosts_and_what_blocks_them(npm_publishing, client, operator_user):
+    store(gctask_document(targets=[{"host": "127.0.0.1", "port": 8011}, {"host": "127.0.0.1", "port": 8021}]))
+    client.force_login(operator_user)
+    page = client.get("/routes/plan/").content.decode()
+    assert artifact_name(GCTASK) in page
+    assert "Blocked: " in page and "2 targets" in page
+    client.post("/routes/plan/apply/")
+    revision = Revision.objects.get()
+    assert revision.status == "failed" and "cannot express" in revision.message
+    assert "cannot express" in client.get(f"/routes/revisions/{revision.pk}/").content.decode()
+    assert live(npm_publishing) == {}
