@@ -56,21 +56,34 @@ ensure_packages() {
   DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
 }
 
+# Whether the engine answers within 15 s (a wedged dockerd must not hang the scripts forever).
+docker_answers() { timeout 15 docker info >/dev/null 2>&1; }
+
 # Start dockerd when no engine answers (as root; this machine kind has no systemd).
 ensure_dockerd() {
-  if docker info >/dev/null 2>&1; then return 0; fi
+  if docker_answers; then return 0; fi
   if [ "$(id -u)" -ne 0 ] || ! command -v dockerd >/dev/null 2>&1; then
     say "No Docker engine answers and dockerd cannot be started here; Docker features will be unavailable."
     return 0
   fi
-  local pidfile=/var/run/portico-dockerd.pid log=/var/log/portico-dockerd.log
-  if [ -f "$pidfile" ] && ! kill -0 "$(cat "$pidfile")" 2>/dev/null; then rm -f "$pidfile"; fi
-  [ -f /var/run/docker.pid ] && ! kill -0 "$(cat /var/run/docker.pid)" 2>/dev/null && rm -f /var/run/docker.pid
+  local pidfile=/var/run/portico-dockerd.pid log=/var/log/portico-dockerd.log pid
+  for pidfile_any in "$pidfile" /var/run/docker.pid; do
+    [ -f "$pidfile_any" ] || continue
+    pid="$(cat "$pidfile_any")"
+    if kill -0 "$pid" 2>/dev/null; then
+      # A daemon runs but does not answer: restart it rather than start a second one on the same data root.
+      say "dockerd (pid $pid) does not answer; restarting it"
+      kill "$pid" 2>/dev/null || true
+      for _ in $(seq 1 30); do kill -0 "$pid" 2>/dev/null || break; sleep 1; done
+      kill -9 "$pid" 2>/dev/null || true
+    fi
+    rm -f "$pidfile_any"
+  done
   say "Starting dockerd (log: $log)"
   setsid dockerd --bridge=none --iptables=false --ip6tables=false --pidfile "$pidfile" >"$log" 2>&1 < /dev/null &
   local i
   for i in $(seq 1 120); do
-    if docker info >/dev/null 2>&1; then return 0; fi
+    if docker_answers; then return 0; fi
     sleep 0.5
   done
   tail -20 "$log" >&2
