@@ -247,8 +247,9 @@ class Step:
 # --- helpers ------------------------------------------------------------------------------------------------
 
 
-def _client() -> dc.DockerClient:
-    return dc.DockerClient()
+def _client(timeout: int | None = None) -> dc.DockerClient:
+    """The default engine; pages pass a short timeout so a stuck engine cannot hold them up for long."""
+    return dc.DockerClient(timeout=timeout)
 
 
 def proxy_address() -> tuple[str, int] | None:
@@ -323,7 +324,7 @@ def detect(lab_id: str | None = None) -> tuple[LabSpec, list[str]]:
 
     Without any lab container the default spec comes back, so the guide shows what ``lab up`` would build.
     """
-    client = _client()
+    client = _client(timeout=5)
     try:
         found = client.list_containers(label=LABEL)
     except dc.DockerError:
@@ -518,7 +519,7 @@ def status(spec: LabSpec, *, check_http: bool = True) -> list[Step]:
     """Where each step of the lecture stands on this machine (the command and the guide page show these)."""
     steps: list[Step] = []
     up_fix = "python manage.py lab up" + (" --host-network" if spec.host_network else "")
-    client = _client()
+    client = _client(timeout=5)
     containers: dict[str, dc.ContainerInfo] = {}
     try:
         try:
