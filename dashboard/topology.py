@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from urllib.parse import urlencode
 
 from django.conf import settings
 from django.urls import NoReverseMatch, reverse
@@ -91,6 +92,12 @@ def _url(name: str, *args, fragment: str = "") -> str:
         return reverse(name, args=args) + (f"#{fragment}" if fragment else "")
     except NoReverseMatch:
         return ""
+
+
+def _network_url(name: str) -> str:
+    """The containers page filtered to one network (its ``network`` filter)."""
+    base = _url("containers:index")
+    return f"{base}?{urlencode({'network': name})}" if base else ""
 
 
 def _container_url(name: str) -> str:
@@ -206,7 +213,7 @@ def build(
                     "network",
                     network,
                     _("host networking") if network == "host" else _("Docker network"),
-                    href=_url("containers:index"),
+                    href=_network_url(network),
                 )
             )
             topo.edges.append(Edge(node, net))
