@@ -22,6 +22,7 @@ from routes.validators import normalize_target_host, validate_path, validate_por
 TARGET_PREFIX = "targets"
 MAX_TARGETS = 64
 NO_TARGETS = "no-targets"
+STALE = _("Someone else changed this route while you were editing it. Cancel and edit again to see their change.")
 
 
 def _pydantic_message(error: dict) -> str:
@@ -191,12 +192,7 @@ class RouteForm(forms.Form):
             self.spec = None
         version = data.get("version")
         if self.route is not None and version is not None and version != self.route.version:
-            self.add_error(
-                None,
-                _(
-                    "Someone else changed this route while you were editing it. Cancel and edit again to see their change."
-                ),
-            )
+            self.add_error(None, STALE)
             self.spec = None
         return data
 

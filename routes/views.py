@@ -22,7 +22,7 @@ from django_htmx.middleware import HtmxDetails
 from dashboard import audit
 from dashboard.auth import capability_required
 from dashboard.roles import can
-from routes.forms import DomainForm, RouteForm, parse_pick, target_rows, with_target_rows
+from routes.forms import STALE, DomainForm, RouteForm, parse_pick, target_rows, with_target_rows
 from routes.models import Domain, Route
 from routes.pending import unapplied_changes
 from routes.picker import target_choices
@@ -261,13 +261,21 @@ def route_edit(request: HtmxHttpRequest, route_id: int) -> HttpResponse:
     if not form.is_valid():
         return _show_form(request, form, status=422)
     with transaction.atomic():
-        before = _route_state(route)
-        route, changed = save_route(route.domain, form.spec, route)
-        if changed:
-            route = Route.objects.select_related("domain").prefetch_related("targets").get(pk=route.pk)
-            audit.record(
-                "route.update", actor=request.user, source="ui", obj=route, before=before, after=_route_state(route)
-            )
+        # the form checked the version; check again under the row lock so two saves cannot both win
+        expected = form.cleaned_data.get("version")
+        current = Route.objects.select_for_update().filter(pk=route.pk).values_list("version", flat=True).first()
+        stale = current is None or (expected is not None and current != expected)
+        if not stale:
+            before = _route_state(route)
+            route, changed = save_route(route.domain, form.spec, route)
+            if changed:
+                route = Route.objects.select_related("domain").prefetch_related("targets").get(pk=route.pk)
+                audit.record(
+                    "route.update", actor=request.user, source="ui", obj=route, before=before, after=_route_state(route)
+                )
+    if stale:
+        form.add_error(None, STALE)
+        return _show_form(request, form, status=409)
     if _is_fragment(request):
         return _fragments(request, ("route-row", {"route": route, "domain": route.domain}))
     if changed:
