@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
-from containers.tests.conftest import wait_for_log
+from containers.tests.conftest import wait_for_log, wait_until
 
 pytestmark = pytest.mark.django_db
 
@@ -31,6 +33,37 @@ def test_the_list_shows_containers_with_routes_and_warnings(client, viewer_user,
     assert "Routed container is created" in html
     only_routed = client.get("/containers/", {"routed": "on"}).content.decode()
     assert routed.name in only_routed and plain.name not in only_routed
+
+
+def _shown_state(html: str, row_id: str | None = None) -> str:
+    """The state badge of one list row (by its id), or of the detail page's summary."""
+    if row_id is not None:
+        match = re.search(rf'<tr id="{row_id}".*?</tr>', html, re.S)
+        assert match, f"no row {row_id} on the page"
+        html = match.group(0)
+    else:
+        match = re.search(r'<section class="card" id="container-summary".*?</section>', html, re.S)
+        assert match, "no container summary on the page"
+        html = match.group(0)
+    return re.search(r'data-testid="state">([^<]*)<', html).group(1)
+
+
+def test_status_transitions_show_in_the_list_and_on_the_detail_page(client, viewer_user, create_container):
+    client.force_login(viewer_user)
+    # Runs until the test creates /tmp/go, so "running" is certain however slow the machine is.
+    container = create_container(["sh", "-c", "while [ ! -f /tmp/go ]; do sleep 0.1; done; echo done"])
+    row = f"container-{container.id[:12]}"
+
+    def states() -> tuple[str, str]:
+        listed = client.get("/containers/", {"q": container.name}).content.decode()
+        detail = client.get(f"/containers/c/{container.name}/").content.decode()
+        return _shown_state(listed, row), _shown_state(detail)
+
+    assert states() == ("created", "created")
+    container.start()
+    assert states() == ("running", "running")
+    container.exec_run(["touch", "/tmp/go"])
+    wait_until(lambda: states() == ("exited", "exited"), what="the pages to show exited")
 
 
 def test_the_table_fragment_is_served_to_htmx_polling(client, viewer_user, run_container):
