@@ -13,6 +13,9 @@ import idna
 from django.core.exceptions import ValidationError
 
 _LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+# What the C resolver (inet_aton) would read as an IPv4 address: "0", "127.1", "0x7f.1". nginx would then
+# connect to that address, not to a container of that name, so such names are refused as ambiguous.
+_NUMERIC_HOST = re.compile(r"^(?:0x[0-9a-f]*|[0-9]+)(?:\.(?:0x[0-9a-f]*|[0-9]+)){0,3}\.?$", re.IGNORECASE)
 _CONTAINER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 # RFC 3986 path characters, minus what nginx or a shell treats specially: no quotes, ';', '$', '{', '}',
 # '#', '?', whitespace, backslash or control characters. '%' only as a %XX escape.
@@ -90,6 +93,12 @@ def normalize_target_host(value: str) -> str:
         return str(ipaddress.ip_address(host))
     except ValueError:
         pass
+    if _NUMERIC_HOST.match(host):
+        raise ValidationError(
+            f"“{value}” looks like an IP address but is not a complete one (nginx would read it as one): "
+            "write all four parts, as in 127.0.0.1.",
+            code="ambiguous-ip",
+        )
     if _CONTAINER_NAME.match(host):
         return host
     try:

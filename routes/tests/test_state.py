@@ -95,3 +95,9 @@ def test_duplicate_paths_and_domains_are_rejected():
         ConfigDocument.model_validate({"domains": [{"name": "a.test", "routes": [dup, dup]}]})
     with pytest.raises(ValidationError, match="appears twice"):
         ConfigDocument.model_validate({"domains": [{"name": "a.test"}, {"name": "A.test"}]})
+
+
+@pytest.mark.parametrize("host", ["0", "127.1", "0x7f.1", "10.1.2"])
+def test_a_host_nginx_would_read_as_a_partial_ip_is_refused(host):
+    with pytest.raises(ValidationError, match="looks like an IP address"):
+        RouteSpec.model_validate({"path": "/", "targets": [{"host": host, "port": 80}]})
