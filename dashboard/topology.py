@@ -13,9 +13,8 @@ from urllib.parse import urlencode
 from django.conf import settings
 from django.urls import NoReverseMatch, reverse
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 
-from routes.lints import Lint, lint, proxy_location, target_containers
+from routes.lints import STATE_LABELS, Lint, lint, proxy_location, target_containers
 from routes.models import Domain
 from routes.state import export_document
 
@@ -224,17 +223,6 @@ def build(
         unique.setdefault((edge.source.id, edge.target.id), edge)
     topo.edges = list(unique.values())
     return topo
-
-
-STATE_LABELS = {
-    "running": gettext_lazy("running"),
-    "exited": gettext_lazy("exited"),
-    "created": gettext_lazy("created"),
-    "paused": gettext_lazy("paused"),
-    "restarting": gettext_lazy("restarting"),
-    "removing": gettext_lazy("removing"),
-    "dead": gettext_lazy("dead"),
-}
 
 
 def _container_node(add, c) -> Node:

@@ -22,12 +22,23 @@ from typing import Protocol
 
 from django.conf import settings
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from routes.schemas import ConfigDocument
 
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
 LOOPBACK_IPS = {"127.0.0.1", "::1", "localhost"}
 HOST = "host"  # the proxy runs on the host itself (Portico's managed nginx, a system nginx)
+# Docker's container states as people read them (the codes stay Docker's).
+STATE_LABELS = {
+    "running": gettext_lazy("running"),
+    "exited": gettext_lazy("exited"),
+    "created": gettext_lazy("created"),
+    "paused": gettext_lazy("paused"),
+    "restarting": gettext_lazy("restarting"),
+    "removing": gettext_lazy("removing"),
+    "dead": gettext_lazy("dead"),
+}
 
 
 class PortLike(Protocol):
@@ -133,7 +144,7 @@ def lint(
 
 def _container_lints(domain, path, host, c, proxy, proxy_container) -> list[Lint]:
     found = []
-    params = {"route": f"{domain}{path}", "container": c.name, "state": c.state}
+    params = {"route": f"{domain}{path}", "container": c.name, "state": str(STATE_LABELS.get(c.state, c.state))}
     if c.state != "running":
         found.append(
             Lint(
