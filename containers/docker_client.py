@@ -716,6 +716,17 @@ def docker_health() -> str:
     return "ok"
 
 
+def default_containers(timeout: int = 5) -> tuple[list[ContainerInfo] | None, str]:
+    """The default engine's containers and "", or ``(None, reason)`` when it does not answer in ``timeout`` s."""
+    client = DockerClient(timeout=timeout)
+    try:
+        return client.list_containers(), ""
+    except DockerError as exc:
+        return None, exc.reason
+    finally:
+        client.close()
+
+
 # --- files and exec (used by routes.nginx for nginx running in a container) -----------------------------
 
 

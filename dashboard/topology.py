@@ -255,18 +255,11 @@ def _place(topo: Topology, columns: dict[str, list[Node]]) -> None:
 
 def current() -> Topology:
     """The picture of this machine now: the database's routes, the default engine's containers, the lints."""
-    from containers.docker_client import DockerClient, DockerError
+    from containers.docker_client import default_containers
     from dashboard.lab import LABEL, hosts_file_maps
 
     domains = list(Domain.objects.prefetch_related("routes__targets").order_by("name"))
-    client = DockerClient(timeout=5)
-    try:
-        containers = client.list_containers()
-        problem = ""
-    except DockerError as exc:
-        containers, problem = None, exc.reason
-    finally:
-        client.close()
+    containers, problem = default_containers()
     extra = [c for c in containers or [] if LABEL in c.labels]
     topo = build(domains, containers, hosts_lookup=hosts_file_maps, proxy=proxy_label(), extra_containers=extra)
     where = proxy_location()

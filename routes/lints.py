@@ -216,18 +216,11 @@ def _container_lints(domain, path, host, c, proxy, proxy_container) -> list[Lint
 
 def lint_live(document: ConfigDocument | None = None) -> tuple[list[Lint], str]:
     """Lints against the default engine's containers; returns them and Docker's problem ("" when it answered)."""
-    from containers.docker_client import DockerClient, DockerError
+    from containers.docker_client import default_containers
     from routes.state import export_document
 
     document = document if document is not None else export_document()
-    client = DockerClient(timeout=5)
-    try:
-        containers = client.list_containers()
-        problem = ""
-    except DockerError as exc:
-        containers, problem = None, exc.reason
-    finally:
-        client.close()
+    containers, problem = default_containers()
     return lint(document, containers, proxy=proxy_location()), problem
 
 
