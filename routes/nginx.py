@@ -25,6 +25,7 @@ import subprocess
 import time
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,6 +39,7 @@ logging.getLogger("httpx").setLevel(logging.WARNING)
 
 COMMAND_TIMEOUT = 60
 VERIFY_SETTLE = 0.3
+VERIFY_THREADS = 16
 
 
 class NginxError(Exception):
@@ -181,30 +183,38 @@ def verify(desired: dict[str, str], previous: dict[str, str], timeout: float | N
     host, port = listen_address()
     base = f"http://{'[' + host + ']' if ':' in host else host}:{port}"
     deadline = time.monotonic() + timeout
-    pending = dict(expected)
-    confirm_at: dict[str, float] = {}
     seen: dict[str, str] = {}
-    with httpx.Client(timeout=2.0, trust_env=False) as client:
+
+    def answers(name: str) -> bool:
+        digest, present = expected[name]
+        seen[name] = _probe(client, base, _probe_host(name))
+        return (seen[name] == digest) == present
+
+    def failing(names: set[str]) -> set[str]:
+        ordered = sorted(names)
+        return {n for n, ok in zip(ordered, pool.map(answers, ordered), strict=True) if not ok}
+
+    pending = set(expected)
+    with httpx.Client(timeout=2.0, trust_env=False) as client, ThreadPoolExecutor(VERIFY_THREADS) as pool:
         while pending and time.monotonic() <= deadline:
-            now = time.monotonic()
-            for name, (digest, present) in list(pending.items()):
-                if name in confirm_at and now < confirm_at[name]:
-                    continue
-                got = _probe(client, base, _probe_host(name))
-                seen[name] = got
-                if (got == digest) != present:
-                    confirm_at.pop(name, None)
-                elif name in confirm_at:
-                    del pending[name]
-                else:
-                    # After a reload the old workers keep accepting for a moment (nginx's master waits 100 ms
-                    # before it tells them to stop): ask again once that moment has passed.
-                    confirm_at[name] = time.monotonic() + VERIFY_SETTLE
-            time.sleep(0.02)
+            # Round 1: every pending domain answers once with its new digest (new workers are up).
+            unanswered = set(pending)
+            while unanswered and time.monotonic() <= deadline:
+                unanswered = failing(unanswered)
+                if unanswered:
+                    time.sleep(0.02)
+            if unanswered:
+                pending = unanswered
+                break
+            # Round 2: after a reload the old workers keep accepting for a moment (nginx's master waits 100 ms
+            # before it tells them to stop), so ask everyone again once that moment has passed.
+            time.sleep(VERIFY_SETTLE)
+            pending = failing(pending)
+    pending_items = {n: expected[n] for n in pending}
     if pending:
         details = "; ".join(
             f"{_probe_host(n)}: expected {'digest ' + d if p else 'the old config gone'}, got {seen.get(n)}"
-            for n, (d, p) in sorted(pending.items())
+            for n, (d, p) in sorted(pending_items.items())
         )
         raise NginxError(
             f"nginx did not serve the new config within {timeout}s ({len(pending)} domain(s)): {details}", details
