@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from playwright.sync_api import expect
 
 from routes.schemas import ConfigDocument
 from routes.state import export_state, replace_state
@@ -51,7 +52,7 @@ def test_plan_apply_revisions_and_rollback_in_the_browser(managed_nginx, echo_ba
     rows = page.get_by_test_id("revision-row")
     assert rows.count() == 2
     page.get_by_test_id("compare").get_by_role("button").click()
-    assert '+    location "/task/" {' in page.locator("#revision-diff").inner_text()
+    expect(page.locator("#revision-diff")).to_contain_text('+    location "/task/" {')  # swapped in by htmx
 
     page.get_by_role("link", name="#1", exact=True).click()
     page.get_by_test_id("rollback").click()
