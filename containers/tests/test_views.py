@@ -223,3 +223,16 @@ def test_admins_add_and_remove_engines_with_field_errors(client, admin_user, ope
     assert Engine.objects.filter(name="lab").exists()
     assert client.post("/containers/engines/lab/delete/").status_code == 302
     assert not Engine.objects.exists()
+
+
+def test_an_action_from_the_detail_page_returns_the_updated_summary(client, admin_user, run_container):
+    client.force_login(admin_user)
+    container = run_container(["sleep", "600"])
+    html = client.get(f"/containers/c/{container.name}/").content.decode()
+    assert 'hx-target="#container-summary"' in html
+    response = client.post(f"/containers/c/{container.name}/stop/", {"from": "detail"}, headers={"HX-Request": "true"})
+    fragment = response.content.decode()
+    assert fragment.lstrip().startswith('<section class="card" id="container-summary"')
+    assert 'data-testid="state">exited<' in fragment
+    assert 'hx-target="#container-summary"' in fragment  # the next action swaps the summary again
+    assert "exit code" in fragment
