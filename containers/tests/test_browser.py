@@ -63,3 +63,20 @@ def test_an_operator_stops_a_container_after_confirming_and_the_row_updates(logg
     container.reload()
     assert container.status == "exited"
     assert page.locator(f"#container-{container.id[:12]}").get_by_test_id("start").is_visible()
+
+
+def test_the_live_view_keeps_a_bounded_number_of_lines(logged_in_page, live_server, run_container):
+    burst = "i=0; while [ $i -lt 1500 ]; do i=$((i+1)); echo burst-$i; done"
+    container = run_container(
+        ["sh", "-c", "echo ready; while [ ! -f /tmp/go ]; do sleep 0.1; done; " + burst + "; sleep 60"]
+    )
+    wait_for_log(container, "ready")
+    page = logged_in_page("viewer")
+    page.goto(f"{live_server.url}/containers/c/{container.name}/")
+    page.get_by_test_id("follow-logs").click()
+    page.get_by_test_id("log-status").filter(has_text="Following").wait_for()
+    container.exec_run(["touch", "/tmp/go"])
+    lines = page.get_by_test_id("log-lines")
+    lines.locator(".line", has_text="burst-1500").wait_for(timeout=30000)
+    assert lines.locator(".line").count() == 1000  # the page's cap: the oldest lines dropped off
+    assert lines.locator(".line").first.inner_text().endswith("burst-501")
