@@ -281,7 +281,10 @@ def _check_document(document: ConfigDocument, tmp_path: Path) -> None:
         locations = [d["args"] for d in _find(servers[0]["block"], "location") if not d["args"][0].startswith("@")]
         assert locations == _expected_locations(domain)
         wanted = sorted(
-            f"[{t.host}]:{t.port}" if ":" in t.host else f"{t.host}:{t.port}" for r in domain.routes for t in r.targets
+            f"[{t.host}]:{t.port}" if ":" in t.host else f"{t.host}:{t.port}"
+            for r in domain.routes
+            if r.enabled
+            for t in r.targets
         )
         got = [d["args"][0] for d in _directives(parsed) if d["directive"] == "server" and "block" not in d]
         got += [d["args"][0] for s in _find(parsed, "split_clients") for d in s["block"]]
