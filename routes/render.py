@@ -16,6 +16,7 @@ inside double quotes as well, so it can only ever be one argument of one directi
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import ipaddress
 import re
@@ -152,8 +153,26 @@ def _digest(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+# Rendering is pure, so a domain's text can be kept: an apply that changes one route among thousands of
+# domains renders one file instead of all of them (bench/ measures it). Bounded; oldest entries go first.
+RENDER_CACHE_SIZE = 20_000
+_rendered: dict[tuple[str, RenderOptions], str] = {}
+
+
 def render_domain(domain: DomainSpec, options: RenderOptions) -> str:
     """The config file of one domain: its upstreams and its server block."""
+    key = (domain.model_dump_json(), options)
+    text = _rendered.get(key)
+    if text is None:
+        text = _render_domain(domain, options)
+        if len(_rendered) >= RENDER_CACHE_SIZE:
+            with contextlib.suppress(RuntimeError, StopIteration):  # another thread evicted at the same time
+                _rendered.pop(next(iter(_rendered)), None)
+        _rendered[key] = text
+    return text
+
+
+def _render_domain(domain: DomainSpec, options: RenderOptions) -> str:
     routes = [r for r in domain.routes if r.enabled]
     locations = [_location(domain, r) for r in sorted(routes, key=lambda r: r.path)]
     text = render_to_string(
