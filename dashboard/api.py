@@ -123,6 +123,17 @@ def health(request: HttpRequest) -> dict[str, str]:
     return {"status": "ok", "version": settings.VERSION, "docker": docker_health(), "nginx": nginx_health()}
 
 
+if settings.PORTICO_BENCH_FLOOR:
+
+    @api.get("/bench/floor", tags=["system"], include_in_schema=False)
+    def bench_floor(request: HttpRequest) -> dict[str, bool]:
+        """bench/'s floor: an authenticated API request that does nothing else (only with PORTICO_BENCH_FLOOR)."""
+        from dashboard.api_common import require
+
+        require(request, "view_portico")
+        return {"ok": True}
+
+
 def _mount_routers() -> None:
     # Each app owns one router; they are mounted here so the OpenAPI document holds everything.
     from containers.api import router as containers_router

@@ -178,6 +178,8 @@ PORTICO_DOCKER_TIMEOUT = envint("PORTICO_DOCKER_TIMEOUT", 10, minimum=1, maximum
 PORTICO_MAX_LOG_STREAMS = envint("PORTICO_MAX_LOG_STREAMS", 8, minimum=1, maximum=256)
 # A followed log with no new line for this long is closed (the page offers to follow again).
 PORTICO_LOG_IDLE_SECONDS = envint("PORTICO_LOG_IDLE_SECONDS", 600, minimum=5, maximum=86400)
+# bench/ only: mounts GET /api/v1/bench/floor (token auth, no work), the API benchmark's baseline.
+PORTICO_BENCH_FLOOR = envbool("PORTICO_BENCH_FLOOR", False)
 
 if envbool("PORTICO_TESTING", False):
     PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
