@@ -35,6 +35,7 @@ from routes.render import CONFIG_PROBE, FILE_PREFIX, HTTP_FILE, config_digest
 COMMAND_TIMEOUT = 60
 VERIFY_SETTLE = 0.3
 VERIFY_WITNESSES = 8
+VERIFY_PER_DOMAIN = 0.005  # seconds added to the deadline per domain to ask
 
 
 class NginxError(Exception):
@@ -171,16 +172,17 @@ def _probe(address: tuple[str, int], host: str) -> str:
     return body.strip() if response.status == 200 else f"status {response.status}"
 
 
-def verify(desired: dict[str, str], previous: dict[str, str], timeout: float | None = None) -> str:
+def verify(desired: dict[str, str], previous: dict[str, str], timeout: float | None = None, grace: float = 0.0) -> str:
     """Prove with HTTP requests that nginx serves ``desired``: every changed domain answers its new digest,
     every removed domain stops answering its old one. Raises NginxError after ``timeout`` seconds.
 
     nginx loads a config as a whole, so a few witness domains spread over the changed ones tell when the new
     config went live; after VERIFY_SETTLE (the old workers have stopped accepting by then) every changed
     domain is asked once more, so the cost is one request per domain, not a poll loop per domain. Waiting
-    for the switch and checking every domain each get ``timeout`` seconds.
+    for the switch and checking every domain each get ``timeout`` seconds plus ``grace`` (the caller passes
+    what testing the config took: nginx parses it again on reload, so big configs switch later).
     """
-    timeout = timeout or settings.PORTICO_VERIFY_TIMEOUT
+    timeout = (timeout or settings.PORTICO_VERIFY_TIMEOUT) + grace
     expected: dict[str, tuple[str, bool]] = {}
     for name in sorted(set(desired) | set(previous)):
         if name == HTTP_FILE or desired.get(name) == previous.get(name):
@@ -201,7 +203,7 @@ def verify(desired: dict[str, str], previous: dict[str, str], timeout: float | N
         return (seen[name] == digest) == present
 
     def settle(names: list[str]) -> list[str]:
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + timeout + VERIFY_PER_DOMAIN * len(names)
         pending = [n for n in names if not serving(n)]
         while pending and time.monotonic() <= deadline:
             time.sleep(0.02)
@@ -224,7 +226,7 @@ def verify(desired: dict[str, str], previous: dict[str, str], timeout: float | N
         )
         more = f" (and {len(pending) - 20} more)" if len(pending) > 20 else ""
         raise NginxError(
-            f"nginx did not serve the new config within {timeout}s ({len(pending)} domain(s)): {details}{more}",
+            f"nginx did not serve the new config within {timeout:.1f} s ({len(pending)} domain(s)): {details}{more}",
             details,
         )
     return f"verified {len(expected)} domain(s) on {base}"
@@ -309,7 +311,9 @@ class Backend:
     def push(self, desired: dict[str, str], previous: dict[str, str], pause: Callable[[], None] | None = None) -> str:
         """Make nginx serve ``desired``; on any failure serve ``previous`` again and raise NginxError."""
         self.recover()
+        started = time.monotonic()
         outputs = [self.stage(desired, live=previous)]
+        staged = time.monotonic() - started
         self._write_journal(previous)
         try:
             self.swap(desired)
@@ -323,10 +327,12 @@ class Backend:
             time.sleep(float(os.environ["PORTICO_FAULT_PAUSE_AFTER_SWAP"]))
         reloading = False
         try:
+            started = time.monotonic()
             outputs.append(self.test_live())
+            tested = staged + time.monotonic() - started
             reloading = True
             outputs.append(self.reload())
-            outputs.append(verify(desired, previous))
+            outputs.append(verify(desired, previous, grace=2 * tested))
         except NginxError as exc:
             log = self.recent_log() if reloading else ""
             restore_note = self._restore(previous)
