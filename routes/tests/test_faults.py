@@ -1,0 +1,120 @@
+"""Fault tests (issue 8) for nginx publishing, driven the way people and scripts drive it: POST /api/v1/apply.
+
+Each fault asserts the three things together: the live proxy still serves the previous config (a request loop
+through nginx loses nothing and the live files are byte-identical), the database is unchanged, and a clear
+error is recorded (the revision, with nginx's own words, and the audit entry) and shown (the API's answer and
+GET /revisions/{id}). After the fault is cleared, the next apply goes through: nothing is left locked or half done.
+The SIGKILL fault is in tests/test_faults.py (it kills a real server process).
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+
+import pytest
+
+from dashboard.models import AuditEntry
+from routes import publish
+from routes.state import export_state
+from routes.tests.test_publish import BrokenRender, live_files, route, set_state
+
+pytestmark = [pytest.mark.nginx, pytest.mark.django_db]
+
+
+def _reject(proxy, settings, monkeypatch):
+    monkeypatch.setattr(publish, "get_publisher", BrokenRender)
+    return lambda: monkeypatch.setattr(publish, "get_publisher", publish.NginxPublisher)
+
+
+def _reload_fails(proxy, settings, monkeypatch):
+    # nginx -t does not bind, so the staged config passes; the reload cannot bind a port that is taken.
+    busy = socket.socket()
+    busy.bind(("127.0.0.1", 0))
+    busy.listen(1)
+    settings.PORTICO_NGINX_LISTEN = busy.getsockname()
+    settings.PORTICO_VERIFY_TIMEOUT = 2
+
+    def clear():
+        settings.PORTICO_NGINX_LISTEN = ("127.0.0.1", proxy.port)
+        busy.close()
+
+    return clear
+
+
+def _staging_unwritable(proxy, settings, monkeypatch):
+    staging = proxy.nginx.staging
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.write_text("a file where the staging directory should be")
+    return staging.unlink
+
+
+def _binary_missing(proxy, settings, monkeypatch):
+    binary = settings.PORTICO_NGINX_BIN
+    settings.PORTICO_NGINX_BIN = "/nonexistent/nginx"
+
+    def clear():
+        settings.PORTICO_NGINX_BIN = binary
+
+    return clear
+
+
+def _nginx_stopped(proxy, settings, monkeypatch):
+    proxy.nginx.stop()
+    return proxy.nginx.start
+
+
+FAULTS = {
+    # fault: (make it happen -> undo, revision status, words the message must hold, words nginx's output holds)
+    "nginx rejects the staged config": (_reject, "failed", "portico-zz-broken.conf", 'unknown directive "no_such'),
+    "reload fails": (_reload_fails, "rolled_back", "Address already in use", "bind()"),
+    "staging dir not writable": (_staging_unwritable, "failed", "cannot write the staging directory", ""),
+    "nginx binary missing": (_binary_missing, "failed", "not found", ""),
+    "nginx stopped": (_nginx_stopped, "rolled_back", "not running", ""),
+}
+
+
+@pytest.mark.parametrize("fault", list(FAULTS))
+def test_a_fault_keeps_the_previous_config_live_the_routes_unchanged_and_says_why(
+    fault, managed_nginx, echo_backend, request_loop, api_client, operator_user, settings, monkeypatch
+):
+    make, status, words, nginx_words = FAULTS[fault]
+    front, newer = echo_backend("front"), echo_backend("newer")
+    set_state({"domains": [{"name": "gctask.test", "routes": [route("/", front.port)]}]})
+    assert publish.apply().status == "applied"
+    # The change the failed apply was meant to publish: /new/ goes to another backend.
+    set_state({"domains": [{"name": "gctask.test", "routes": [route("/", front.port), route("/new/", newer.port)]}]})
+    state, files = export_state(), live_files(managed_nginx)
+    api = api_client(operator_user)
+    loop = request_loop(managed_nginx, "gctask.test", "/new/", lambda r: r.status_code == 200 and '"front"' in r.text)
+
+    clear = make(managed_nginx, settings, monkeypatch)
+    if fault == "nginx stopped":  # nothing can be served while it is stopped; it serves the old config once started
+        answer = api.post("/api/v1/apply")
+    else:
+        with loop:
+            answer = api.post("/api/v1/apply")
+        assert loop.failures == [] and loop.total > 5, loop.failures[:3]
+    clear()
+
+    # Shown: the API answers with the reason and the revision.
+    assert answer.status_code == 422, answer.content
+    body = answer.json()
+    assert words in body["detail"], body["detail"]
+    revision = body["revision"]
+    assert revision["status"] == status and revision["message"] == body["detail"]
+    stored = api.get(f"/api/v1/revisions/{revision['id']}").json()
+    assert (stored["status"], stored["message"]) == (status, body["detail"])
+    assert nginx_words in stored["output"], stored["output"]
+    # Recorded: the audit trail names who tried and why it failed.
+    entry = AuditEntry.objects.get(action="publish.apply", object_id=str(revision["id"]))
+    assert entry.actor == operator_user and entry.message == body["detail"]
+    # The live proxy and the database are as they were.
+    assert live_files(managed_nginx) == files
+    assert managed_nginx.seen("gctask.test", "/new/")["backend"] == "front"
+    assert export_state() == state
+
+    # Nothing is left locked or half done: with the fault cleared the same change goes live.
+    again = api.post("/api/v1/apply")
+    assert again.status_code == 200, again.content
+    assert managed_nginx.seen("gctask.test", "/new/")["backend"] == "newer"
