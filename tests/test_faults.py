@@ -132,3 +132,54 @@ def test_a_sigkill_between_swap_and_reload_is_undone_on_the_next_start(tmp_path)
                        capture_output=True, timeout=60)  # fmt: skip
         old.stop()
         new.stop()
+
+
+@pytest.mark.nginx
+def test_applies_at_once_from_both_gunicorn_workers_are_serialized_recorded_and_never_mixed(tmp_path):
+    binary = nginx_bin()
+    if not binary:
+        need("nginx", "the nginx binary is not installed (apt-get install nginx)")
+    backend = EchoBackend("app")
+    port = free_port()
+    env = {"PORTICO_NGINX_LISTEN": f"127.0.0.1:{port}", "PORTICO_NGINX_RESOLVER": "127.0.0.1",
+           "PORTICO_NGINX_BIN": binary}  # fmt: skip
+    var = tmp_path / "var"
+    var.mkdir()
+    server = PorticoServer(var, env)
+    try:
+        server.start()
+        assert server.manage("nginx", "start").returncode == 0
+        headers = {"Authorization": f"Bearer {server.token}"}
+        answers: list = []
+
+        def change_and_apply(i: int) -> None:
+            # Separate connections, so gunicorn's two worker processes both take requests.
+            with httpx.Client(base_url=server.url + "/api/v1", headers=headers, timeout=120, trust_env=False) as api:
+                made = api.post("/routes", json={"domain": f"d{i}.test", "path": "/",
+                                "targets": [{"host": "127.0.0.1", "port": backend.port}]})  # fmt: skip
+                assert made.status_code == 201, made.text
+                answers.append(api.post("/apply"))
+
+        threads = [threading.Thread(target=change_and_apply, args=(i,)) for i in range(6)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(180)
+        assert [a.status_code for a in answers] == [200] * 6, [a.text[:200] for a in answers]
+        numbers = sorted(a.json()["revision"]["number"] for a in answers)
+        assert numbers == list(range(1, 7))  # one revision each, none lost, none shared
+        with httpx.Client(base_url=server.url + "/api/v1", headers=headers, timeout=60, trust_env=False) as api:
+            assert len(api.get("/revisions").json()) == 6
+            last = api.get(
+                f"/revisions/{max(answers, key=lambda a: a.json()['revision']['number']).json()['revision']['id']}"
+            )
+            live = {p.name: p.read_text() for p in sorted((var / "nginx" / "conf" / "live").glob("*.conf"))}
+            assert live == last.json()["files"]  # exactly one revision's files, never a mix
+        for i in range(6):  # the last apply published every route
+            response = httpx.get(f"http://127.0.0.1:{port}/", headers={"Host": f"d{i}.test"}, timeout=10,
+                                 trust_env=False)  # fmt: skip
+            assert response.status_code == 200 and response.json()["backend"] == "app"
+    finally:
+        server.stop()
+        server.manage("nginx", "stop")
+        backend.stop()
