@@ -1,10 +1,10 @@
-"""Fault tests (issue 8) for nginx publishing, driven the way people and scripts drive it: POST /api/v1/apply.
+"""Fault tests (issue 8) for nginx and NPM publishing, driven the way people and scripts drive it: POST /api/v1/apply.
 
 Each fault asserts the three things together: the live proxy still serves the previous config (a request loop
 through nginx loses nothing and the live files are byte-identical), the database is unchanged, and a clear
 error is recorded (the revision, with nginx's own words, and the audit entry) and shown (the API's answer and
 GET /revisions/{id}). After the fault is cleared, the next apply goes through: nothing is left locked or half done.
-The SIGKILL fault is in tests/test_faults.py (it kills a real server process).
+The SIGKILL fault and applies at once across processes are in tests/test_faults.py (real server processes).
 """
 
 from __future__ import annotations
@@ -16,7 +16,10 @@ import pytest
 
 from dashboard.models import AuditEntry
 from routes import publish
+from routes.models import Route
 from routes.state import export_state
+from routes.tests.test_npm_apply import live, npm_publishing, published  # noqa: F401  (fixtures, used below)
+from routes.tests.test_npm_publisher import GCTASK
 from routes.tests.test_publish import BrokenRender, live_files, route, set_state
 
 pytestmark = [pytest.mark.nginx, pytest.mark.django_db]
@@ -118,3 +121,67 @@ def test_a_fault_keeps_the_previous_config_live_the_routes_unchanged_and_says_wh
     again = api.post("/api/v1/apply")
     assert again.status_code == 200, again.content
     assert managed_nginx.seen("gctask.test", "/new/")["backend"] == "newer"
+
+
+# --- NPM (issue 8): 500, timeout, a host NPM's nginx rejects; each through the API, with the audit entry ----------
+
+
+def _npm_500(fake):
+    for _ in range(2):  # the first 500 counts as an auth problem: one new login, then the error stands
+        fake.fail_next(500, "Internal Error", method="PUT")
+    return lambda: None
+
+
+def _npm_timeout(fake):
+    fake.delay = 2.0  # the client waits 1 s
+
+    def clear():
+        fake.delay = 0
+
+    return clear
+
+
+def _npm_rejects(fake):
+    route = Route.objects.get(domain__name=GCTASK, path="/user/")
+    route.targets.update(host="missing-container-2")  # NPM's nginx -t: host not found in upstream
+    return lambda: route.targets.update(host="127.0.0.1")
+
+
+NPM_FAULTS = {
+    "NPM answers 500": (_npm_500, "failed", "(500)", "Internal Error"),
+    "NPM times out": (_npm_timeout, "failed", "did not answer", ""),
+    "NPM rejects the host": (
+        _npm_rejects,
+        "rolled_back",
+        "rejected",
+        'host not found in upstream "missing-container-2"',
+    ),
+}
+
+
+@pytest.mark.parametrize("fault", list(NPM_FAULTS))
+def test_an_npm_fault_leaves_npm_and_the_routes_as_they_were_and_says_why(fault, request, api_client, operator_user):
+    request.getfixturevalue("published")  # gctask applied through NPM, then a change waiting to go out
+    target = request.getfixturevalue("npm_publishing")
+    make, status, words, npm_words = NPM_FAULTS[fault]
+    clear = make(target.need_fake())
+    before = {"live": live(target), "db": export_state()}
+    api = api_client(operator_user)
+
+    answer = api.post("/api/v1/apply")
+
+    assert answer.status_code == 422, answer.content
+    body = answer.json()
+    assert words in body["detail"] and body["revision"]["status"] == status, body
+    stored = api.get(f"/api/v1/revisions/{body['revision']['id']}").json()
+    assert (stored["status"], stored["message"], stored["publisher"]) == (status, body["detail"], "npm")
+    assert npm_words in stored["output"], stored["output"]
+    entry = AuditEntry.objects.get(action="publish.apply", object_id=str(stored["id"]))
+    assert entry.actor == operator_user and entry.message == body["detail"]
+    assert live(target) == before["live"], "NPM must still hold the previous hosts"
+    assert export_state() == before["db"], "Portico's database must be unchanged"
+
+    clear()
+    again = api.post("/api/v1/apply")
+    assert again.status_code == 200, again.content
+    assert live(target) != before["live"]  # the change went out once NPM was well again
