@@ -27,7 +27,7 @@ SUITE: dict[str, list[tuple[str, list[str], list[str]]]] = {
         ("bench.apply", ["3000", "3", "--render"], []),
     ],
     "containers": [("bench.containers", ["300", "7"], ["20", "2"])],
-    "logs": [("bench.logs", ["200000", "100000", "5", "5"], ["5000", "2000", "2", "2"])],
+    "logs": [("bench.logs", ["200000", "100000", "5", "200000"], ["5000", "2000", "2", "20000"])],
     "api": [("bench.api", ["8", "3"], ["2", "1"])],
     "downtime": [("bench.downtime", ["50", "20"], ["5", "5"])],
 }
