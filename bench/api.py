@@ -19,13 +19,13 @@ import httpx
 from bench.common import Row, Server, emit, median, p95, temp_dir
 
 CLIENTS = 8
+COUNTER = itertools.count()  # across phases and rounds: every created route is new
 
 
 def load(server: Server, seconds: float, request: Callable[[httpx.Client, int], httpx.Response]) -> dict:
     """CLIENTS threads send requests back to back for ``seconds``; returns req/s, p95 latency and errors."""
     latencies: list[float] = []
     errors: list[str] = []
-    counter = itertools.count()
     stop = time.perf_counter() + seconds
     lock = threading.Lock()
 
@@ -34,7 +34,7 @@ def load(server: Server, seconds: float, request: Callable[[httpx.Client, int], 
             while time.perf_counter() < stop:
                 start = time.perf_counter()
                 try:
-                    response = request(http, next(counter))
+                    response = request(http, next(COUNTER))
                     ok = response.status_code < 400
                     problem = f"{response.status_code} {response.text[:200]}"
                 except httpx.HTTPError as exc:

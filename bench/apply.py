@@ -163,9 +163,9 @@ def main() -> None:
     if args.profile:
         import cProfile
 
-        flip_all(1)
+        flip_all(0)  # every domain changes
         cProfile.runctx("publish.apply(publisher=publisher)", globals(), locals(), args.profile)
-        flip_all(0)
+        flip_all(1)
         publish.apply(publisher=publisher)
 
     p, b = interleave(portico_full, bare_full, args.runs)
