@@ -2,8 +2,8 @@
 
 Each fault asserts the three things together: the live proxy still serves the previous config (a request loop
 through nginx loses nothing and the live files are byte-identical), the database is unchanged, and a clear
-error is recorded (the revision, with nginx's own words, and the audit entry) and shown (the API's answer and
-GET /revisions/{id}). After the fault is cleared, the next apply goes through: nothing is left locked or half done.
+error is recorded (the revision, with nginx's own words, and the audit entry) and shown (the API's answer,
+GET /revisions/{id} and the revision's page). After the fault is cleared, the next apply goes through: nothing is left locked or half done.
 The SIGKILL fault and applies at once across processes are in tests/test_faults.py (real server processes).
 """
 
@@ -13,6 +13,8 @@ import shutil
 import socket
 
 import pytest
+from django.urls import reverse
+from django.utils.html import escape
 
 from dashboard.models import AuditEntry
 from routes import publish
@@ -23,6 +25,13 @@ from routes.tests.test_npm_publisher import GCTASK
 from routes.tests.test_publish import BrokenRender, live_files, route, set_state
 
 pytestmark = [pytest.mark.nginx, pytest.mark.django_db]
+
+
+def assert_page_shows(client, user, revision_id: int, message: str) -> None:
+    """The revision's page shows the failure's message where people look (the message box at the top)."""
+    client.force_login(user)
+    page = client.get(reverse("routes:revision", args=[revision_id])).content.decode()
+    assert f'data-testid="revision-message">{escape(message)}</div>' in page
 
 
 def _reject(proxy, settings, monkeypatch):
@@ -79,7 +88,7 @@ FAULTS = {
 
 @pytest.mark.parametrize("fault", list(FAULTS))
 def test_a_fault_keeps_the_previous_config_live_the_routes_unchanged_and_says_why(
-    fault, managed_nginx, echo_backend, request_loop, api_client, operator_user, settings, monkeypatch
+    fault, managed_nginx, echo_backend, request_loop, api_client, client, operator_user, settings, monkeypatch
 ):
     make, status, words, nginx_words = FAULTS[fault]
     front, newer = echo_backend("front"), echo_backend("newer")
@@ -109,6 +118,7 @@ def test_a_fault_keeps_the_previous_config_live_the_routes_unchanged_and_says_wh
     stored = api.get(f"/api/v1/revisions/{revision['id']}").json()
     assert (stored["status"], stored["message"]) == (status, body["detail"])
     assert nginx_words in stored["output"], stored["output"]
+    assert_page_shows(client, operator_user, revision["id"], body["detail"])
     # Recorded: the audit trail names who tried and why it failed.
     entry = AuditEntry.objects.get(action="publish.apply", object_id=str(revision["id"]))
     assert entry.actor == operator_user and entry.message == body["detail"]
@@ -160,7 +170,9 @@ NPM_FAULTS = {
 
 
 @pytest.mark.parametrize("fault", list(NPM_FAULTS))
-def test_an_npm_fault_leaves_npm_and_the_routes_as_they_were_and_says_why(fault, request, api_client, operator_user):
+def test_an_npm_fault_leaves_npm_and_the_routes_as_they_were_and_says_why(
+    fault, request, api_client, client, operator_user
+):
     request.getfixturevalue("published")  # gctask applied through NPM, then a change waiting to go out
     target = request.getfixturevalue("npm_publishing")
     make, status, words, npm_words = NPM_FAULTS[fault]
@@ -176,6 +188,7 @@ def test_an_npm_fault_leaves_npm_and_the_routes_as_they_were_and_says_why(fault,
     stored = api.get(f"/api/v1/revisions/{body['revision']['id']}").json()
     assert (stored["status"], stored["message"], stored["publisher"]) == (status, body["detail"], "npm")
     assert npm_words in stored["output"], stored["output"]
+    assert_page_shows(client, operator_user, stored["id"], body["detail"])
     entry = AuditEntry.objects.get(action="publish.apply", object_id=str(stored["id"]))
     assert entry.actor == operator_user and entry.message == body["detail"]
     assert live(target) == before["live"], "NPM must still hold the previous hosts"
