@@ -11,6 +11,7 @@ measures when the change is served.
 from __future__ import annotations
 
 import argparse
+import atexit
 import http.client
 import shutil
 import subprocess
@@ -117,6 +118,7 @@ def main() -> None:
 
     managed = nginx.ManagedNginx()
     managed.start()
+    atexit.register(managed.stop)  # also when a measurement fails: no nginx is left behind
     publisher = publish.NginxPublisher(managed)
     first = publish.apply(publisher=publisher)
     assert first.status == Revision.Status.APPLIED, first.message
@@ -129,6 +131,7 @@ def main() -> None:
 
     bare.write(bare_files(first.files))
     bare.nginx()  # start
+    atexit.register(bare.stop)
 
     probe_host = names[n // 2]
     rows: list[Row] = []

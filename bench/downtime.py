@@ -10,6 +10,7 @@ answer.
 
 from __future__ import annotations
 
+import atexit
 import shutil
 import sys
 import threading
@@ -62,6 +63,7 @@ def main() -> None:
 
     managed = nginx.ManagedNginx()
     managed.start()
+    atexit.register(managed.stop)  # also when a measurement fails: no nginx is left behind
     publisher = publish.NginxPublisher(managed)
     first = publish.apply(publisher=publisher)
     assert first.status == Revision.Status.APPLIED, first.message
@@ -73,6 +75,7 @@ def main() -> None:
 
     bare.write(bare_files(first.files))
     bare.nginx()
+    atexit.register(bare.stop)
 
     loops = Loop(portico_port, host), Loop(bare.port, host)
     for loop in loops:
