@@ -434,10 +434,17 @@ class ManagedNginx(Backend):
 
     def read_live(self) -> dict[str, str]:
         self.prepare()
-        try:
-            return {p.name: p.read_text() for p in sorted(self.live.glob("*.conf"))}
-        except OSError as exc:
-            raise NginxError(f"cannot read the live files in {self.live}: {exc}") from None
+        for _attempt in range(5):
+            current = self.live.resolve()  # one set, read whole: not half of one and half of the next
+            try:
+                return {p.name: p.read_text() for p in sorted(current.glob("*.conf"))}
+            except FileNotFoundError:
+                # An apply swapped in a new set and removed this one while it was being read (a plan does not
+                # take the apply lock; the API fuzz test found this): read the set that is live now.
+                continue
+            except OSError as exc:
+                raise NginxError(f"cannot read the live files in {self.live}: {exc}") from None
+        raise NginxError(f"cannot read the live files in {self.live}: they kept changing while being read")
 
     def stage(self, files: dict[str, str], live: dict[str, str] | None = None) -> str:
         self.prepare()
