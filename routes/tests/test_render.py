@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from routes.render import RenderOptions, file_name, render_config, render_warnings
+from routes.render import RenderOptions, file_name, is_static_host, render_config, render_warnings
 from routes.schemas import ConfigDocument
 from routes.tests.conftest import nginx_test_files
 
@@ -260,6 +260,15 @@ def _directives(block: list[dict]) -> list[dict]:
     return out
 
 
+def _rendered_targets(route) -> list:
+    """The targets nginx is given: all of them in an upstream block; with host names (resolved per request)
+    the primaries and only the first backup, as the plan warns."""
+    if all(is_static_host(t.host) for t in route.targets):
+        return list(route.targets)
+    backups = [t for t in route.targets if t.backup]
+    return [t for t in route.targets if not t.backup] + backups[:1]
+
+
 def _expected_locations(domain) -> list[list[str]]:
     paths = sorted(r.path for r in domain.routes if r.enabled)
     fixed = [["=", "/.well-known/portico/config"], ["=", "/.well-known/portico/unavailable"]]
@@ -284,7 +293,7 @@ def _check_document(document: ConfigDocument, tmp_path: Path) -> None:
             f"[{t.host}]:{t.port}" if ":" in t.host else f"{t.host}:{t.port}"
             for r in domain.routes
             if r.enabled
-            for t in r.targets
+            for t in _rendered_targets(r)
         )
         got = [d["args"][0] for d in _directives(parsed) if d["directive"] == "server" and "block" not in d]
         got += [d["args"][0] for s in _find(parsed, "split_clients") for d in s["block"]]
