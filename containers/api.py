@@ -1,7 +1,5 @@
 """API endpoints of the containers app, mounted under /api/v1/ by dashboard.api."""
 
-from __future__ import annotations
-
 import contextlib
 from collections.abc import Iterator
 from datetime import datetime
@@ -10,7 +8,8 @@ from typing import Literal
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.http import HttpRequest, StreamingHttpResponse
-from ninja import Query, Router, Schema, Status
+from ninja import Field, Query, Router, Schema, Status
+from ninja.pagination import paginate
 
 from containers import actions
 from containers.docker_client import ContainerDetail, ContainerInfo, ContainerNotFound, DockerError, DockerUnavailable
@@ -19,7 +18,7 @@ from containers.logs import LogQuery, LogQueryError, SseLogStream, merged_logs, 
 from containers.models import LOCAL, Engine
 from containers.status import RouteLink, container_row, domain_containers, list_engines
 from dashboard import audit
-from dashboard.api_common import ApiError, ErrorOut, require
+from dashboard.api_common import ApiError, ErrorOut, LazyPage, PagePagination, require
 
 router = Router(tags=["containers"])
 ERRORS = {400: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut, 503: ErrorOut}
@@ -150,6 +149,12 @@ class EngineIn(Schema):
     default: bool = False
 
 
+class EngineFilters(Schema):
+    check: bool = Field(False, description="Ping each engine on the page and say whether it answers.")
+    kind: Literal["unix", "tcp", "ssh"] | None = Field(None, description="Only engines reached this way.")
+    q: str | None = Field(None, max_length=255, description="Text in the name or URL.")
+
+
 class ContainerFilters(Schema):
     engine: str = ""
     # Docker refuses other values; checking here makes a typo a 422 instead of an engine error.
@@ -276,8 +281,10 @@ def open_follow(sources: list[tuple[EngineRef, str]], tail: int = 0) -> SseLogSt
 
 
 @router.get("/containers", response={200: list[ContainerOut], **ERRORS})
+@paginate(PagePagination)
 def list_containers(request: HttpRequest, filters: Query[ContainerFilters]):
-    """Containers of one engine (the default unless ``engine`` is given), running or not, with their routes.
+    """Containers of one engine (the default unless ``engine`` is given), running or not, with their routes,
+    ordered by name.
 
     ``state`` is a Docker state (running, exited, created…), ``q`` a part of the name; ``network``,
     ``project`` (compose) and ``routed`` narrow further. One engine API call per request. 503 when the engine
@@ -296,7 +303,8 @@ def list_containers(request: HttpRequest, filters: Query[ContainerFilters]):
         )[0]
     if not listing.ok:
         raise ApiError(503, listing.error, hint=listing.hint)
-    return [_container_out(row.info, row.routes, row.warnings) for row in listing.rows]
+    rows = sorted(listing.rows, key=lambda row: row.info.name)
+    return [_container_out(row.info, row.routes, row.warnings) for row in rows]
 
 
 @router.get("/containers/{ref}", response={200: ContainerDetailOut, **ERRORS})
@@ -435,20 +443,31 @@ def follow_domain_logs(request: HttpRequest, domain: str):
 
 
 @router.get("/engines", response={200: list[EngineOut], **ERRORS})
-def list_engines_api(request: HttpRequest, check: bool = False):
-    """The Docker engines: ``local`` (PORTICO_DOCKER_URL) and the added ones. ``check=true`` pings each."""
+@paginate(PagePagination)
+def list_engines_api(request: HttpRequest, filters: Query[EngineFilters]):
+    """The Docker engines: ``local`` (PORTICO_DOCKER_URL) and the added ones. ``check=true`` pings each
+    engine on the page; ``kind`` and ``q`` narrow the list."""
     require(request, "view_portico")
-    out = []
-    for engine in all_engines():
-        status = None
-        if check:
-            try:
-                client_for(engine).ping()
-                status = "ok"
-            except DockerError as exc:
-                status = f"unavailable: {exc.reason}"
-        out.append(_engine_out(engine, status))
-    return out
+    engines = [e for e in all_engines() if _engine_matches(e, filters)]
+    if not filters.check:
+        return [_engine_out(engine) for engine in engines]
+    return LazyPage(engines, _checked_engine_out)  # pings only the engines on the asked page
+
+
+def _checked_engine_out(engine: EngineRef) -> dict:
+    try:
+        client_for(engine).ping()
+        status = "ok"
+    except DockerError as exc:
+        status = f"unavailable: {exc.reason}"
+    return _engine_out(engine, status)
+
+
+def _engine_matches(engine: EngineRef, filters: EngineFilters) -> bool:
+    if filters.kind and engine.kind != filters.kind:
+        return False
+    text = (filters.q or "").strip().lower()
+    return not text or text in engine.name.lower() or text in engine.url.lower()
 
 
 @router.post("/engines", response={201: EngineOut, **ERRORS})

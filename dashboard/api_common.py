@@ -65,6 +65,8 @@ class PagePagination(PaginationBase):
     """``?page=&page_size=`` on every list; the answer says how many items and pages there are.
 
     Use it as ``@paginate(PagePagination)`` under the operation decorator; the view returns a queryset or list.
+    A module that uses it must not have ``from __future__ import annotations``: ninja's wrapper then cannot
+    resolve the view's ``Query[...]`` annotation and the OpenAPI document fails to build.
     """
 
     class Input(Schema):
@@ -88,6 +90,24 @@ class PagePagination(PaginationBase):
             "pages": max(1, -(-count // pagination.page_size)),
             "items": queryset[start : start + pagination.page_size],
         }
+
+
+class LazyPage:
+    """A list for ``PagePagination`` whose items are made by ``make`` only for the page that is asked for.
+
+    For lists whose items are costly to finish (an engine ping each): ``len()`` counts the raw items, and
+    slicing maps ``make`` over just the slice.
+    """
+
+    def __init__(self, raw: list[Any], make):
+        self.raw = raw
+        self.make = make
+
+    def __len__(self) -> int:
+        return len(self.raw)
+
+    def __getitem__(self, index: slice) -> list[Any]:
+        return [self.make(item) for item in self.raw[index]]
 
 
 # --- optimistic concurrency (version, ETag, If-Match) ----------------------------------

@@ -1,15 +1,16 @@
 """API endpoints of the routes app, mounted under /api/v1/ by dashboard.api."""
 
-from __future__ import annotations
-
 from datetime import datetime
+from typing import Literal
 
+from django.db.models import Q
 from django.http import HttpRequest
 from django.shortcuts import get_object_or_404
 from ninja import Query, Router, Schema
+from ninja.pagination import paginate
 from pydantic import Field
 
-from dashboard.api_common import ApiError, ErrorOut, require
+from dashboard.api_common import ApiError, ErrorOut, PagePagination, require
 from dashboard.audit import source_of
 
 router = Router(tags=["routes"])
@@ -68,10 +69,14 @@ class DiffOut(Schema):
     diff: str
 
 
-class RevisionListQuery(Schema):
-    limit: int = Field(50, ge=1, le=500)
-    offset: int = Field(0, ge=0)
-    status: str | None = None
+class RevisionFilters(Schema):
+    status: Literal["pending", "applied", "failed", "rolled_back"] | None = None
+    publisher: Literal["nginx", "npm"] | None = None
+    author: str | None = Field(None, max_length=150, description="Only revisions by this user name.")
+    since: datetime | None = Field(None, description="Made at or after this time (ISO 8601).")
+    until: datetime | None = Field(None, description="Made before this time (ISO 8601).")
+    rollbacks: bool | None = Field(None, description="true: only rollbacks; false: only ordinary applies.")
+    q: str | None = Field(None, max_length=255, description="Text in the message or the diff.")
 
 
 def _revision_json(revision) -> dict:
@@ -119,15 +124,29 @@ def apply_endpoint(request: HttpRequest):
 
 
 @router.get("/revisions", response=list[RevisionSummaryOut], tags=["publishing"])
-def list_revisions(request: HttpRequest, query: Query[RevisionListQuery]):
-    """Revisions, newest first (`limit`, `offset`, optional `status`)."""
+@paginate(PagePagination)
+def list_revisions(request: HttpRequest, filters: Query[RevisionFilters]):
+    """Revisions, newest first; filter by status, publisher, author, time, rollbacks or text."""
     from routes.models import Revision
 
     require(request, "view_portico")
     revisions = Revision.objects.order_by("-number")
-    if query.status:
-        revisions = revisions.filter(status=query.status)
-    return list(revisions[query.offset : query.offset + query.limit])
+    if filters.status:
+        revisions = revisions.filter(status=filters.status)
+    if filters.publisher:
+        revisions = revisions.filter(publisher=filters.publisher)
+    if filters.author:
+        revisions = revisions.filter(author_name=filters.author)
+    if filters.since:
+        revisions = revisions.filter(created_at__gte=filters.since)
+    if filters.until:
+        revisions = revisions.filter(created_at__lt=filters.until)
+    if filters.rollbacks is not None:
+        revisions = revisions.filter(rollback_of__isnull=not filters.rollbacks)
+    if filters.q:
+        text = filters.q.strip()
+        revisions = revisions.filter(Q(message__icontains=text) | Q(diff__icontains=text))
+    return revisions
 
 
 @router.get("/revisions/{revision_id}", response=RevisionOut, tags=["publishing"])

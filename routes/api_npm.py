@@ -1,7 +1,5 @@
 """The /npm endpoints: NPM's status and hosts, import (dry run first), adopt, and the NPM settings."""
 
-from __future__ import annotations
-
 import re
 from typing import Any
 
@@ -9,11 +7,12 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import validate_email
 from django.db import transaction
 from django.http import HttpRequest
-from ninja import Router, Schema
+from ninja import Query, Router, Schema
+from ninja.pagination import paginate
 from pydantic import Field
 
 from dashboard import audit
-from dashboard.api_common import ApiError, require
+from dashboard.api_common import ApiError, PagePagination, require
 from routes.npm import NpmClient, NpmConfig, NpmError, NpmNotConfigured, forget_tokens
 from routes.npm_publisher import NpmPublisher, run_import
 from routes.publish import PublishError
@@ -131,14 +130,32 @@ def host_rows(hosts) -> list[dict[str, Any]]:
     return rows
 
 
+class HostFilters(Schema):
+    managed: bool | None = Field(None, description="true: only Portico's hosts; false: only the others.")
+    conflict: bool | None = Field(None, description="true: only unmanaged hosts that clash with a Portico domain.")
+    enabled: bool | None = None
+    q: str | None = Field(None, max_length=255, description="Text in a domain name or the forward address.")
+
+
+def _host_matches(row: dict[str, Any], filters: HostFilters) -> bool:
+    for name in ("managed", "conflict", "enabled"):
+        wanted = getattr(filters, name)
+        if wanted is not None and row[name] != wanted:
+            return False
+    text = (filters.q or "").strip().lower()
+    return not text or text in row["forward"].lower() or any(text in n.lower() for n in row["domain_names"])
+
+
 @router.get("/npm/hosts", response=list[HostOut])
-def hosts(request: HttpRequest) -> list[dict[str, Any]]:
-    """Every proxy host of NPM: managed by Portico or not, and NPM's nginx verdict."""
+@paginate(PagePagination)
+def hosts(request: HttpRequest, filters: Query[HostFilters]) -> list[dict[str, Any]]:
+    """Every proxy host of NPM, in NPM's id order: managed by Portico or not, and NPM's nginx verdict."""
     require(request, "view_portico")
     try:
-        return host_rows(publisher().hosts())
+        rows = host_rows(publisher().hosts())
     except PublishError as exc:
         raise _fail(exc) from None
+    return [row for row in sorted(rows, key=lambda row: row["id"]) if _host_matches(row, filters)]
 
 
 # --- import and adopt ---------------------------------------------------------------------------------

@@ -31,11 +31,14 @@ ensure_venv() {
     rm -rf .venv
     "$py" -m venv .venv
   fi
-  local stamp=".venv/.installed-$(basename "$reqs")"
-  if [ ! -f "$stamp" ] || [ "$reqs" -nt "$stamp" ] || [ requirements.txt -nt "$stamp" ]; then
+  # The stamp holds a hash of the requirement files, so a pull or checkout that changes them (whatever the
+  # files' times) installs again.
+  local stamp=".venv/.installed-$(basename "$reqs")" sum
+  sum="$(cat "$reqs" requirements.txt | sha256sum | cut -d' ' -f1)"
+  if [ "$(cat "$stamp" 2>/dev/null)" != "$sum" ]; then
     say "Installing $reqs"
     .venv/bin/python -m pip install -q --disable-pip-version-check -r "$reqs"
-    touch "$stamp"
+    echo "$sum" >"$stamp"
   fi
 }
 

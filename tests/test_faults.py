@@ -113,7 +113,7 @@ def test_a_sigkill_between_swap_and_reload_is_undone_on_the_next_start(tmp_path)
         server.start(token=servers[0].token)
         api = httpx.Client(base_url=server.url + "/api/v1", headers={"Authorization": f"Bearer {server.token}"},
                            timeout=60, trust_env=False)  # fmt: skip
-        newest = api.get("/revisions").json()[0]
+        newest = api.get("/revisions").json()["items"][0]
         assert newest["number"] == good["number"] + 1
         assert newest["status"] == "failed" and "interrupted" in newest["message"], newest
         live_files = {p.name: p.read_text() for p in sorted(live.parent.glob("*.conf"))}
@@ -169,7 +169,7 @@ def test_applies_at_once_from_both_gunicorn_workers_are_serialized_recorded_and_
         numbers = sorted(a.json()["revision"]["number"] for a in answers)
         assert numbers == list(range(1, 7))  # one revision each, none lost, none shared
         with httpx.Client(base_url=server.url + "/api/v1", headers=headers, timeout=60, trust_env=False) as api:
-            assert len(api.get("/revisions").json()) == 6
+            assert api.get("/revisions").json()["count"] == 6
             last = api.get(
                 f"/revisions/{max(answers, key=lambda a: a.json()['revision']['number']).json()['revision']['id']}"
             )

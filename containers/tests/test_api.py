@@ -10,7 +10,7 @@ pytestmark = pytest.mark.django_db
 
 
 def _state(client, name: str) -> str:
-    rows = client.get("/api/v1/containers", {"q": name}).json()
+    rows = client.get("/api/v1/containers", {"q": name}).json()["items"]
     return next(r["state"] for r in rows if r["name"] == name)
 
 
@@ -37,14 +37,24 @@ def test_list_filters_by_state_and_name(api_client, viewer_user, run_container, 
     api = api_client(viewer_user)
     running = run_container(["sleep", "60"])
     created = create_container(["sleep", "60"])
-    names = {r["name"] for r in api.get("/api/v1/containers", {"state": "running"}).json()}
+    names = {r["name"] for r in api.get("/api/v1/containers", {"state": "running"}).json()["items"]}
     assert running.name in names and created.name not in names
-    names = {r["name"] for r in api.get("/api/v1/containers", {"state": "created"}).json()}
+    names = {r["name"] for r in api.get("/api/v1/containers", {"state": "created"}).json()["items"]}
     assert created.name in names and running.name not in names
-    rows = api.get("/api/v1/containers", {"q": running.name}).json()
+    rows = api.get("/api/v1/containers", {"q": running.name}).json()["items"]
     assert [r["name"] for r in rows] == [running.name]
     assert rows[0]["networks"] == ["none"]
     assert rows[0]["image"] == "portico-test/busybox:1"
+
+
+def test_list_pages_are_ordered_by_name(api_client, viewer_user, create_container):
+    api = api_client(viewer_user)
+    made = sorted(create_container(["sleep", "60"]).name for _ in range(3))
+    prefix = made[0].rsplit("-", 2)[0]
+    first = api.get("/api/v1/containers", {"q": prefix, "page_size": 2}).json()
+    assert (first["count"], first["pages"]) == (3, 2)
+    second = api.get("/api/v1/containers", {"q": prefix, "page_size": 2, "page": 2}).json()
+    assert [r["name"] for r in first["items"] + second["items"]] == made
 
 
 def test_detail_hides_environment_and_admins_reveal_it_with_an_audit_entry(
@@ -200,9 +210,9 @@ def test_a_dead_engine_answers_503_and_the_local_engine_keeps_working(api_client
     assert response.status_code == 503
     assert "no Docker socket" in response.json()["detail"]
     assert api.get("/api/v1/containers/x/logs", {"engine": "dead"}).status_code == 503
-    names = [r["name"] for r in api.get("/api/v1/containers", {"engine": "local"}).json()]
+    names = [r["name"] for r in api.get("/api/v1/containers", {"engine": "local", "page_size": 500}).json()["items"]]
     assert container.name in names
-    engines = {e["name"]: e for e in api.get("/api/v1/engines", {"check": "true"}).json()}
+    engines = {e["name"]: e for e in api.get("/api/v1/engines", {"check": "true"}).json()["items"]}
     assert engines["local"]["status"] == "ok"
     assert engines["dead"]["status"].startswith("unavailable: ")
 

@@ -177,7 +177,7 @@ def test_dockerd_stopping_during_a_log_stream_ends_it_with_a_message_and_pages_r
 
     # dockerd comes back: the same pages work again, with no restart of Portico.
     second_dockerd.start()
-    rows = api.get("/api/v1/containers", {"engine": "second"}).json()
+    rows = api.get("/api/v1/containers", {"engine": "second"}).json()["items"]
     assert [r["name"] for r in rows] == ["portico-fault-ticker"]
     html = client.get("/containers/", {"engine": "second"}).content.decode()
     assert "portico-fault-ticker" in html and 'data-testid="engine-error"' not in html

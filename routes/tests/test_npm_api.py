@@ -67,11 +67,34 @@ def test_a_viewer_may_look_but_not_import(npm_configured, api_client, viewer_use
 def test_hosts_show_ownership_and_conflicts(npm_configured, api_client, operator_user):
     host_id = npm_only_gctask(npm_configured)
     Domain.objects.create(name=GCTASK)
-    rows = api_client(operator_user).get("/api/v1/npm/hosts").json()
+    rows = api_client(operator_user).get("/api/v1/npm/hosts").json()["items"]
     (row,) = rows
     assert row["id"] == host_id and row["managed"] is False and row["conflict"] is True
     assert row["nginx_online"] is True
     assert [loc["path"] for loc in row["locations"]] == ["/task/", "/user/", "/api/"]
+
+
+def test_hosts_page_and_filter(npm_configured, api_client, operator_user):
+    gctask = npm_only_gctask(npm_configured)
+    body = dict(transcript("53-")["request"]["body"], domain_names=["other" + TEST_DOMAIN_SUFFIX])
+    with npm_configured.client() as client:
+        other = client.create_proxy_host(body).id
+    Domain.objects.create(name=GCTASK)
+    api = api_client(operator_user)
+
+    def ids(**query) -> list[int]:
+        answer = api.get("/api/v1/npm/hosts", query)
+        assert answer.status_code == 200, answer.content
+        return [row["id"] for row in answer.json()["items"]]
+
+    assert ids() == sorted([gctask, other])
+    assert ids(conflict="true") == [gctask]
+    assert ids(conflict="false") == [other]
+    assert ids(managed="true") == []
+    assert ids(q="OTHER") == [other]
+    assert ids(q="no-such-host") == []
+    page = api.get("/api/v1/npm/hosts", {"page": 2, "page_size": 1}).json()
+    assert (page["count"], page["pages"], [r["id"] for r in page["items"]]) == (2, 2, [max(gctask, other)])
 
 
 def test_adopt_imports_the_host_and_marks_it(npm_configured, api_client, operator_user):

@@ -44,7 +44,7 @@ def test_plan_apply_revisions_and_rollback_through_the_api(managed_nginx, echo_b
 
     _state(backend.port, "/", "/task/")
     rev2 = client.post("/api/v1/apply").json()["revision"]
-    listed = client.get("/api/v1/revisions").json()
+    listed = client.get("/api/v1/revisions").json()["items"]
     assert [r["number"] for r in listed] == [2, 1]
     assert "files" not in listed[0]
     assert client.get(f"/api/v1/revisions/{rev2['id']}").json()["diff"] == rev2["diff"]
