@@ -138,6 +138,7 @@ def _mount_routers() -> None:
     # Each app owns one router; they are mounted here so the OpenAPI document holds everything.
     from containers.api import router as containers_router
     from dashboard.audit_api import router as audit_router
+    from dashboard.overview_api import router as overview_router
     from dashboard.tokens_api import router as tokens_router
     from routes.api import router as routes_router
     from routes.api_config import router as config_router
@@ -151,6 +152,7 @@ def _mount_routers() -> None:
     api.add_router("/", npm_router)
     api.add_router("/", containers_router)
     api.add_router("/", audit_router)
+    api.add_router("/", overview_router)
 
 
 _mount_routers()

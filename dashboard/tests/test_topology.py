@@ -123,5 +123,19 @@ def test_the_svg_of_the_live_lab_changes_when_a_container_stops(
         assert seen[("container", f"{prefix}myuserapi")] == "exited"
         assert seen[("container", f"{prefix}myfront")] == "running"
         assert 'data-code="container-stopped"' in html
+
+        # The same picture as data for scripts: GET /api/v1/topology.
+        topo = client.get("/api/v1/topology").json()
+        by_id = {n["id"]: n for n in topo["nodes"]}
+        assert by_id[f"container-{prefix}myuserapi"]["state"] == "exited"
+        assert by_id[f"container-{prefix}myfront"]["state"] == "running"
+        user_route = next(n for n in topo["nodes"] if n["kind"] == "route" and n["label"] == "/user/")
+        assert user_route["href"].startswith("/routes/")
+        assert {"source": user_route["id"], "target": f"container-{prefix}myuserapi", "state": "exited"} in topo[
+            "edges"
+        ]
+        stopped = [x for x in topo["lints"] if x["code"] == "container-stopped"]
+        assert [x["container"] for x in stopped] == [f"{prefix}myuserapi"], topo["lints"]
+        assert topo["docker_problem"] == ""
     finally:
         lab.down(spec, say=lambda _: None)
