@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db.models import F
+from django.db.models import F, Q
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from ninja import Field, Schema
 from ninja.pagination import PaginationBase
@@ -90,6 +90,28 @@ class PagePagination(PaginationBase):
             "pages": max(1, -(-count // pagination.page_size)),
             "items": queryset[start : start + pagination.page_size],
         }
+
+
+def filter_by(queryset, filters: Schema, lookups: dict[str, str]):
+    """Narrow ``queryset`` by each filter that was given: ``lookups`` maps a filter's name to its ORM lookup.
+
+    A filter counts as given unless it is None or empty text (``False`` is a value). A lookup list ending in
+    ``|`` joins several text fields with OR: ``{"q": "message__icontains|diff__icontains"}``.
+    """
+    for name, lookup in lookups.items():
+        value = getattr(filters, name)
+        if value is None or value == "":
+            continue
+        if isinstance(value, str):
+            value = value.strip()
+        if "|" in lookup:
+            condition = Q()
+            for each in lookup.split("|"):
+                condition |= Q(**{each: value})
+            queryset = queryset.filter(condition)
+        else:
+            queryset = queryset.filter(**{lookup: value})
+    return queryset
 
 
 class LazyPage:

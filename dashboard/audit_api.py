@@ -3,12 +3,12 @@
 from datetime import datetime
 from typing import Any, Literal
 
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 from django.http import HttpRequest
 from ninja import Field, Query, Router, Schema
 from ninja.pagination import paginate
 
-from dashboard.api_common import PagePagination, require
+from dashboard.api_common import PagePagination, filter_by, require
 from dashboard.models import AuditEntry
 
 router = Router(tags=["audit"])
@@ -45,25 +45,22 @@ class AuditFilters(Schema):
 
 def filter_entries(filters: AuditFilters) -> QuerySet[AuditEntry]:
     """The audit entries that match ``filters``, newest first (also used by the Audit page)."""
-    qs = AuditEntry.objects.order_by("-created_at", "-id")
-    if filters.actor:
-        qs = qs.filter(actor_name=filters.actor)
+    qs = filter_by(
+        AuditEntry.objects.order_by("-created_at", "-id"),
+        filters,
+        {
+            "actor": "actor_name",
+            "object_type": "object_type",
+            "object_id": "object_id",
+            "source": "source",
+            "since": "created_at__gte",
+            "until": "created_at__lt",
+            "q": "object_repr__icontains|message__icontains",
+        },
+    )
     if filters.action:
         action = filters.action.strip()
         qs = qs.filter(action__startswith=action[:-1]) if action.endswith("*") else qs.filter(action=action)
-    if filters.object_type:
-        qs = qs.filter(object_type=filters.object_type)
-    if filters.object_id:
-        qs = qs.filter(object_id=filters.object_id)
-    if filters.source:
-        qs = qs.filter(source=filters.source)
-    if filters.since:
-        qs = qs.filter(created_at__gte=filters.since)
-    if filters.until:
-        qs = qs.filter(created_at__lt=filters.until)
-    if filters.q:
-        text = filters.q.strip()
-        qs = qs.filter(Q(object_repr__icontains=text) | Q(message__icontains=text))
     return qs
 
 

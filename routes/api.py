@@ -3,14 +3,13 @@
 from datetime import datetime
 from typing import Literal
 
-from django.db.models import Q
 from django.http import HttpRequest
 from django.shortcuts import get_object_or_404
 from ninja import Query, Router, Schema
 from ninja.pagination import paginate
 from pydantic import Field
 
-from dashboard.api_common import ApiError, ErrorOut, PagePagination, require
+from dashboard.api_common import ApiError, ErrorOut, PagePagination, filter_by, require
 from dashboard.audit import source_of
 
 router = Router(tags=["routes"])
@@ -130,22 +129,20 @@ def list_revisions(request: HttpRequest, filters: Query[RevisionFilters]):
     from routes.models import Revision
 
     require(request, "view_portico")
-    revisions = Revision.objects.order_by("-number")
-    if filters.status:
-        revisions = revisions.filter(status=filters.status)
-    if filters.publisher:
-        revisions = revisions.filter(publisher=filters.publisher)
-    if filters.author:
-        revisions = revisions.filter(author_name=filters.author)
-    if filters.since:
-        revisions = revisions.filter(created_at__gte=filters.since)
-    if filters.until:
-        revisions = revisions.filter(created_at__lt=filters.until)
+    revisions = filter_by(
+        Revision.objects.order_by("-number"),
+        filters,
+        {
+            "status": "status",
+            "publisher": "publisher",
+            "author": "author_name",
+            "since": "created_at__gte",
+            "until": "created_at__lt",
+            "q": "message__icontains|diff__icontains",
+        },
+    )
     if filters.rollbacks is not None:
         revisions = revisions.filter(rollback_of__isnull=not filters.rollbacks)
-    if filters.q:
-        text = filters.q.strip()
-        revisions = revisions.filter(Q(message__icontains=text) | Q(diff__icontains=text))
     return revisions
 
 

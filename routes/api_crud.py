@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Count, Q
+from django.db.models import Count
 from django.http import HttpRequest, HttpResponse
 from ninja import Field, Query, Router, Schema, Status
 from ninja.pagination import paginate
@@ -23,6 +23,7 @@ from dashboard.api_common import (
     PagePagination,
     check_if_match,
     claim_version,
+    filter_by,
     precondition_failed,
     pydantic_errors,
     require,
@@ -403,19 +404,18 @@ def list_routes(request: HttpRequest, filters: Query[RouteFilters]):
             qs = qs.filter(domain__name=normalize_domain(filters.domain))
         except DjangoValidationError:
             return qs.none()
-    if filters.path:
-        qs = qs.filter(path=filters.path)
-    if filters.host:
-        qs = qs.filter(targets__host__iexact=filters.host.strip())
-    if filters.port:
-        qs = qs.filter(targets__port=filters.port)
-    if filters.enabled is not None:
-        qs = qs.filter(enabled=filters.enabled)
-    if filters.balance:
-        qs = qs.filter(balance=filters.balance)
-    if filters.q:
-        text = filters.q.strip()
-        qs = qs.filter(Q(domain__name__icontains=text) | Q(path__icontains=text) | Q(targets__host__icontains=text))
+    qs = filter_by(
+        qs,
+        filters,
+        {
+            "path": "path",
+            "host": "targets__host__iexact",
+            "port": "targets__port",
+            "enabled": "enabled",
+            "balance": "balance",
+            "q": "domain__name__icontains|path__icontains|targets__host__icontains",
+        },
+    )
     return qs.distinct()
 
 
@@ -494,11 +494,7 @@ def list_domains(request: HttpRequest, filters: Query[DomainFilters]):
     """All domains by name, with how many routes each has."""
     require(request, "view_portico")
     qs = Domain.objects.annotate(route_count=Count("routes")).order_by("name")
-    if filters.enabled is not None:
-        qs = qs.filter(enabled=filters.enabled)
-    if filters.q:
-        qs = qs.filter(Q(name__icontains=filters.q.strip()) | Q(notes__icontains=filters.q.strip()))
-    return qs
+    return filter_by(qs, filters, {"enabled": "enabled", "q": "name__icontains|notes__icontains"})
 
 
 @router.post("/domains", response={201: DomainOut}, tags=["domains"])
