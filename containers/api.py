@@ -149,6 +149,17 @@ class EngineIn(Schema):
     default: bool = False
 
 
+class LogParams(Schema):
+    """Which lines of a log to read; ``containers.logs.LogQuery`` checks and parses them."""
+
+    tail: str = Field("200", description="The last N lines (or matches when searching), or all.")
+    since: str = Field("", description="ISO time, UNIX seconds or an age such as 15m or 2h (inclusive).")
+    until: str = Field("", description="Same forms as since (inclusive).")
+    q: str = Field("", description="Case-insensitive text, or a regular expression with regex=true.")
+    regex: bool = False
+    stream: str = Field("", description="stdout or stderr (both when empty).")
+
+
 class EngineFilters(Schema):
     check: bool = Field(False, description="Ping each engine on the page and say whether it answers.")
     kind: Literal["unix", "tcp", "ssh"] | None = Field(None, description="Only engines reached this way.")
@@ -333,17 +344,7 @@ def reveal_env(request: HttpRequest, ref: str, engine: str = ""):
 
 
 @router.get("/containers/{ref}/logs", response={200: list[LogLineOut], **ERRORS})
-def container_logs(
-    request: HttpRequest,
-    ref: str,
-    engine: str = "",
-    tail: str = "200",
-    since: str = "",
-    until: str = "",
-    q: str = "",
-    regex: bool = False,
-    stream: str = "",
-):
+def container_logs(request: HttpRequest, ref: str, params: Query[LogParams], engine: str = ""):
     """Log lines, oldest first, each ``{"ts", "stream", "text"}`` (ANSI codes stripped).
 
     ``tail``: last N lines (default 200, or ``all``); when searching it is the last N matches.
@@ -353,7 +354,7 @@ def container_logs(
     """
     require(request, "view_portico")
     with _docker_errors():
-        query = LogQuery.parse({"tail": tail, "since": since, "until": until, "q": q, "regex": regex, "stream": stream})
+        query = LogQuery.parse(params.dict())
         eng = get_engine(engine)
         lines = read_logs(client_for(eng), ref, query)
     return [{"ts": line.ts, "stream": line.stream, "text": line.text} for line in lines]
@@ -399,27 +400,23 @@ def restart_container(request: HttpRequest, ref: str, engine: str = ""):
 # --- logs of a whole domain ------------------------------------------------------------
 
 
+def _domain_sources(domain: str) -> list[tuple[EngineRef, ContainerInfo]]:
+    """The containers behind ``domain``'s routes, on every engine; 404 when Portico has no such domain."""
+    try:
+        found, _errors = domain_containers(domain)
+    except LookupError as exc:
+        raise ApiError(404, str(exc)) from None
+    return found
+
+
 @router.get("/domain-logs/{domain}", response={200: list[MergedLogLineOut], **ERRORS})
-def domain_logs(
-    request: HttpRequest,
-    domain: str,
-    tail: str = "200",
-    since: str = "",
-    until: str = "",
-    q: str = "",
-    regex: bool = False,
-    stream: str = "",
-):
+def domain_logs(request: HttpRequest, domain: str, params: Query[LogParams]):
     """The logs of every container the domain's routes point at, interleaved by time; each line names its
     container. Same parameters as a container's logs; ``tail`` applies to the merged result."""
     require(request, "view_portico")
     with _docker_errors():
-        query = LogQuery.parse({"tail": tail, "since": since, "until": until, "q": q, "regex": regex, "stream": stream})
-        try:
-            found, _errors = domain_containers(domain)
-        except LookupError as exc:
-            raise ApiError(404, str(exc)) from None
-        lines = merged_logs([(client_for(eng), info.id) for eng, info in found], query)
+        query = LogQuery.parse(params.dict())
+        lines = merged_logs([(client_for(eng), info.id) for eng, info in _domain_sources(domain)], query)
     return [{"ts": x.ts, "stream": x.stream, "text": x.text, "container": x.container} for x in lines]
 
 
@@ -428,11 +425,7 @@ def follow_domain_logs(request: HttpRequest, domain: str):
     """Server-sent events of every running container behind the domain, interleaved as they arrive."""
     require(request, "view_portico")
     with _docker_errors():
-        try:
-            found, _errors = domain_containers(domain)
-        except LookupError as exc:
-            raise ApiError(404, str(exc)) from None
-        running = [(eng, info.id) for eng, info in found if info.running]
+        running = [(eng, info.id) for eng, info in _domain_sources(domain) if info.running]
         if not running:
             raise ApiError(409, f"no running container is behind {domain}")
         stream = open_follow(running)
