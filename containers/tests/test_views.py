@@ -206,6 +206,19 @@ def test_domain_logs_interleave_every_container_behind_the_domain(client, viewer
         f"stdout {task.name} task-2",
     ]
 
+    # The same merged log through the API, with the same parameters as a container's logs.
+    api = client.get("/api/v1/domain-logs/gctask.com", {"tail": "3"}).json()
+    assert [(x["container"], x["text"]) for x in api] == [
+        (task.name, "task-1"),
+        (front.name, "front-2"),
+        (task.name, "task-2"),
+    ]
+    found = client.get("/api/v1/domain-logs/gctask.com", {"q": "^front-", "regex": "true"}).json()
+    assert [x["text"] for x in found] == ["front-1", "front-2"]
+    bad = client.get("/api/v1/domain-logs/gctask.com", {"since": "yesterday-ish"})
+    assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "since"
+    assert client.get("/api/v1/domain-logs/unknown.test").status_code == 404
+
 
 def test_admins_add_and_remove_engines_with_field_errors(client, admin_user, operator_user):
     from containers.models import Engine
