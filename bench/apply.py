@@ -19,26 +19,9 @@ import time
 from pathlib import Path
 
 from bench.common import Row, emit, free_port, interleave, median, peak_rss_mb, setup_django, start_backend, temp_dir
+from routes.nginx import HTTP_SETTINGS
 
-BARE_CONF = """worker_processes 1;
-pid {prefix}/logs/nginx.pid;
-error_log {prefix}/logs/error.log warn;
-events {{ worker_connections 1024; }}
-http {{
-    access_log {prefix}/logs/access.log;
-    client_body_temp_path {prefix}/temp/body;
-    proxy_temp_path {prefix}/temp/proxy;
-    fastcgi_temp_path {prefix}/temp/fastcgi;
-    uwsgi_temp_path {prefix}/temp/uwsgi;
-    scgi_temp_path {prefix}/temp/scgi;
-    default_type application/octet-stream;
-    server_names_hash_bucket_size 512;
-    server_names_hash_max_size 65536;
-    variables_hash_bucket_size 128;
-    variables_hash_max_size 65536;
-    include {prefix}/sites/*.conf;
-}}
-"""
+BARE_CONF = HTTP_SETTINGS + "    include {prefix}/sites/*.conf;\n}}\n"
 
 
 def get(port: int, host: str, path: str) -> str:

@@ -360,8 +360,9 @@ class Backend:
         return note
 
 
-MAIN_CONF = """# Written by Portico (routes/nginx.py): Portico's own nginx instance. Site files live in conf/live/.
-worker_processes 1;
+# The process and http settings of Portico's own nginx, open at the end of the http block (a format string
+# with {prefix}). bench/apply.py's bare-nginx baseline uses the same, so both parse sites alike.
+HTTP_SETTINGS = """worker_processes 1;
 pid {prefix}/logs/nginx.pid;
 error_log {prefix}/logs/error.log warn;
 events {{ worker_connections 1024; }}
@@ -377,7 +378,12 @@ http {{
     server_names_hash_max_size 65536;
     variables_hash_bucket_size 128;
     variables_hash_max_size 65536;
-    server {{
+"""
+
+MAIN_CONF = (
+    "# Written by Portico (routes/nginx.py): Portico's own nginx instance. Site files live in conf/live/.\n"
+    + HTTP_SETTINGS
+    + """    server {{
         listen {listen} default_server;
         server_name _;
         location = /.well-known/portico/health {{ default_type text/plain; return 200 "portico nginx\\n"; }}
@@ -386,6 +392,7 @@ http {{
     include {sites}/*.conf;
 }}
 """
+)
 
 
 class ManagedNginx(Backend):
