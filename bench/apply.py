@@ -72,6 +72,34 @@ class Bare:
                        capture_output=True, timeout=30, check=False)  # fmt: skip
 
 
+def start_both(var: Path):
+    """Apply the database's routes to Portico's managed nginx, and start a bare nginx on the same files.
+
+    Returns the managed nginx, its publisher, the bare nginx and the function that turns Portico's files into
+    the bare one's (its own listen port). Both are stopped at exit too, so a failed measurement leaves none.
+    """
+    from routes import nginx, publish
+    from routes.models import Revision
+
+    managed = nginx.ManagedNginx()
+    managed.start()
+    atexit.register(managed.stop)
+    publisher = publish.NginxPublisher(managed)
+    first = publish.apply(publisher=publisher)
+    assert first.status == Revision.Status.APPLIED, first.message
+
+    bare = Bare(var / "bare", nginx.nginx_binary())
+    listen = nginx.listen_directive()
+
+    def bare_files(files: dict[str, str]) -> dict[str, str]:
+        return {k: v.replace(f"listen {listen};", f"listen 127.0.0.1:{bare.port};") for k, v in files.items()}
+
+    bare.write(bare_files(first.files))
+    bare.nginx()  # start
+    atexit.register(bare.stop)
+    return managed, publisher, bare, bare_files
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("domains", type=int)
@@ -86,7 +114,7 @@ def main() -> None:
     portico_port = free_port()
     setup_django(var, PORTICO_NGINX_LISTEN=f"127.0.0.1:{portico_port}", PORTICO_NGINX_MODE="managed")
 
-    from routes import nginx, publish
+    from routes import publish
     from routes.models import Domain, Revision, Route, Target
     from routes.render import file_name
     from routes.state import export_document
@@ -99,22 +127,7 @@ def main() -> None:
     Route.objects.bulk_create([Route(domain=d, path=p) for d in domains for p in ("/", "/task/", "/user/")])
     Target.objects.bulk_create([Target(route=r, host="127.0.0.1", port=port_a) for r in Route.objects.all()])
 
-    managed = nginx.ManagedNginx()
-    managed.start()
-    atexit.register(managed.stop)  # also when a measurement fails: no nginx is left behind
-    publisher = publish.NginxPublisher(managed)
-    first = publish.apply(publisher=publisher)
-    assert first.status == Revision.Status.APPLIED, first.message
-
-    bare = Bare(var / "bare", nginx.nginx_binary())
-    listen = nginx.listen_directive()
-
-    def bare_files(files: dict[str, str]) -> dict[str, str]:
-        return {k: v.replace(f"listen {listen};", f"listen 127.0.0.1:{bare.port};") for k, v in files.items()}
-
-    bare.write(bare_files(first.files))
-    bare.nginx()  # start
-    atexit.register(bare.stop)
+    managed, publisher, bare, bare_files = start_both(var)
 
     probe_host = names[n // 2]
     rows: list[Row] = []

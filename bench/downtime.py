@@ -10,12 +10,11 @@ answer.
 
 from __future__ import annotations
 
-import atexit
 import shutil
 import sys
 import threading
 
-from bench.apply import Bare, get
+from bench.apply import get, start_both
 from bench.common import Row, emit, free_port, peak_rss_mb, setup_django, start_backend, temp_dir
 
 
@@ -48,7 +47,7 @@ def main() -> None:
     portico_port = free_port()
     setup_django(var, PORTICO_NGINX_LISTEN=f"127.0.0.1:{portico_port}", PORTICO_NGINX_MODE="managed")
 
-    from routes import nginx, publish
+    from routes import publish
     from routes.models import Domain, Revision, Route, Target
 
     port_a, _ = start_backend("A")
@@ -61,21 +60,7 @@ def main() -> None:
     host = "z000.bench.test"
     looped = Route.objects.get(domain__name=host, path="/")
 
-    managed = nginx.ManagedNginx()
-    managed.start()
-    atexit.register(managed.stop)  # also when a measurement fails: no nginx is left behind
-    publisher = publish.NginxPublisher(managed)
-    first = publish.apply(publisher=publisher)
-    assert first.status == Revision.Status.APPLIED, first.message
-    bare = Bare(var / "bare", nginx.nginx_binary())
-    listen = nginx.listen_directive()
-
-    def bare_files(files: dict[str, str]) -> dict[str, str]:
-        return {k: v.replace(f"listen {listen};", f"listen 127.0.0.1:{bare.port};") for k, v in files.items()}
-
-    bare.write(bare_files(first.files))
-    bare.nginx()
-    atexit.register(bare.stop)
+    managed, publisher, bare, bare_files = start_both(var)
 
     loops = Loop(portico_port, host), Loop(bare.port, host)
     for loop in loops:
