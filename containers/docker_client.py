@@ -13,13 +13,16 @@ import re
 import socket
 import struct
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import docker
 import docker.errors
+import docker.models.containers
 import docker.tls
+import requests
 import requests.exceptions
 import urllib3.exceptions
 from django.conf import settings
@@ -248,7 +251,7 @@ def _health_from_status(status: str) -> str | None:
     return None
 
 
-def _info_from_list(raw: dict, engine: str) -> ContainerInfo:
+def _info_from_list(raw: dict[str, Any], engine: str) -> ContainerInfo:
     names = raw.get("Names") or [""]
     ports = [
         PortBinding(
@@ -261,7 +264,7 @@ def _info_from_list(raw: dict, engine: str) -> ContainerInfo:
     ]
     # IPv4 and IPv6 publish the same port twice; show it once.
     unique_ports = sorted(set(ports), key=lambda p: (p.private_port, p.protocol, p.host_port or 0, p.host_ip))
-    seen: set[tuple] = set()
+    seen: set[tuple[int, str, int | None]] = set()
     deduped = []
     for p in unique_ports:
         key = (p.private_port, p.protocol, p.host_port)
@@ -286,7 +289,7 @@ def _info_from_list(raw: dict, engine: str) -> ContainerInfo:
     )
 
 
-def _detail_from_inspect(raw: dict, engine: str) -> ContainerDetail:
+def _detail_from_inspect(raw: dict[str, Any], engine: str) -> ContainerDetail:
     cfg = raw.get("Config") or {}
     state = raw.get("State") or {}
     host = raw.get("HostConfig") or {}
@@ -418,7 +421,7 @@ class _LineAssembler:
         return LogLine(ts=ts, stream=stream, text=decoded + (" [line cut]" if cut else ""), container=self.container)
 
 
-def _chunks(raw) -> Iterator[bytes]:
+def _chunks(raw: Any) -> Iterator[bytes]:
     """Whatever bytes have arrived, as soon as they arrive (never waits for a full buffer)."""
     # urllib3's response wraps http.client's; reading the inner one skips a per-call layer (Docker sends one
     # HTTP chunk per log message, so that layer costs more than the bytes). Docker never compresses logs.
@@ -432,7 +435,7 @@ def _chunks(raw) -> Iterator[bytes]:
         yield chunk
 
 
-def _frames(raw, tty: bool) -> Iterator[tuple[str, bytes]]:
+def _frames(raw: Any, tty: bool) -> Iterator[tuple[str, bytes]]:
     """Demultiplex Docker's log stream: 8-byte header (stream, 0, 0, 0, big-endian size), then the payload."""
     if tty:  # a TTY merges stdout and stderr into one raw stream
         for chunk in _chunks(raw):
@@ -494,7 +497,7 @@ class LogFollow:
     Iteration ends when the container stops or the engine goes away; ``end_reason`` then says which.
     """
 
-    def __init__(self, client: DockerClient, ref: str, response, tty: bool, name: str):
+    def __init__(self, client: DockerClient, ref: str, response: requests.Response, tty: bool, name: str):
         self.client = client
         self.ref = ref
         self.name = name
@@ -531,7 +534,8 @@ class LogFollow:
             return
         self._closed.set()
         with contextlib.suppress(Exception):
-            sock = self.client.sdk.api._get_raw_response_socket(self._response)
+            # A private SDK helper (not in types-docker): the socket under a streamed response, to unblock a read.
+            sock = self.client.sdk.api._get_raw_response_socket(self._response)  # type: ignore[attr-defined]
             target = getattr(sock, "_sock", sock)
             if hasattr(target, "shutdown"):
                 target.shutdown(socket.SHUT_RDWR)
@@ -564,7 +568,7 @@ class DockerClient:
         """The SDK client, created on first use (it asks the engine for its API version). Raises DockerUnavailable."""
         with self._lock:
             if self._client is None:
-                kwargs: dict = {"base_url": self.url, "timeout": self.timeout}
+                kwargs: dict[str, Any] = {"base_url": self.url, "timeout": self.timeout}
                 if self.url.startswith("ssh://"):
                     kwargs["use_ssh_client"] = True  # the system's ssh: its config, keys and agent
                 if self.tls is not None:
@@ -582,7 +586,7 @@ class DockerClient:
                     raise DockerUnavailable(_explain(self.url, exc)) from None
             return self._client
 
-    def _call(self, what: str, fn, *args, **kwargs):
+    def _call[**P, T](self, what: str, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """Run one SDK call and translate its failures into our errors."""
         try:
             return fn(*args, **kwargs)
@@ -645,15 +649,21 @@ class DockerClient:
         self._call(repr(ref), lambda: self.sdk.api.restart(ref, timeout=timeout))
         return self.container(ref)
 
-    def _log_response(self, ref: str, params: dict, follow: bool):
+    def _log_response(self, ref: str, params: dict[str, int | str | None], follow: bool) -> requests.Response:
         api = self.sdk.api
         # The SDK's logs() merges stdout and stderr; the raw endpoint keeps them apart (multiplexed frames).
+        # _get, _url and _raise_for_status are the SDK's own private helpers, which types-docker leaves out.
         timeout = (self.timeout, None) if follow else self.timeout
-        response = self._call(
+        response: requests.Response = self._call(
             repr(ref),
-            lambda: api._get(api._url("/containers/{0}/logs", ref), params=params, stream=True, timeout=timeout),
+            lambda: api._get(  # type: ignore[attr-defined]
+                api._url("/containers/{0}/logs", ref),  # type: ignore[attr-defined]
+                params=params,
+                stream=True,
+                timeout=timeout,
+            ),
         )
-        self._call(repr(ref), api._raise_for_status, response)
+        self._call(repr(ref), api._raise_for_status, response)  # type: ignore[attr-defined]
         return response
 
     def logs(
@@ -676,7 +686,7 @@ class DockerClient:
         if tty is None or not name:
             detail = self.container(ref)
             tty, name, ref = detail.tty, detail.name, detail.id
-        params = {
+        params: dict[str, int | str | None] = {
             "stdout": int(stdout),
             "stderr": int(stderr),
             "timestamps": 1,
@@ -690,7 +700,7 @@ class DockerClient:
         response = self._log_response(ref, params, follow=False)
         return self._iter_lines(response, tty, name)
 
-    def _iter_lines(self, response, tty: bool, name: str) -> Iterator[LogLine]:
+    def _iter_lines(self, response: requests.Response, tty: bool, name: str) -> Iterator[LogLine]:
         assembler = _LineAssembler(name)
         try:
             for stream, payload in _frames(response.raw, tty):
@@ -704,7 +714,13 @@ class DockerClient:
     def follow(self, ref: str, *, tail: int = 0, since: datetime | None = None) -> LogFollow:
         """Follow a container's log: the last ``tail`` lines (0: none), then new lines as they are printed."""
         detail = self.container(ref)
-        params = {"stdout": 1, "stderr": 1, "timestamps": 1, "follow": 1, "tail": str(max(0, tail))}
+        params: dict[str, int | str | None] = {
+            "stdout": 1,
+            "stderr": 1,
+            "timestamps": 1,
+            "follow": 1,
+            "tail": str(max(0, tail)),
+        }
         if since is not None:
             params["since"] = _docker_time(since)
         response = self._log_response(detail.id, params, follow=True)
@@ -762,7 +778,7 @@ def _tar(files: dict[str, str]) -> bytes:
     return buffer.getvalue()
 
 
-def _untar(chunks) -> dict[str, str]:
+def _untar(chunks: Iterable[bytes]) -> dict[str, str]:
     """Regular files at the top level of the directory archive ``get_archive`` streams."""
     import io
     import tarfile
@@ -778,7 +794,7 @@ def _untar(chunks) -> dict[str, str]:
     return files
 
 
-def _container(client: DockerClient, name: str):
+def _container(client: DockerClient, name: str) -> docker.models.containers.Container:
     try:
         return client.sdk.containers.get(name)
     except docker.errors.NotFound:
@@ -794,6 +810,9 @@ def exec_in(client: DockerClient, container: str, argv: list[str]) -> tuple[int,
         result = target.exec_run(argv, stdout=True, stderr=True, demux=False)
     except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
         raise DockerUnavailable(f"exec {argv[0]} in {container}: {exc}") from None
+    # Without stream/detach the SDK waits for the end: the code is an int and the output bytes (None if silent).
+    if result.exit_code is None or not isinstance(result.output, bytes | None):
+        raise DockerUnavailable(f"exec {argv[0]} in {container}: the engine reported no exit code")
     return result.exit_code, (result.output or b"").decode("utf-8", errors="replace")
 
 
@@ -854,7 +873,7 @@ class NetworkInfo:
     containers: tuple[str, ...] = ()
 
 
-def _lab_call(client: DockerClient, what: str, fn):
+def _lab_call[T](client: DockerClient, what: str, fn: Callable[[], T]) -> T:
     """Run one SDK call for the lab; translate failures into DockerUnavailable / DockerError."""
     try:
         return fn()
@@ -868,7 +887,7 @@ def _lab_call(client: DockerClient, what: str, fn):
         raise DockerUnavailable(_explain(client.url, exc)) from None
 
 
-def _network_info(raw: dict) -> NetworkInfo:
+def _network_info(raw: dict[str, Any]) -> NetworkInfo:
     attached = raw.get("Containers") or {}
     return NetworkInfo(
         name=raw.get("Name", ""),
@@ -965,7 +984,9 @@ def run_labelled(
         api = client.sdk.api
         networking = None
         if mode == network:
-            networking = api.create_networking_config({network: api.create_endpoint_config(aliases=aliases or None)})
+            # types-docker wants one EndpointConfig here; the SDK takes a dict of them by network name (its docstring).
+            endpoints = {network: api.create_endpoint_config(aliases=aliases or None)}
+            networking = api.create_networking_config(endpoints)  # type: ignore[arg-type]
         created = api.create_container(
             image,
             command=command,
@@ -975,8 +996,9 @@ def run_labelled(
             host_config=api.create_host_config(init=True, network_mode=mode),
             networking_config=networking,
         )
-        api.start(created["Id"])
-        return created["Id"]
+        container_id: str = created["Id"]
+        api.start(container_id)
+        return container_id
 
     return _lab_call(client, f"run {name}", create)
 

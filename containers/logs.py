@@ -14,9 +14,10 @@ import re
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import regex
 from django.conf import settings
@@ -105,7 +106,7 @@ class LogQuery:
     stream: str = ""  # "", stdout or stderr
 
     @classmethod
-    def parse(cls, params) -> LogQuery:
+    def parse(cls, params: Mapping[str, Any]) -> LogQuery:
         """From a QueryDict or dict of strings; raises LogQueryError naming the field."""
         raw_tail = str(params.get("tail", "") or "").strip()
         if raw_tail in ("", None):
@@ -133,7 +134,9 @@ class LogQuery:
         return query
 
 
-def _lines(client: DockerClient, ref: str, query: LogQuery, *, tty=None, name="") -> Iterator[LogLine]:
+def _lines(
+    client: DockerClient, ref: str, query: LogQuery, *, tty: bool | None = None, name: str = ""
+) -> Iterator[LogLine]:
     test = matcher(query.q, query.regex)
     lines = client.logs(
         ref,
@@ -198,7 +201,7 @@ def as_text(lines: Iterable[LogLine], timestamps: bool = True, with_container: b
 class StreamSlots:
     """At most PORTICO_MAX_LOG_STREAMS open follows per process: each one holds a server thread."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self._lock = threading.Lock()
         self.open = 0
 
@@ -220,7 +223,7 @@ slots = StreamSlots()
 SSE_BATCH = 500  # lines sent in one write at most
 
 
-def _sse(event: str, data: dict) -> bytes:
+def _sse(event: str, data: dict[str, Any]) -> bytes:
     return f"event: {event}\ndata: {json.dumps(data)}\n\n".encode()
 
 
@@ -239,13 +242,14 @@ class SseLogStream:
         self.follows = follows
         self.heartbeat = heartbeat
         self.idle = idle if idle is not None else settings.PORTICO_LOG_IDLE_SECONDS
-        self._queue: queue.Queue = queue.Queue(maxsize=1000)
+        # Log lines, and one (_DONE, follow) per reader when its follow has ended.
+        self._queue: queue.Queue[LogLine | tuple[object, LogFollow]] = queue.Queue(maxsize=1000)
         self._closed = False
         self._released = False
         self._threads: list[threading.Thread] = []
-        self._gen: Iterator[bytes] | None = None
+        self._gen: Generator[bytes, None, None] | None = None
 
-    def _put(self, item) -> bool:
+    def _put(self, item: LogLine | tuple[object, LogFollow]) -> bool:
         # A full queue means the client reads slowly: wait, but give up once the stream is closed.
         while not self._closed:
             try:
@@ -265,7 +269,7 @@ class SseLogStream:
         finally:
             self._put((self._DONE, follow))
 
-    def _events(self) -> Iterator[bytes]:
+    def _events(self) -> Generator[bytes, None, None]:
         for follow in self.follows:
             thread = threading.Thread(target=self._read, args=(follow,), daemon=True, name="portico-log-follow")
             thread.start()
@@ -289,7 +293,7 @@ class SseLogStream:
             # a few hundred lines per second (bench/logs.py measures it). Each line is still its own event.
             batch: list[bytes] = []
             while True:
-                if isinstance(item, tuple) and item and item[0] is self._DONE:
+                if isinstance(item, tuple):  # (_DONE, follow): one reader has finished
                     running -= 1
                     follow = item[1]
                     reason = follow.end_reason or "the log stream ended"
