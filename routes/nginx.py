@@ -27,6 +27,11 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from containers.docker_client import DockerClient
 
 from django.conf import settings
 
@@ -408,6 +413,7 @@ class ManagedNginx(Backend):
         self.staging = self.prefix / "staging"
         self.pidfile = self.prefix / "logs" / "nginx.pid"
         self.journal_path = self.prefix / "apply-journal.json"
+        self._staged: Path | None = None  # the set stage() tested, which swap() puts live
 
     def _main_conf(self, sites: Path) -> str:
         return MAIN_CONF.format(prefix=self.prefix, listen=listen_directive(), sites=sites)
@@ -488,7 +494,7 @@ class ManagedNginx(Backend):
         return output
 
     def swap(self, files: dict[str, str]) -> None:
-        staged = getattr(self, "_staged", None)
+        staged = self._staged
         if staged is None:
             raise NginxError("nothing is staged")
         target = self.sets / staged.name
@@ -652,7 +658,8 @@ class ContainerNginx(Backend):
             Path(settings.VAR_DIR) / f"nginx-container-{re.sub(r'[^A-Za-z0-9_.-]', '_', self.container)}.json"
         )
 
-    def _docker(self, action: Callable):
+    def _docker[T](self, action: Callable[[ModuleType, DockerClient], T]) -> T:
+        """Run ``action(docker_client module, client)``; the SDK is imported only when nginx runs in a container."""
         from containers import docker_client
 
         client = docker_client.DockerClient()
@@ -664,6 +671,8 @@ class ContainerNginx(Backend):
             client.close()
 
     def _exec(self, argv: list[str], what: str) -> str:
+        code: int
+        output: str
         code, output = self._docker(lambda d, c: d.exec_in(c, self.container, argv))
         output = output.strip()
         if code != 0:

@@ -294,12 +294,20 @@ class NpmClient:
     def __enter__(self) -> NpmClient:
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     # --- transport ------------------------------------------------------------------------
 
-    def _send(self, method: str, path: str, *, json: Any = None, params: dict | None = None, token: str | None = None):
+    def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: dict[str, str] | None = None,
+        token: str | None = None,
+    ) -> httpx.Response:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         attempts = 2 if method == "GET" else 1  # only a read is safe to send twice after a dropped connection
         for attempt in range(attempts):
@@ -365,14 +373,19 @@ class NpmClient:
             raise NpmError(
                 f"The NPM user {self.identity} has two-factor authentication: give Portico a user without it.", 200
             )
-        if not isinstance(data, dict) or not data.get("token"):
+        token = self._remember(data)
+        if token is None:
             raise NpmError(f"NPM's login answer has no token: {str(data)[:200]}", response.status_code)
-        self._remember(data)
-        return data["token"]
+        return token
 
-    def _remember(self, data: dict) -> None:
+    def _remember(self, data: Any) -> str | None:
+        """Cache the token of a /tokens answer and return it; None (nothing cached) when it holds no token."""
+        token = data.get("token") if isinstance(data, dict) else None
+        if not isinstance(token, str) or not token:
+            return None
         with _tokens_lock:
-            _tokens[(self.url, self.identity)] = (data["token"], _parse_expiry(data.get("expires")))
+            _tokens[(self.url, self.identity)] = (token, _parse_expiry(data.get("expires")))
+        return token
 
     def _forget(self) -> None:
         with _tokens_lock:
@@ -388,10 +401,9 @@ class NpmClient:
         """GET /tokens?expiry=1d with the current token: a new 24 h token. Falls back to a login."""
         response = self._send("GET", "/tokens", params={"expiry": "1d"}, token=token)
         if response.status_code == 200:
-            data = self._json(response)
-            if isinstance(data, dict) and data.get("token"):
-                self._remember(data)
-                return data["token"]
+            fresh = self._remember(self._json(response))
+            if fresh is not None:
+                return fresh
         return self.login()
 
     def _token(self) -> str:
@@ -407,7 +419,7 @@ class NpmClient:
             return self.refresh(token)
         return token
 
-    def request(self, method: str, path: str, *, json: Any = None, params: dict | None = None) -> Any:
+    def request(self, method: str, path: str, *, json: Any = None, params: dict[str, str] | None = None) -> Any:
         """An authenticated call; logs in again once if NPM signals an auth problem. Returns the JSON answer."""
         response = self._send(method, path, json=json, params=params, token=self._token())
         if self._is_auth_problem(response, path):
