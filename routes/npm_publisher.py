@@ -25,7 +25,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from routes.npm import MANAGED_KEY, NGINX_META_KEYS, NpmClient, NpmError, ProxyHost
-from routes.publish import PublishError
+from routes.publish import Actor, PublishError
 from routes.schemas import ConfigDocument, DomainSpec, RouteSpec, TargetSpec
 
 ARTIFACT_PREFIX = "npm/"
@@ -432,12 +432,15 @@ class ImportedHost:
 
 
 def _route_from(path: str, scheme: str, host: str, port: int, *, strip: bool, websocket: bool) -> RouteSpec:
-    return RouteSpec(
-        path=path,
-        scheme=scheme,
-        targets=[TargetSpec(host=host, port=port)],
-        strip_prefix=strip,
-        websocket=websocket,
+    # NPM's words are untrusted: validating them as data lets pydantic reject an unknown scheme (ValidationError).
+    return RouteSpec.model_validate(
+        {
+            "path": path,
+            "scheme": scheme,
+            "targets": [TargetSpec(host=host, port=port)],
+            "strip_prefix": strip,
+            "websocket": websocket,
+        }
     )
 
 
@@ -561,7 +564,7 @@ def run_import(
     dry_run: bool = True,
     adopt: bool = False,
     host_ids: list[int] | None = None,
-    actor=None,
+    actor: Actor = None,
     source: str = "system",
     publisher: NpmPublisher | None = None,
 ) -> ImportResult:

@@ -14,7 +14,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from django.conf import settings
 from django.db import transaction
@@ -24,6 +24,12 @@ from dashboard import audit
 from routes.models import Revision
 from routes.schemas import ConfigDocument
 from routes.state import export_document, replace_state
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AnonymousUser, User
+
+    from routes.nginx import Backend
+    from routes.render import RenderOptions
 
 
 class PublishError(Exception):
@@ -57,11 +63,11 @@ class NginxPublisher:
 
     name = "nginx"
 
-    def __init__(self, backend=None):
+    def __init__(self, backend: Backend | None = None) -> None:
         self._backend = backend
 
     @property
-    def backend(self):
+    def backend(self) -> Backend:
         from routes import nginx
 
         if self._backend is None:
@@ -71,7 +77,7 @@ class NginxPublisher:
                 raise PublishError(exc.message, exc.output) from None
         return self._backend
 
-    def options(self):
+    def options(self) -> RenderOptions:
         from routes import nginx
         from routes.render import RenderOptions
 
@@ -132,7 +138,7 @@ def unified_diff(
     before: dict[str, str], after: dict[str, str], before_label: str = "live", after_label: str = "new"
 ) -> str:
     """One unified diff over every file name in either set (sorted), empty when they are equal."""
-    chunks = []
+    chunks: list[str] = []
     for name in sorted(set(before) | set(after)):
         old, new = before.get(name), after.get(name)
         if old == new:
@@ -167,7 +173,7 @@ class Plan:
 
     files: dict[str, str]
     current: dict[str, str]
-    changes: list[dict] = field(default_factory=list)
+    changes: list[dict[str, str]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     diff: str = ""
     drift: list[str] = field(default_factory=list)
@@ -283,13 +289,16 @@ def recover(publisher: Publisher | None = None) -> str:
 # --- apply and rollback --------------------------------------------------------------------------------
 
 
-def _author(actor) -> tuple:
-    user = actor if actor is not None and getattr(actor, "is_authenticated", False) else None
+type Actor = User | AnonymousUser | None  # who asked: request.user, a token's user, or None (system)
+
+
+def _author(actor: Actor) -> tuple[User | None, str]:
+    user = actor if actor is not None and actor.is_authenticated else None
     return user, (user.get_username() if user else "")
 
 
 def _apply_locked(
-    publisher: Publisher, document: ConfigDocument, *, actor, source: str, rollback_of: Revision | None = None
+    publisher: Publisher, document: ConfigDocument, *, actor: Actor, source: str, rollback_of: Revision | None = None
 ) -> tuple[Revision, dict[str, str], dict[str, str]]:
     with contextlib.suppress(PublishError):  # the apply below reports the real trouble with the live side
         _recover_locked(publisher)
@@ -335,7 +344,7 @@ def _apply_locked(
     return revision, files, previous
 
 
-def _record(action: str, revision: Revision, actor, source: str) -> None:
+def _record(action: str, revision: Revision, actor: Actor, source: str) -> None:
     audit.record(
         action,
         actor=actor,
@@ -348,7 +357,7 @@ def _record(action: str, revision: Revision, actor, source: str) -> None:
     )
 
 
-def apply(*, actor=None, source: str = "system", publisher: Publisher | None = None) -> Revision:
+def apply(*, actor: Actor = None, source: str = "system", publisher: Publisher | None = None) -> Revision:
     """Publish the desired state. Returns the Revision (applied, failed or rolled_back); raises ApplyBusy."""
     publisher = publisher or get_publisher()
     with apply_lock():
@@ -357,7 +366,9 @@ def apply(*, actor=None, source: str = "system", publisher: Publisher | None = N
     return revision
 
 
-def rollback(revision: Revision, *, actor=None, source: str = "system", publisher: Publisher | None = None) -> Revision:
+def rollback(
+    revision: Revision, *, actor: Actor = None, source: str = "system", publisher: Publisher | None = None
+) -> Revision:
     """Publish ``revision``'s snapshot and, once it is live, make the routes in the database equal to it.
 
     Returns the new Revision (its ``rollback_of`` is ``revision``). When publishing fails, neither the live

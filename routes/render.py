@@ -175,7 +175,7 @@ def render_domain(domain: DomainSpec, options: RenderOptions) -> str:
 def _render_domain(domain: DomainSpec, options: RenderOptions) -> str:
     routes = [r for r in domain.routes if r.enabled]
     locations = [_location(domain, r) for r in sorted(routes, key=lambda r: r.path)]
-    text = render_to_string(
+    text: str = render_to_string(
         "routes/nginx/domain.conf",
         {
             "domain": domain,
