@@ -168,6 +168,25 @@ def test_an_unreachable_npm_is_an_error_with_the_url():
     assert url in failed.value.message
 
 
+def test_a_login_answer_whose_token_is_not_text_has_no_token():
+    """The token goes into an Authorization header: a number there is refused, not cached and sent."""
+    import httpx
+
+    paths = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        paths.append(request.url.path)
+        return httpx.Response(200, json={"token": 12345, "expires": "2099-01-01T00:00:00.000Z"})
+
+    transport = httpx.MockTransport(answer)  # nothing leaves the process
+    with NpmClient("http://127.0.0.1:9/api", "odd@example.com", "x", transport=transport) as client:
+        with pytest.raises(NpmError) as failed:
+            client.list_proxy_hosts()
+        assert client.token_expires() is None
+    assert "login answer has no token" in failed.value.message
+    assert paths == ["/api/tokens"]
+
+
 def test_health_reads_npm_s_status(npm: NpmTarget):
     with npm.client() as client:
         assert client.health()["status"] == "OK"
