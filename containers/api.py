@@ -7,7 +7,7 @@ from typing import Literal
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.http import HttpRequest, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from ninja import Field, Query, Router, Schema, Status
 from ninja.pagination import paginate
 
@@ -18,7 +18,7 @@ from containers.logs import LogQuery, LogQueryError, SseLogStream, merged_logs, 
 from containers.models import LOCAL, Engine
 from containers.status import RouteLink, container_row, domain_containers, list_engines
 from dashboard import audit
-from dashboard.api_common import ApiError, ErrorOut, LazyPage, PagePagination, require
+from dashboard.api_common import ApiError, ErrorOut, LazyPage, PagePagination, check_if_match, require, set_etag
 
 router = Router(tags=["containers"])
 ERRORS = {400: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut, 503: ErrorOut}
@@ -137,6 +137,7 @@ class EngineOut(Schema):
     builtin: bool
     tls: bool
     status: str | None = None
+    version: int = Field(1, description="Bumped on every change of the stored engine; also the ETag.")
 
 
 class EngineIn(Schema):
@@ -261,6 +262,7 @@ def _engine_out(engine: EngineRef, status: str | None = None) -> dict:
         "builtin": engine.builtin,
         "tls": engine.tls is not None,
         "status": status,
+        "version": engine.version,
     }
 
 
@@ -477,32 +479,47 @@ def create_engine(request: HttpRequest, payload: EngineIn):
         ) from None
     with transaction.atomic():
         if row.default:
-            Engine.objects.filter(default=True).update(default=False)
+            Engine.clear_default()
         row.save()
         audit.record("engine.create", actor=request.user, source="api", obj=row, after=payload.dict())
     forget_clients()
     return Status(201, _engine_out(get_engine(row.name)))
 
 
+@router.get("/engines/{name}", response={200: EngineOut, **ERRORS})
+def get_engine_api(request: HttpRequest, name: str, response: HttpResponse, check: bool = False):
+    """One engine; ``check=true`` pings it. The ETag carries its version."""
+    require(request, "view_portico")
+    try:
+        engine = get_engine(name)
+    except EngineNotFound as exc:
+        raise ApiError(404, str(exc)) from None
+    set_etag(response, engine.version)
+    return _checked_engine_out(engine) if check else _engine_out(engine)
+
+
 @router.delete("/engines/{name}", response={204: None, **ERRORS})
 def delete_engine(request: HttpRequest, name: str):
-    """Remove an added engine (the built-in ``local`` engine stays)."""
+    """Remove an added engine (the built-in ``local`` engine stays). With If-Match, an engine changed
+    meanwhile gives 412."""
     require(request, "administer")
     if name == LOCAL:
         raise ApiError(409, "The local engine is built in (set PORTICO_DOCKER_URL to change it).")
-    row = Engine.objects.filter(name=name).first()
-    if row is None:
-        raise ApiError(404, f"no engine named {name!r}")
-    before = {"name": row.name, "url": row.url}
-    row.delete()
-    audit.record(
-        "engine.delete",
-        actor=request.user,
-        source="api",
-        object_type="containers.engine",
-        object_id=name,
-        object_repr=name,
-        before=before,
-    )
+    with transaction.atomic():
+        row = Engine.objects.select_for_update().filter(name=name).first()
+        if row is None:
+            raise ApiError(404, f"no engine named {name!r}")
+        check_if_match(request, row.version, f"Engine {name}")
+        before = {"name": row.name, "url": row.url}
+        row.delete()
+        audit.record(
+            "engine.delete",
+            actor=request.user,
+            source="api",
+            object_type="containers.engine",
+            object_id=name,
+            object_repr=name,
+            before=before,
+        )
     forget_clients()
     return Status(204, None)

@@ -24,6 +24,7 @@ class EngineRef:
     default: bool
     builtin: bool
     tls: TlsFiles | None = None
+    version: int = 1  # the stored row's (the built-in local engine never changes)
 
     @property
     def kind(self) -> str:
@@ -45,7 +46,9 @@ def _from_row(row: Engine, default_name: str) -> EngineRef:
     tls = None
     if row.uses_tls:
         tls = TlsFiles(ca_cert=row.tls_ca, client_cert=row.tls_cert, client_key=row.tls_key, verify=row.tls_verify)
-    return EngineRef(name=row.name, url=row.url, default=row.name == default_name, builtin=False, tls=tls)
+    return EngineRef(
+        name=row.name, url=row.url, default=row.name == default_name, builtin=False, tls=tls, version=row.version
+    )
 
 
 def all_engines() -> list[EngineRef]:

@@ -49,12 +49,18 @@ class Engine(models.Model):
     tls_verify = models.BooleanField("Verify the server certificate", default=True)
     default = models.BooleanField(default=False, help_text="Pages and API use this engine when none is named.")
     created_at = models.DateTimeField(default=timezone.now)
+    version = models.PositiveIntegerField(default=1, help_text="Bumped on every change (optimistic locking).")
 
     class Meta:
         ordering = ["name"]
 
     def __str__(self) -> str:
         return self.name
+
+    @classmethod
+    def clear_default(cls) -> None:
+        """No stored engine is the default any more (the one being saved takes over); bumps their versions."""
+        cls.objects.filter(default=True).update(default=False, version=models.F("version") + 1)
 
     def clean(self) -> None:
         if bool(self.tls_cert) != bool(self.tls_key):

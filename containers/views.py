@@ -248,7 +248,7 @@ def engine_create(request: HtmxHttpRequest) -> HttpResponse:
     if form.is_valid():
         with transaction.atomic():
             if form.cleaned_data["default"]:
-                Engine.objects.filter(default=True).update(default=False)
+                Engine.clear_default()
             row = form.save()
             audit.record(
                 "engine.create", actor=request.user, source="ui", obj=row, after={"name": row.name, "url": row.url}

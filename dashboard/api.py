@@ -35,6 +35,16 @@ def _docs_auth(view: Callable) -> Callable:
     return wrapper
 
 
+IF_MATCH = {
+    "in": "header",
+    "name": "If-Match",
+    "required": False,
+    "schema": {"type": "string"},
+    "description": 'The ETag from your last read (e.g. "3"). When the resource changed since, the answer is 412 '
+    "and nothing is written. Leave it out (or send *) to write whatever the current version is.",
+}
+
+
 class PorticoAPI(NinjaAPI):
     """The NinjaAPI whose OpenAPI document also describes the error answers every operation can give."""
 
@@ -46,10 +56,13 @@ class PorticoAPI(NinjaAPI):
         components["ErrorOut"] = error_schema
         error = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorOut"}}}}
         for operations in schema["paths"].values():
-            for operation in operations.values():
+            for method, operation in operations.items():
                 responses = operation.setdefault("responses", {})
                 responses.setdefault("4XX", {"description": "Client error (see detail and errors).", **error})
                 responses.setdefault("503", {"description": "Docker, nginx or NPM is unavailable.", **error})
+                if method in ("put", "patch", "delete"):
+                    operation.setdefault("parameters", []).append(IF_MATCH)
+                    responses.setdefault("412", {"description": "If-Match names a stale version.", **error})
         return schema
 
 

@@ -145,20 +145,28 @@ def set_etag(response: HttpResponse, version: int) -> None:
     response["ETag"] = etag(version)
 
 
+def if_match_tags(request: HttpRequest) -> set[str] | None:
+    """The entity tags (without quotes) the caller's ``If-Match`` lists; None when it is absent or ``*``.
+
+    A weak tag (``W/"2"``) counts as its strong twin: a proxy that compresses answers (nginx with gzip)
+    weakens the ETags it passes on, and clients send back what they got. Our tags change with every change
+    of the resource, so this loses no update.
+    """
+    header = request.headers.get("If-Match")
+    if header is None or header.strip() == "*":
+        return None
+    return {tag.strip().removeprefix("W/").strip('"') for tag in header.split(",") if tag.strip()}
+
+
 def if_match_versions(request: HttpRequest) -> set[int] | None:
     """The versions the caller's ``If-Match`` accepts; None when the header is absent or ``*``.
 
     A tag that is not one of ours (not ``"<number>"``) matches nothing, so it leads to 412 as RFC 9110 says.
     """
-    header = request.headers.get("If-Match")
-    if header is None or header.strip() == "*":
+    tags = if_match_tags(request)
+    if tags is None:
         return None
-    versions = set()
-    for tag in header.split(","):
-        tag = tag.strip().removeprefix("W/").strip('"')
-        if tag.isascii() and tag.isdigit():
-            versions.add(int(tag))
-    return versions
+    return {int(tag) for tag in tags if tag.isascii() and tag.isdigit()}
 
 
 def check_if_match(request: HttpRequest, current_version: int, what: str) -> None:
@@ -166,6 +174,19 @@ def check_if_match(request: HttpRequest, current_version: int, what: str) -> Non
     versions = if_match_versions(request)
     if versions is not None and current_version not in versions:
         raise precondition_failed(what, current_version)
+
+
+def check_if_match_tag(request: HttpRequest, current: str, what: str) -> None:
+    """Raise 412 unless ``If-Match`` is absent, ``*`` or names ``current`` (an opaque tag, e.g. a digest)."""
+    tags = if_match_tags(request)
+    if tags is not None and current not in tags:
+        raise ApiError(
+            412,
+            f"{what} was changed by someone else since you read it: read it again, then retry with If-Match set "
+            "to its new ETag.",
+            [{"field": "If-Match", "message": f'Stale; the current ETag is "{current}".'}],
+            current_etag=f'"{current}"',
+        )
 
 
 def precondition_failed(what: str, current_version: int) -> ApiError:

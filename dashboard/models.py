@@ -50,6 +50,9 @@ class ApiToken(models.Model):
     expires_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
+    version = models.PositiveIntegerField(
+        default=1, help_text="Bumped when the token is revoked (optimistic locking); use is not a change."
+    )
 
     objects = ApiTokenQuerySet.as_manager()
 
@@ -80,7 +83,8 @@ class ApiToken(models.Model):
     def revoke(self) -> None:
         if not self.revoked_at:
             self.revoked_at = timezone.now()
-            self.save(update_fields=["revoked_at"])
+            self.version += 1
+            self.save(update_fields=["revoked_at", "version"])
 
 
 class AuditEntry(models.Model):

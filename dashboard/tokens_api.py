@@ -4,14 +4,14 @@ from datetime import datetime, timedelta
 from typing import Literal
 
 from django.contrib.auth import get_user_model
-from django.db import IntegrityError
-from django.http import HttpRequest
+from django.db import IntegrityError, transaction
+from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from ninja import Field, Query, Router, Schema, Status
 from ninja.pagination import paginate
 
 from dashboard import audit
-from dashboard.api_common import ApiError, PagePagination, require
+from dashboard.api_common import ApiError, PagePagination, check_if_match, require, set_etag
 from dashboard.models import ApiToken
 from dashboard.roles import can
 
@@ -28,6 +28,7 @@ class TokenOut(Schema):
     expires_at: datetime | None
     revoked_at: datetime | None
     last_used_at: datetime | None
+    version: int = Field(description="Bumped when the token is revoked; also the ETag.")
 
     @staticmethod
     def resolve_user(obj: ApiToken) -> str:
@@ -97,13 +98,33 @@ def create_token(request: HttpRequest, payload: TokenIn):
     return Status(201, token)
 
 
-@router.delete("/tokens/{token_id}", response=TokenOut)
-def revoke_token(request: HttpRequest, token_id: int):
-    """Revoke a token at once; it keeps its row so its history stays readable."""
-    require(request, "view_portico")
-    token = _visible_tokens(request).filter(pk=token_id).first()
+def _visible_token(request: HttpRequest, token_id: int, lock: bool = False) -> ApiToken:
+    qs = _visible_tokens(request)
+    token = (qs.select_for_update(of=("self",)) if lock else qs).filter(pk=token_id).first()
     if token is None:
         raise ApiError(404, "No such token.")
-    token.revoke()
-    audit.record("token.revoke", actor=request.user, source="api", obj=token)
+    return token
+
+
+@router.get("/tokens/{token_id}", response=TokenOut)
+def get_token(request: HttpRequest, token_id: int, response: HttpResponse):
+    """One of your tokens (admins: anyone's), never its value; the ETag carries its version."""
+    require(request, "view_portico")
+    token = _visible_token(request, token_id)
+    set_etag(response, token.version)
+    return token
+
+
+@router.delete("/tokens/{token_id}", response=TokenOut)
+def revoke_token(request: HttpRequest, token_id: int, response: HttpResponse):
+    """Revoke a token at once; it keeps its row so its history stays readable. With If-Match, a token that
+    was revoked meanwhile gives 412."""
+    require(request, "view_portico")
+    with transaction.atomic():
+        token = _visible_token(request, token_id, lock=True)
+        check_if_match(request, token.version, f"Token {token.name}")
+        if not token.revoked_at:
+            token.revoke()
+            audit.record("token.revoke", actor=request.user, source="api", obj=token)
+    set_etag(response, token.version)
     return token

@@ -7,11 +7,11 @@ from django.http import HttpRequest, HttpResponse
 from ninja import Field, Router, Schema
 
 from dashboard import audit
-from dashboard.api_common import ApiError, require
+from dashboard.api_common import ApiError, check_if_match_tag, require
 from routes import config_io
 from routes.api import PlanOut
 from routes.schemas import ConfigDocument
-from routes.state import export_state, replace_state
+from routes.state import export_state, lock_state, replace_state, state_etag
 
 router = Router(tags=["config"])
 
@@ -46,13 +46,27 @@ def _wants_yaml(request: HttpRequest, fmt: str | None) -> bool:
     response=ConfigDocument,
     openapi_extra={"responses": {200: {"description": "OK", "content": _YAML_CONTENT}}},
 )
-def get_config(request: HttpRequest, format: Literal["json", "yaml"] | None = None):
-    """Every domain and route as one document. YAML with ``Accept: application/yaml`` or ``?format=yaml``."""
+def get_config(request: HttpRequest, response: HttpResponse, format: Literal["json", "yaml"] | None = None):
+    """Every domain and route as one document. YAML with ``Accept: application/yaml`` or ``?format=yaml``.
+
+    The ETag header is a digest of the state (the same for JSON and YAML): send it back as If-Match with
+    PUT /config to refuse the replacement (412) when someone changed anything since.
+    """
     require(request, "view_portico")
     data = export_state()
+    tag = etag_of_state(data)
     if _wants_yaml(request, format):
-        return HttpResponse(config_io.dump(data, "yaml"), content_type="application/yaml; charset=utf-8")
+        answer = HttpResponse(config_io.dump(data, "yaml"), content_type="application/yaml; charset=utf-8")
+        answer["ETag"] = tag
+        answer["Vary"] = "Accept"
+        return answer
+    response["ETag"] = tag
+    response["Vary"] = "Accept"
     return data
+
+
+def etag_of_state(data: dict | None = None) -> str:
+    return f'"{state_etag(data)}"'
 
 
 @router.put(
@@ -65,12 +79,13 @@ def get_config(request: HttpRequest, format: Literal["json", "yaml"] | None = No
         }
     },
 )
-def put_config(request: HttpRequest, dry_run: bool = False, prune: bool = True):
+def put_config(request: HttpRequest, response: HttpResponse, dry_run: bool = False, prune: bool = True):
     """Make the desired state equal the document (JSON, or YAML by Content-Type), in one transaction.
 
     ``?prune=false`` keeps domains and routes the document does not mention; ``?dry_run=true`` changes nothing
     and reports what would change, in the routes and (``plan``) in nginx. Publishing stays a separate step
-    (plan, apply).
+    (plan, apply). With ``If-Match`` (the ETag of GET /config) a state someone changed since gives 412 and
+    nothing is written; the answer's ETag is the state's after the change.
     """
     require(request, "operate")
     content_type = request.content_type or "application/json"
@@ -83,11 +98,15 @@ def put_config(request: HttpRequest, dry_run: bool = False, prune: bool = True):
         raise ApiError(exc.status, exc.detail, exc.errors) from None
     result: dict = {"dry_run": dry_run, "prune": prune}
     with transaction.atomic():
+        lock_state()
+        check_if_match_tag(request, state_etag(), "The desired state")
         changes = replace_state(document, prune=prune, actor=request.user, source=audit.source_of(request))
         if dry_run:
             # Plan against the document as if it were saved, then undo everything (audit entry included).
             result.update(_plan())
             transaction.set_rollback(True)
+        else:
+            response["ETag"] = etag_of_state()
     return {**result, "changed": not changes.empty, **changes.as_dict()}
 
 

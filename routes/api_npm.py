@@ -1,18 +1,19 @@
 """The /npm endpoints: NPM's status and hosts, import (dry run first), adopt, and the NPM settings."""
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import validate_email
 from django.db import transaction
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 from ninja import Query, Router, Schema
 from ninja.pagination import paginate
 from pydantic import Field
 
 from dashboard import audit
-from dashboard.api_common import ApiError, PagePagination, require
+from dashboard.api_common import ApiError, PagePagination, check_if_match, require, set_etag
 from routes.npm import NpmClient, NpmConfig, NpmError, NpmNotConfigured, forget_tokens
 from routes.npm_publisher import NpmPublisher, run_import
 from routes.publish import PublishError
@@ -231,6 +232,7 @@ class NpmSettingsOut(Schema):
     identity: str
     secret_set: bool
     sources: dict[str, str]
+    version: int = Field(description="Bumped on every change of the stored settings (0: never stored); the ETag.")
 
 
 class NpmSettingsIn(Schema):
@@ -240,17 +242,32 @@ class NpmSettingsIn(Schema):
 
 
 def settings_out() -> dict[str, Any]:
+    from routes.models import NpmSettings
+
     config = NpmConfig.load()
     return {
         "url": config.url,
         "identity": config.identity,
         "secret_set": bool(config.secret),
         "sources": config.sources,
+        "version": NpmSettings.objects.filter(pk=1).values_list("version", flat=True).first() or 0,
     }
 
 
-def save_settings(url: str, identity: str, secret: str | None, *, actor, source: str) -> list[dict[str, str]]:
-    """Validate and store the NPM settings; returns field errors (nothing stored when there are any)."""
+def save_settings(
+    url: str,
+    identity: str,
+    secret: str | None,
+    *,
+    actor,
+    source: str,
+    check_version: Callable[[int], None] | None = None,
+) -> list[dict[str, str]]:
+    """Validate and store the NPM settings; returns field errors (nothing stored when there are any).
+
+    ``check_version`` gets the stored version (0 when nothing is stored) under the row's lock, before any
+    write; it raises to refuse a stale change (the API's If-Match).
+    """
     from routes.models import NpmSettings
 
     url = url.strip().rstrip("/")
@@ -266,11 +283,16 @@ def save_settings(url: str, identity: str, secret: str | None, *, actor, source:
     if errors:
         return errors
     with transaction.atomic():
-        row, _ = NpmSettings.objects.select_for_update().get_or_create(pk=1)
+        row = NpmSettings.objects.select_for_update().filter(pk=1).first()
+        if check_version:
+            check_version(row.version if row else 0)
+        if row is None:
+            row = NpmSettings(pk=1, version=0)
         before = {"url": row.url, "identity": row.identity, "secret_set": bool(row.secret)}
         row.url, row.identity = url, identity
         if secret is not None and secret != "":
             row.secret = secret
+        row.version += 1
         row.save()
         audit.record(
             "npm.settings",
@@ -287,19 +309,30 @@ def save_settings(url: str, identity: str, secret: str | None, *, actor, source:
 
 
 @router.get("/npm/settings", response=NpmSettingsOut)
-def get_settings(request: HttpRequest) -> dict[str, Any]:
-    """The NPM connection settings (the secret only as set / not set). Environment variables take precedence."""
+def get_settings(request: HttpRequest, response: HttpResponse) -> dict[str, Any]:
+    """The NPM connection settings (the secret only as set / not set). Environment variables take precedence.
+    The ETag carries the stored settings' version."""
     require(request, "administer")
-    return settings_out()
+    out = settings_out()
+    set_etag(response, out["version"])
+    return out
 
 
 @router.put("/npm/settings", response=NpmSettingsOut)
-def put_settings(request: HttpRequest, payload: NpmSettingsIn) -> dict[str, Any]:
-    """Store NPM's URL, user and password in the database (used where no PORTICO_NPM_* variable is set)."""
+def put_settings(request: HttpRequest, payload: NpmSettingsIn, response: HttpResponse) -> dict[str, Any]:
+    """Store NPM's URL, user and password in the database (used where no PORTICO_NPM_* variable is set).
+    With If-Match, settings someone changed meanwhile give 412 and nothing is stored."""
     require(request, "administer")
     errors = save_settings(
-        payload.url, payload.identity, payload.secret, actor=request.user, source=audit.source_of(request)
+        payload.url,
+        payload.identity,
+        payload.secret,
+        actor=request.user,
+        source=audit.source_of(request),
+        check_version=lambda version: check_if_match(request, version, "The NPM settings"),
     )
     if errors:
         raise ApiError(422, "Invalid input.", errors)
-    return settings_out()
+    out = settings_out()
+    set_etag(response, out["version"])
+    return out

@@ -155,6 +155,7 @@ class NpmSettings(models.Model):
     identity = models.EmailField(max_length=254, blank=True, help_text="The NPM user's e-mail.")
     secret = models.CharField(max_length=500, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
+    version = models.PositiveIntegerField(default=1, help_text="Bumped on every change (optimistic locking).")
 
     class Meta:
         verbose_name = "NPM settings"

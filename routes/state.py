@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
 
 from dashboard import audit
 from routes.models import Domain, Route, Target
 from routes.schemas import ConfigDocument, DomainSpec, RouteSpec, TargetSpec
 
+STATE_LOCK_KEY = 0x706F727469636F  # "portico": the advisory lock of the desired state on PostgreSQL
 ROUTE_FIELDS = ("scheme", "strip_prefix", "balance", "websocket", "connect_timeout", "read_timeout", "enabled")
 
 
@@ -59,6 +62,28 @@ def export_document() -> ConfigDocument:
 def export_state() -> dict[str, Any]:
     """The desired state as plain JSON data."""
     return export_document().model_dump(mode="json")
+
+
+def state_etag(data: dict[str, Any] | None = None) -> str:
+    """A digest of the desired state (``export_state()`` unless given): the ETag of GET /api/v1/config.
+
+    Equal states give equal tags whatever their history, so a script can tell "nobody changed anything since
+    I exported" without Portico counting versions across every table.
+    """
+    data = export_state() if data is None else data
+    text = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def lock_state() -> None:
+    """Inside a transaction: hold off every other writer of the whole desired state until it ends.
+
+    SQLite transactions already start IMMEDIATE (settings.py), one writer at a time. PostgreSQL needs an
+    advisory lock, or two config replacements could both read the old state and both write.
+    """
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [STATE_LOCK_KEY])
 
 
 @dataclass
@@ -123,6 +148,7 @@ def replace_state(
     """
     changes = Changes()
     with transaction.atomic():
+        lock_state()
         before = export_state()
         existing = {d.name: d for d in Domain.objects.prefetch_related("routes__targets")}
         wanted = {d.name for d in document.domains}

@@ -156,6 +156,7 @@ def test_settings_are_admin_only_and_the_secret_is_write_only(db, api_client, ad
         "identity": "admin@example.com",
         "secret_set": True,
         "sources": {"url": "db", "identity": "db", "secret": "db"},
+        "version": 1,
     }
     assert "s3cret-pw" not in api.get("/api/v1/npm/settings").content.decode()
     # Leaving the secret out keeps it.
