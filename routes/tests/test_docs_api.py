@@ -92,5 +92,7 @@ def test_the_api_walkthrough_runs_as_written(make_portico_server, echo_backend):
     assert f'"port":{user.port}' in step["rollback"]
     assert "admin api route.update gctask.com/user/" in step["audit"]
     assert '"changed":false' in step["config"]
+    assert re.search(r'exported state "[0-9a-f]{32}"', step["config"])  # the import was sent with its If-Match
     assert not (Path(settings.BASE_DIR) / "gctask.yaml").exists()
+    assert not (Path(settings.BASE_DIR) / "export.headers").exists()
     assert os.environ.get("TOKEN") is None  # nothing leaked into the test process
