@@ -259,14 +259,135 @@ def logged_in_page(page, live_server, make_user) -> Callable:
     return login
 
 
+# --- PostgreSQL ------------------------------------------------------------------------
+
+# The tests scripts/test runs a second time on PostgreSQL (pytest --postgres with DATABASE_URL set), after the
+# whole suite has run on SQLite. They are the ones whose outcome the database engine decides: concurrent writers
+# (row locks, select_for_update, UPDATE ... WHERE version = n, the config lock), transactions that must roll back
+# whole (bulk changes, config replace, failed applies), unique constraints hit inside atomic blocks, the API's
+# filters and orderings (case, collation, NULLs) and JSON fields (audit before/after). docs/architecture.md says
+# more. Entries are files or single tests ("file::test").
+POSTGRES_TESTS = (
+    "routes/tests/test_api_concurrency.py",
+    "routes/tests/test_api_config.py",
+    "routes/tests/test_config_roundtrip.py",
+    "routes/tests/test_api_crud.py",
+    "routes/tests/test_api_bulk.py",
+    "routes/tests/test_state.py",
+    "routes/tests/test_state_locks.py",
+    "routes/tests/test_views.py",
+    "routes/tests/test_publish.py",
+    "routes/tests/test_publish_api.py",
+    "dashboard/tests/test_audit_api.py",
+    "dashboard/tests/test_api_lists.py",
+    "dashboard/tests/test_tokens.py",
+    "dashboard/tests/test_database.py",
+    "dashboard/tests/test_lab.py",
+    "tests/test_faults.py::test_applies_at_once_from_both_gunicorn_workers_are_serialized_recorded_and_never_mixed",
+)
+POSTGRES_SCHEMES = ("postgres://", "postgresql://", "pgsql://")
+
+
+def pytest_addoption(parser):
+    parser.addoption(
+        "--postgres",
+        action="store_true",
+        help="run only the tests in conftest.POSTGRES_TESTS, on the PostgreSQL database that DATABASE_URL names",
+    )
+
+
+def pytest_collection_modifyitems(config, items):
+    selected, deselected = [], []
+    for item in items:
+        test = item.nodeid.split("[")[0]
+        if any(test == entry or test.startswith(f"{entry}::") for entry in POSTGRES_TESTS):
+            item.add_marker(pytest.mark.postgres)
+            selected.append(item)
+        else:
+            deselected.append(item)
+    if config.getoption("--postgres") and deselected:
+        config.hook.pytest_deselected(items=deselected)
+        items[:] = selected
+
+
+def postgres_url() -> str | None:
+    """DATABASE_URL when it names a PostgreSQL database, else None."""
+    url = os.environ.get("DATABASE_URL", "")
+    return url if url.startswith(POSTGRES_SCHEMES) else None
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _postgres_run(request) -> None:
+    """With --postgres, the database must really be PostgreSQL and answer (CI fails, a laptop skips loudly)."""
+    if not request.config.getoption("--postgres"):
+        return
+    from django.db import connection
+
+    if not postgres_url() or connection.vendor != "postgresql":
+        need("PostgreSQL", "--postgres needs DATABASE_URL=postgres://... (scripts/test starts a test cluster)")
+    import psycopg
+
+    try:
+        psycopg.connect(**_pg_params("postgres"), connect_timeout=10).close()
+    except psycopg.Error as exc:
+        need("PostgreSQL", f"{postgres_url()} does not answer: {exc}")
+
+
+def _pg_params(dbname: str) -> dict[str, str]:
+    import dj_database_url
+
+    parsed = dj_database_url.parse(postgres_url() or "")
+    params = {"dbname": dbname, "user": parsed["USER"], "password": parsed["PASSWORD"]}
+    params.update(host=parsed["HOST"] or "", port=str(parsed["PORT"] or ""))
+    return {k: v for k, v in params.items() if v}
+
+
+_server_databases: set[str] = set()
+
+
+def server_database_env(var_dir: Path) -> dict[str, str]:
+    """The DATABASE_URL for a Portico server with this VAR_DIR: none (SQLite in VAR_DIR) unless the tests run on
+    PostgreSQL; then a database of its own on the same server, made once per VAR_DIR (a restart keeps its data,
+    as with the SQLite file) and dropped at the end of the session."""
+    url = postgres_url()
+    if not url:
+        return {}
+    import hashlib
+
+    import psycopg
+    from psycopg import sql
+
+    name = "portico_srv_" + hashlib.sha256(str(var_dir.resolve()).encode()).hexdigest()[:16]
+    if name not in _server_databases:
+        with psycopg.connect(**_pg_params("postgres"), autocommit=True) as conn:
+            if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
+                conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        _server_databases.add(name)
+    base, sep, query = url.partition("?")
+    return {"DATABASE_URL": f"{base.rsplit('/', 1)[0]}/{name}{sep}{query}"}
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if not _server_databases:
+        return
+    import psycopg
+    from psycopg import sql
+
+    with psycopg.connect(**_pg_params("postgres"), autocommit=True) as conn:
+        for name in sorted(_server_databases):
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+    _server_databases.clear()
+
+
 # --- a real Portico server -------------------------------------------------------------
 
 
 class PorticoServer:
-    """Portico under gunicorn (2 workers x 4 threads) on a free 127.0.0.1 port, with its own VAR_DIR and SQLite file.
+    """Portico under gunicorn (2 workers x 4 threads) on a free 127.0.0.1 port, with its own VAR_DIR and database.
 
-    ``token`` is an admin's API token. The server's database is not the test database: talk to it over HTTP
-    or through ``manage()``.
+    The database is a SQLite file in VAR_DIR, or, when the tests run on PostgreSQL (DATABASE_URL), a database of
+    its own on that server (see server_database_env). ``token`` is an admin's API token. The server's database is
+    not the test database: talk to it over HTTP or through ``manage()``.
     """
 
     def __init__(self, var_dir: Path, extra_env: dict[str, str] | None = None):
@@ -277,6 +398,7 @@ class PorticoServer:
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = {
             **{k: v for k, v in os.environ.items() if k != "DATABASE_URL"},
+            **server_database_env(var_dir),
             "PORTICO_VAR_DIR": str(var_dir),
             "PORTICO_TESTING": "true",
             "PORTICO_ADMIN_PASSWORD": "server-admin-pw-123",

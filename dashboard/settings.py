@@ -94,7 +94,8 @@ WSGI_APPLICATION = "dashboard.wsgi.application"
 _database_url = envstr("DATABASE_URL")
 if _database_url:
     try:
-        DATABASES = {"default": dj_database_url.parse(_database_url, conn_max_age=60)}
+        # Connections live a minute; a health check first, so a restarted PostgreSQL costs no failed request.
+        DATABASES = {"default": dj_database_url.parse(_database_url, conn_max_age=60, conn_health_checks=True)}
     except ValueError as exc:
         raise ImproperlyConfigured(f"DATABASE_URL is not a database URL: {exc}") from None
 else:

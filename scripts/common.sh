@@ -116,3 +116,56 @@ compile_messages() {
   command -v msgfmt >/dev/null 2>&1 || die "msgfmt (Debian package gettext) is needed to compile the translations"
   .venv/bin/python manage.py compilemessages --ignore .venv --ignore var --ignore test-results -v0
 }
+
+# PostgreSQL's server programs (Debian keeps them out of PATH, under /usr/lib/postgresql/VERSION/bin).
+pg_bindir() {
+  local dir
+  for dir in $(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V -r); do
+    [ -x "$dir/initdb" ] && [ -x "$dir/pg_ctl" ] && { echo "$dir"; return 0; }
+  done
+  command -v pg_ctl >/dev/null 2>&1 && { dirname "$(command -v pg_ctl)"; return 0; }
+  return 1
+}
+
+# Start a throwaway PostgreSQL cluster for the test run and set PORTICO_TEST_PG_URL to its database URL.
+# The cluster lives in a temp dir (owned by the postgres user when run as root: initdb refuses root), listens
+# on 127.0.0.1 on a free port and on a socket in that dir, trusts local connections only, runs without fsync,
+# and is stopped and removed when the calling script exits. The role "portico" may create databases (pytest-django
+# makes test_portico) but is no superuser, as a production role would not be. Returns 1 when it cannot start.
+start_test_postgres() {
+  local bin dir port run=() log collation="ICU en-US"
+  bin="$(pg_bindir)" || { say "PostgreSQL is not installed (Debian package postgresql)"; return 1; }
+  dir="$(mktemp -d -t portico-pg-XXXXXX)"
+  if [ "$(id -u)" -eq 0 ]; then
+    id postgres >/dev/null 2>&1 || { say "no postgres system user to run the test cluster as"; return 1; }
+    chown postgres: "$dir"
+    run=(runuser -u postgres --)
+  fi
+  log="$dir/server.log"
+  # shellcheck disable=SC2064  # the paths are fixed now, on purpose
+  trap "${run[*]} '$bin/pg_ctl' -D '$dir/data' -m immediate stop >/dev/null 2>&1 || true; rm -rf '$dir'" EXIT
+  trap 'exit 130' INT; trap 'exit 143' TERM  # so that a stopped run still stops its cluster (the EXIT trap)
+  # ICU en-US collation where the server has it (PostgreSQL 15+): orders and compares text as a typical
+  # production cluster does, not byte by byte as SQLite and the C locale do.
+  if ! "${run[@]}" "$bin/initdb" -D "$dir/data" -U postgres -A trust -E UTF8 --locale=C.UTF-8 --no-sync \
+      --locale-provider=icu --icu-locale=en-US >"$dir/initdb.log" 2>&1; then
+    "${run[@]}" rm -rf "$dir/data"
+    collation="C.UTF-8"
+    if ! "${run[@]}" "$bin/initdb" -D "$dir/data" -U postgres -A trust -E UTF8 --locale=C.UTF-8 --no-sync \
+        >"$dir/initdb.log" 2>&1; then
+      cat "$dir/initdb.log" >&2; return 1
+    fi
+  fi
+  # Only this machine, and only by socket or 127.0.0.1: trust is safe for a cluster nobody else can reach.
+  printf '%s\n' "local all all trust" "host all all 127.0.0.1/32 trust" | "${run[@]}" tee "$dir/data/pg_hba.conf" >/dev/null
+  port="$(.venv/bin/python -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+  if ! "${run[@]}" "$bin/pg_ctl" -D "$dir/data" -l "$log" -w -t 60 start -o "-c listen_addresses=127.0.0.1 \
+      -c port=$port -c unix_socket_directories=$dir -c fsync=off -c synchronous_commit=off -c full_page_writes=off \
+      -c max_connections=200 -c shared_buffers=64MB" >/dev/null; then
+    tail -20 "$log" >&2; return 1
+  fi
+  "${run[@]}" "$bin/psql" -q -h "$dir" -p "$port" -U postgres -d postgres -v ON_ERROR_STOP=1 \
+    -c "CREATE ROLE portico LOGIN CREATEDB" -c "CREATE DATABASE portico OWNER portico" >/dev/null || return 1
+  PORTICO_TEST_PG_URL="postgres://portico@127.0.0.1:$port/portico"
+  say "PostgreSQL $("$bin/postgres" -V | awk '{print $3}') test cluster ($collation) on 127.0.0.1:$port, $dir"
+}
