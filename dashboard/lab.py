@@ -25,6 +25,7 @@ from containers import docker_client as dc
 from dashboard import audit
 from routes.models import Domain
 from routes.schemas import ConfigDocument, DomainSpec, RouteSpec, TargetSpec
+from routes.state import writing_state
 
 LABEL = "portico.lab"  # value: the lab's id, so two labs (or parallel test runs) never touch each other
 ROLE_LABEL = "portico.lab.role"  # front | task | user | mysql
@@ -455,6 +456,8 @@ def up(spec: LabSpec, *, actor=None, say: Callable[[str], None] = print) -> list
     return steps
 
 
+# It reads the whole state and writes it back: under the exclusive lock, so no write in between is lost.
+@writing_state(exclusive=True)
 def _save_routes(spec: LabSpec, actor) -> list[str]:
     from routes.state import export_document, replace_state
 
@@ -711,6 +714,8 @@ def down(spec: LabSpec, *, actor=None, say: Callable[[str], None] = print) -> li
     return removed
 
 
+# It reads the whole state and writes it back: under the exclusive lock, so no write in between is lost.
+@writing_state(exclusive=True)
 def _remove_routes(spec: LabSpec, route_labels: set[str], actor) -> list[str]:
     """Delete the routes ``up`` made that still point only where ``up`` pointed them, and its empty domain."""
     from routes.state import export_document, replace_state

@@ -31,7 +31,7 @@ from dashboard.api_common import (
 )
 from routes.models import Domain, Route
 from routes.schemas import RouteSpec, TargetSpec
-from routes.state import route_spec, save_route
+from routes.state import route_spec, save_route, writing_state
 from routes.validators import normalize_domain
 
 router = Router()
@@ -268,7 +268,7 @@ def _write_route(
 ) -> Status:
     """Make route ``route_id`` equal ``build(current route)`` if the caller's If-Match (when sent) names its
     current version. The route is read, checked and written in one transaction."""
-    with transaction.atomic():
+    with writing_state():
         route = _get_route(route_id, lock=True)
         check_if_match(request, route.version, f"Route {route_id}")
         payload = build(route)
@@ -367,7 +367,7 @@ def bulk_routes(request: HttpRequest, payload: BulkIn):
             need = "needs targets." if item.action == "retarget" else "takes no targets (only retarget does)."
             raise _item_error(422, index, item, "targets", f"{item.action} {need}")
     results = []
-    with transaction.atomic():
+    with writing_state():
         routes = {r.pk: r for r in _routes().select_for_update(of=("self",)).filter(pk__in=seen)}
         for index, item in enumerate(payload.items):
             route = routes.get(item.id)
@@ -423,7 +423,7 @@ def list_routes(request: HttpRequest, filters: Query[RouteFilters]):
 def create_route(request: HttpRequest, payload: RouteIn, response: HttpResponse):
     """Create a route; its domain is created too when it does not exist yet."""
     require(request, "operate")
-    with transaction.atomic():
+    with writing_state():
         domain = _domain_for_route(request, payload.domain)
         _ensure_free(domain, payload.path)
         try:
@@ -475,7 +475,7 @@ def update_route(request: HttpRequest, route_id: int, payload: RoutePatch, respo
 def delete_route(request: HttpRequest, route_id: int):
     """Delete a route (it leaves nginx at the next apply). Send If-Match to refuse a stale delete with 412."""
     require(request, "operate")
-    with transaction.atomic():
+    with writing_state():
         route = _get_route(route_id, lock=True)
         check_if_match(request, route.version, f"Route {route_id}")
         before = route_data(route)
@@ -501,10 +501,17 @@ def list_domains(request: HttpRequest, filters: Query[DomainFilters]):
 def create_domain(request: HttpRequest, payload: DomainIn, response: HttpResponse):
     """Create a domain (IDN names are stored as punycode; ``*.example.com`` wildcards are allowed)."""
     require(request, "operate")
-    with transaction.atomic():
+    exists = ApiError(409, f"{payload.name} exists.", [{"field": "name", "message": "This domain exists."}])
+    with writing_state():
         if Domain.objects.filter(name=payload.name).exists():
-            raise ApiError(409, f"{payload.name} exists.", [{"field": "name", "message": "This domain exists."}])
-        domain = Domain.objects.create(name=payload.name, enabled=payload.enabled, notes=payload.notes)
+            raise exists
+        try:
+            # Two creates of one name can both pass the check above (PostgreSQL runs them side by side); the
+            # unique index stops the second, and the savepoint keeps its transaction usable for the answer.
+            with transaction.atomic():
+                domain = Domain.objects.create(name=payload.name, enabled=payload.enabled, notes=payload.notes)
+        except IntegrityError:
+            raise exists from None
         audit.record(
             "domain.create", actor=request.user, source=audit.source_of(request), obj=domain, after=domain_data(domain)
         )
@@ -526,7 +533,7 @@ def get_domain(request: HttpRequest, name: str, response: HttpResponse):
 def update_domain(request: HttpRequest, name: str, payload: DomainPatch, response: HttpResponse):
     """Enable or disable a domain or change its notes. Send If-Match to refuse a stale write with 412."""
     require(request, "operate")
-    with transaction.atomic():
+    with writing_state():
         domain = _get_domain(name, lock=True)
         check_if_match(request, domain.version, f"Domain {domain.name}")
         before = domain_data(domain)
@@ -551,7 +558,7 @@ def update_domain(request: HttpRequest, name: str, payload: DomainPatch, respons
 def delete_domain(request: HttpRequest, name: str, cascade: bool = False):
     """Delete a domain. One that still has routes is kept (409) unless ``?cascade=true`` deletes them too."""
     require(request, "operate")
-    with transaction.atomic():
+    with writing_state():
         domain = _get_domain(name, lock=True)
         check_if_match(request, domain.version, f"Domain {domain.name}")
         routes = list(_routes().filter(domain=domain).order_by("path"))

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,10 +32,34 @@ def route_spec(route: Route) -> RouteSpec:
     )
 
 
+@contextlib.contextmanager
+def _one_snapshot() -> Iterator[None]:
+    """Run the reads inside in one snapshot of the database, so a write committed meanwhile is seen by all or none.
+
+    PostgreSQL outside a transaction gets a REPEATABLE READ READ ONLY one (under READ COMMITTED every statement
+    sees a fresh snapshot). Inside a transaction there is nothing to add (replace_state holds the desired-state
+    lock). SQLite is left as it was: a transaction there begins IMMEDIATE, i.e. takes the write lock, which a
+    read should not.
+    """
+    if connection.vendor != "postgresql" or connection.in_atomic_block:
+        yield
+        return
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        yield
+
+
 def export_document() -> ConfigDocument:
     """Every domain and route, sorted by domain name and path: the same state always gives the same document."""
+    with _one_snapshot():
+        return _export_document()
+
+
+def _export_document() -> ConfigDocument:
     # Three flat queries instead of model instances: at thousands of routes the ORM's per-object cost was most
     # of an apply's time (bench/). Stored rows were validated when saved, so the specs are constructed as is.
+    # They must see one state (an apply stores what they return as the revision's snapshot): _one_snapshot.
     targets: dict[int, list[TargetSpec]] = defaultdict(list)
     for route_id, host, port, weight, backup in Target.objects.order_by("id").values_list(
         "route_id", "host", "port", "weight", "backup"
@@ -73,17 +99,6 @@ def state_etag(data: dict[str, Any] | None = None) -> str:
     data = export_state() if data is None else data
     text = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(text.encode()).hexdigest()[:32]
-
-
-def lock_state() -> None:
-    """Inside a transaction: hold off every other writer of the whole desired state until it ends.
-
-    SQLite transactions already start IMMEDIATE (settings.py), one writer at a time. PostgreSQL needs an
-    advisory lock, or two config replacements could both read the old state and both write.
-    """
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [STATE_LOCK_KEY])
 
 
 @dataclass
@@ -133,6 +148,35 @@ def save_route(domain: Domain, spec: RouteSpec, route: Route | None = None) -> t
     return route, True
 
 
+def lock_state(*, shared: bool = False) -> None:
+    """Take the desired-state lock until the current transaction ends (call it inside ``transaction.atomic``).
+
+    Writers of single domains or routes take it ``shared``, before their first query: they still run side by
+    side, kept apart by row locks and ``version`` checks. ``replace_state`` and anything else that reads the whole
+    state to write it back (PUT /config's If-Match check, lab up/down) take it exclusive (the default): it waits for the writes in flight, and new ones wait for it, so it never
+    decides on a state that changes under it. On PostgreSQL this is a transaction-level advisory lock: under READ
+    COMMITTED two config replaces would otherwise read the same old state and interleave their writes (a mix of
+    both documents, or an IntegrityError when both create one domain), and a route saved from an older read
+    would overwrite a concurrent API write under the same version. SQLite needs nothing: Portico opens every
+    transaction with BEGIN IMMEDIATE (settings.py), so writers already run one at a time.
+    """
+    if connection.vendor != "postgresql":
+        return
+    if not connection.in_atomic_block:
+        raise RuntimeError("lock_state() outside a transaction would release the lock at once")
+    function = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {function}(%s)", [STATE_LOCK_KEY])
+
+
+@contextlib.contextmanager
+def writing_state(*, exclusive: bool = False) -> Iterator[None]:
+    """A transaction that changes domains or routes, holding the desired-state lock (see ``lock_state``)."""
+    with transaction.atomic():
+        lock_state(shared=not exclusive)
+        yield
+
+
 def replace_state(
     document: ConfigDocument,
     *,
@@ -147,8 +191,7 @@ def replace_state(
     All or nothing, in one transaction. With ``dry_run`` nothing is written and the changes are reported.
     """
     changes = Changes()
-    with transaction.atomic():
-        lock_state()
+    with writing_state(exclusive=True):
         before = export_state()
         existing = {d.name: d for d in Domain.objects.prefetch_related("routes__targets")}
         wanted = {d.name for d in document.domains}

@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import messages
-from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
@@ -26,7 +25,7 @@ from routes.forms import STALE, DomainForm, RouteForm, parse_pick, target_rows, 
 from routes.models import Domain, Route
 from routes.pending import unapplied_changes
 from routes.picker import target_choices
-from routes.state import route_spec, save_route
+from routes.state import route_spec, save_route, writing_state
 
 TEMPLATE = "routes/index.html"
 
@@ -96,7 +95,7 @@ def domain_create(request: HtmxHttpRequest) -> HttpResponse:
             return _fragments(request, ("domain-form", {"domain_form": form}), banner=False)
         return _page(request, status=422, domain_form=form)
     spec = form.cleaned_data["spec"]
-    with transaction.atomic():
+    with writing_state():
         domain = Domain.objects.create(name=spec.name, notes=spec.notes)
         audit.record(
             "domain.create",
@@ -137,7 +136,7 @@ def domain_detail(request: HtmxHttpRequest, domain_id: int) -> HttpResponse:
 @capability_required("operate")
 def domain_toggle(request: HtmxHttpRequest, domain_id: int) -> HttpResponse:
     """Switch a whole domain on or off in one click."""
-    with transaction.atomic():
+    with writing_state():
         domain = get_object_or_404(Domain.objects.select_for_update(), pk=domain_id)
         before = domain.enabled
         if domain.set_enabled(not before):
@@ -161,7 +160,7 @@ def domain_delete(request: HtmxHttpRequest, domain_id: int) -> HttpResponse:
     domain = get_object_or_404(_domains(), pk=domain_id)
     if request.method == "GET":
         return render(request, "routes/confirm_delete.html", {"domain": domain, "action": request.path})
-    with transaction.atomic():
+    with writing_state():
         before = {
             "name": domain.name,
             "enabled": domain.enabled,
@@ -227,7 +226,7 @@ def route_create(request: HtmxHttpRequest, domain_id: int) -> HttpResponse:
         return edited
     if not form.is_valid():
         return _show_form(request, form, status=422)
-    with transaction.atomic():
+    with writing_state():
         route, _changed = save_route(domain, form.spec)
         audit.record("route.create", actor=request.user, source="ui", obj=route, after=_route_state(route))
     if _is_fragment(request):
@@ -260,7 +259,7 @@ def route_edit(request: HtmxHttpRequest, route_id: int) -> HttpResponse:
         return edited
     if not form.is_valid():
         return _show_form(request, form, status=422)
-    with transaction.atomic():
+    with writing_state():
         # the form checked the version; check again under the row lock so two saves cannot both win
         expected = form.cleaned_data.get("version")
         current = Route.objects.select_for_update().filter(pk=route.pk).values_list("version", flat=True).first()
@@ -318,7 +317,7 @@ def _errors_response(request: HtmxHttpRequest, key: str, errors: dict[str, list[
 @capability_required("operate")
 def route_toggle(request: HtmxHttpRequest, route_id: int) -> HttpResponse:
     """Switch a route on or off in one click."""
-    with transaction.atomic():
+    with writing_state():
         route = get_object_or_404(Route.objects.select_for_update().select_related("domain"), pk=route_id)
         before = _route_state(route)
         spec = route_spec(route).model_copy(update={"enabled": not route.enabled})
@@ -344,7 +343,7 @@ def route_delete(request: HtmxHttpRequest, route_id: int) -> HttpResponse:
     route = get_object_or_404(Route.objects.select_related("domain").prefetch_related("targets"), pk=route_id)
     if request.method == "GET":
         return render(request, "routes/confirm_delete.html", {"route": route, "action": request.path})
-    with transaction.atomic():
+    with writing_state():
         name = str(route)
         audit.record("route.delete", actor=request.user, source="ui", obj=route, before=_route_state(route))
         route.delete()
