@@ -278,6 +278,7 @@ POSTGRES_TESTS = (
     "routes/tests/test_views.py",
     "routes/tests/test_publish.py",
     "routes/tests/test_publish_api.py",
+    "routes/tests/test_apply_lock_shared_db.py",
     "dashboard/tests/test_audit_api.py",
     "dashboard/tests/test_api_lists.py",
     "dashboard/tests/test_tokens.py",

@@ -1,6 +1,6 @@
 """Plan, apply and roll back the desired state over a publisher (Portico's nginx files, or NPM).
 
-Every apply is serialized by a lock file, recorded as a Revision (diff, author, output, files, snapshot)
+Every apply is serialized by a lock file (and on PostgreSQL an advisory lock), recorded as a Revision (diff, author, output, files, snapshot)
 and in the audit trail. A failed apply leaves the live proxy and the routes in the database as they were.
 """
 
@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from django.conf import settings
-from django.db import transaction
+from django.db import DatabaseError, connection, transaction
 from django.db.models import Max
 
 from dashboard import audit
@@ -232,8 +232,14 @@ def _lock_path() -> Path:
 
 @contextlib.contextmanager
 def apply_lock(timeout: float | None = None) -> Iterator[None]:
-    """Hold the apply lock (across processes and threads); raise ApplyBusy after ``timeout`` seconds."""
+    """Hold the apply lock (across processes and threads); raise ApplyBusy after ``timeout`` seconds.
+
+    The lock file in VAR_DIR keeps apart the applies of one Portico (its gunicorn workers, its commands). On
+    PostgreSQL, several Portico hosts may share the database but not VAR_DIR, so an advisory lock on the
+    database is taken as well (see _database_apply_lock).
+    """
     timeout = settings.PORTICO_APPLY_LOCK_TIMEOUT if timeout is None else timeout
+    busy = f"Another apply is running and did not finish within {timeout} s; try again shortly."
     path = _lock_path()
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
@@ -245,16 +251,51 @@ def apply_lock(timeout: float | None = None) -> Iterator[None]:
                 break
             except BlockingIOError:
                 if time.monotonic() >= deadline:
-                    raise ApplyBusy(
-                        f"Another apply is running and did not finish within {timeout} s; try again shortly."
-                    ) from None
+                    raise ApplyBusy(busy) from None
                 time.sleep(0.05)
         try:
-            yield
+            with _database_apply_lock(deadline, busy):
+                yield
         finally:
             fcntl.flock(fd, fcntl.LOCK_UN)
     finally:
         os.close(fd)
+
+
+# pg_advisory_lock key of the apply lock ("apply" in ASCII); the desired state's lock has a key of its own.
+APPLY_LOCK_KEY = 0x6170706C79
+
+
+@contextlib.contextmanager
+def _database_apply_lock(deadline: float, busy: str) -> Iterator[None]:
+    """On PostgreSQL, a session-level advisory lock held for the whole apply (which spans several transactions).
+
+    Without it, two hosts sharing the database would number two revisions alike (one fails on the unique
+    number), and one host's recovery would mark the other's running apply as interrupted. A host that dies
+    loses its session, and with it the lock. SQLite is one file on one host: the lock file is enough.
+    """
+    if connection.vendor != "postgresql":
+        yield
+        return
+    with connection.cursor() as cursor:
+        while True:
+            cursor.execute("SELECT pg_try_advisory_lock(%s)", [APPLY_LOCK_KEY])
+            row = cursor.fetchone()
+            if row and row[0]:
+                break
+            if time.monotonic() >= deadline:
+                raise ApplyBusy(busy)
+            time.sleep(0.05)
+    try:
+        yield
+    finally:
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s)", [APPLY_LOCK_KEY])
+        except DatabaseError:
+            # The session is unusable (e.g. an aborted transaction): ending it releases the lock.
+            if not connection.in_atomic_block:
+                connection.close()
 
 
 def _recover_locked(publisher: Publisher) -> str:
