@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from functools import wraps
 
 from django.conf import settings
 from django.core.exceptions import ObjectDoesNotExist, PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import DataError
 from django.http import Http404, HttpRequest, HttpResponse
 from ninja import NinjaAPI, Schema
 from ninja.errors import AuthenticationError, HttpError
@@ -113,6 +115,15 @@ def _not_found(request: HttpRequest, exc: Exception) -> HttpResponse:
 @api.exception_handler(ObjectDoesNotExist)
 def _does_not_exist(request: HttpRequest, exc: Exception) -> HttpResponse:
     return error_response(404, str(exc) or "Not found.")
+
+
+@api.exception_handler(DataError)
+def _data_error(request: HttpRequest, exc: DataError) -> HttpResponse:
+    # PostgreSQL refuses values SQLite stores (a NUL inside a YAML document, text longer than its column...):
+    # the statement failed and its transaction is rolled back, so nothing changed. dashboard.storable stops the
+    # known cases with field errors first; this keeps the rest a 422 instead of a 500, logged for a fix.
+    logging.getLogger(__name__).warning("The database refused a value in %s %s: %s", request.method, request.path, exc)
+    return error_response(422, "Invalid input: a value the database cannot store (too long, out of range or with NUL).")
 
 
 @api.exception_handler(HttpError)

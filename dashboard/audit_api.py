@@ -10,6 +10,7 @@ from ninja.pagination import paginate
 
 from dashboard.api_common import PagePagination, filter_by, require
 from dashboard.models import AuditEntry
+from dashboard.storable import UtcDatetime
 
 router = Router(tags=["audit"])
 
@@ -38,8 +39,8 @@ class AuditFilters(Schema):
     object_type: str | None = Field(None, max_length=64, description="routes.route, routes.domain, config, ...")
     object_id: str | None = Field(None, max_length=64)
     source: Literal["ui", "api", "cli", "system"] | None = None
-    since: datetime | None = Field(None, description="Entries at or after this time (ISO 8601).")
-    until: datetime | None = Field(None, description="Entries before this time (ISO 8601).")
+    since: UtcDatetime | None = Field(None, description="Entries at or after this time (ISO 8601).")
+    until: UtcDatetime | None = Field(None, description="Entries before this time (ISO 8601).")
     q: str | None = Field(None, max_length=255, description="Text in the object or the message.")
 
 

@@ -11,6 +11,7 @@ from pydantic import Field
 
 from dashboard.api_common import ApiError, ErrorOut, PagePagination, filter_by, require
 from dashboard.audit import source_of
+from dashboard.storable import UtcDatetime
 
 router = Router(tags=["routes"])
 
@@ -72,8 +73,8 @@ class RevisionFilters(Schema):
     status: Literal["pending", "applied", "failed", "rolled_back"] | None = None
     publisher: Literal["nginx", "npm"] | None = None
     author: str | None = Field(None, max_length=150, description="Only revisions by this user name.")
-    since: datetime | None = Field(None, description="Made at or after this time (ISO 8601).")
-    until: datetime | None = Field(None, description="Made before this time (ISO 8601).")
+    since: UtcDatetime | None = Field(None, description="Made at or after this time (ISO 8601).")
+    until: UtcDatetime | None = Field(None, description="Made before this time (ISO 8601).")
     rollbacks: bool | None = Field(None, description="true: only rollbacks; false: only ordinary applies.")
     q: str | None = Field(None, max_length=255, description="Text in the message or the diff.")
 

@@ -33,6 +33,7 @@ def dump(data: dict[str, Any], fmt: str) -> str:
 def load(text: str | bytes, fmt: str) -> ConfigDocument:
     """Parse and validate a document; raises DocumentError naming the field (``domains.0.routes.1.path``)."""
     from dashboard.api_common import pydantic_errors
+    from dashboard.storable import NUL_MESSAGE, nul_fields
 
     try:
         data = yaml.safe_load(text) if fmt == "yaml" else json.loads(text or b"null")
@@ -47,6 +48,10 @@ def load(text: str | bytes, fmt: str) -> ConfigDocument:
             "The document must be a mapping with a 'domains' list.",
             [{"field": "__all__", "message": "Not a mapping."}],
         )
+    with_nul = nul_fields(data)  # YAML's "\0" or JSON's "\u0000": PostgreSQL cannot store them
+    if with_nul:
+        errors = [{"field": field, "message": NUL_MESSAGE} for field in with_nul]
+        raise DocumentError(422, f"Invalid document: {with_nul[0]}: {NUL_MESSAGE}", errors)
     try:
         return ConfigDocument.model_validate(data)
     except ValidationError as exc:
