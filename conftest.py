@@ -400,7 +400,7 @@ class PorticoServer:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = {
-            **{k: v for k, v in os.environ.items() if k != "DATABASE_URL"},
+            **{k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "DATABASE_URL_FILE")},
             **server_database_env(var_dir),
             "PORTICO_VAR_DIR": str(var_dir),
             "PORTICO_TESTING": "true",

@@ -92,7 +92,7 @@ TEMPLATES = [
 WSGI_APPLICATION = "dashboard.wsgi.application"
 
 # SQLite under VAR_DIR by default; DATABASE_URL (e.g. postgres://...) for scale-out.
-_database_url = envstr("DATABASE_URL")
+_database_url = envsecret("DATABASE_URL")  # it holds a password: DATABASE_URL_FILE works too
 if _database_url:
     try:
         # Connections live a minute; a health check first, so a restarted PostgreSQL costs no failed request.
