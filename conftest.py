@@ -286,7 +286,8 @@ POSTGRES_TESTS = (
     "dashboard/tests/test_storable.py",
     "dashboard/tests/test_lab.py",
     "tests/test_api_fuzz.py",
-    "tests/test_faults.py::test_applies_at_once_from_both_gunicorn_workers_are_serialized_recorded_and_never_mixed",
+    "routes/tests/test_faults.py",
+    "tests/test_faults.py",
 )
 POSTGRES_SCHEMES = ("postgres://", "postgresql://", "pgsql://")
 
