@@ -21,6 +21,7 @@ import os
 import re
 import shlex
 import shutil
+import signal
 import subprocess
 import time
 import uuid
@@ -150,6 +151,20 @@ def resolvers() -> tuple[str, ...]:
     return tuple(found) or ("127.0.0.1",)
 
 
+def _children(pid: int) -> list[int]:
+    """The processes whose parent is ``pid`` (nginx's workers, for its master), from /proc."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            # "pid (comm) state ppid ...": comm may hold spaces and parentheses, so split after the last ")".
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if fields[1] == str(pid):
+            found.append(int(stat.parent.name))
+    return found
+
+
 # --- verification --------------------------------------------------------------------------------------
 
 
@@ -177,7 +192,13 @@ def _probe(address: tuple[str, int], host: str) -> str:
     return body.strip() if response.status == 200 else f"status {response.status}"
 
 
-def verify(desired: dict[str, str], previous: dict[str, str], timeout: float | None = None, grace: float = 0.0) -> str:
+def verify(
+    desired: dict[str, str],
+    previous: dict[str, str],
+    timeout: float | None = None,
+    grace: float = 0.0,
+    old_workers_done: Callable[[], bool | None] | None = None,
+) -> str:
     """Prove with HTTP requests that nginx serves ``desired``: every changed domain answers its new digest,
     every removed domain stops answering its old one. Raises NginxError after ``timeout`` seconds.
 
@@ -186,6 +207,8 @@ def verify(desired: dict[str, str], previous: dict[str, str], timeout: float | N
     domain is asked once more, so the cost is one request per domain, not a poll loop per domain. Waiting
     for the switch and checking every domain each get ``timeout`` seconds plus ``grace`` (the caller passes
     what testing the config took: nginx parses it again on reload, so big configs switch later).
+    ``old_workers_done`` tells, where the mode can, that the old workers stopped accepting (so the apply need
+    not wait out all of VERIFY_SETTLE); None from it means it cannot tell.
     """
     timeout = (timeout or settings.PORTICO_VERIFY_TIMEOUT) + grace
     expected: dict[str, tuple[str, bool]] = {}
@@ -219,10 +242,15 @@ def verify(desired: dict[str, str], previous: dict[str, str], timeout: float | N
     witnesses = names[:: max(1, len(names) // VERIFY_WITNESSES)][:VERIFY_WITNESSES]
     pending = settle(witnesses)
     if not pending:
-        # After a reload the old workers keep accepting for a moment (nginx's master waits 100 ms before it
-        # tells them to stop): check every domain once that moment has passed.
-        time.sleep(VERIFY_SETTLE)
+        # The new config is live. For a moment the old workers keep accepting too (nginx's master waits
+        # 100 ms before it tells them to stop): a domain that one of them answers is asked again, and the
+        # apply returns only once that moment has passed, so every request after it gets the new config.
+        live_since = time.monotonic()
         pending = settle(names)
+        while time.monotonic() - live_since < VERIFY_SETTLE:
+            if old_workers_done is not None and old_workers_done():
+                break
+            time.sleep(0.005)
     if pending:
         details = "; ".join(
             f"{_probe_host(n)}: expected {'digest ' + expected[n][0] if expected[n][1] else 'the old config gone'}, "
@@ -270,6 +298,10 @@ class Backend:
     def test_live(self) -> str:
         """Test the live config (modes that cannot test a staged copy). Returns nginx's output."""
         return ""
+
+    def old_workers_done(self) -> bool | None:
+        """After reload(): whether every worker of the old config has stopped accepting; None: cannot tell."""
+        return None
 
     def reload(self) -> str:
         """Tell nginx to load the live files. Raises NginxError."""
@@ -337,7 +369,7 @@ class Backend:
             tested = staged + time.monotonic() - started
             reloading = True
             outputs.append(self.reload())
-            outputs.append(verify(desired, previous, grace=2 * tested))
+            outputs.append(verify(desired, previous, grace=2 * tested, old_workers_done=self.old_workers_done))
         except NginxError as exc:
             log = self.recent_log() if reloading else ""
             restore_note = self._restore(previous)
@@ -531,13 +563,38 @@ class ManagedNginx(Backend):
         return Status(False, f"not running (prefix {self.prefix}); start it with: manage.py nginx start")
 
     def reload(self) -> str:
-        if not self._pid():
+        pid = self._pid()
+        if not pid:
             raise NginxError("Portico's nginx is not running: start it with `manage.py nginx start`.")
         try:
             self._log_offset = (self.prefix / "logs" / "error.log").stat().st_size
         except OSError:
             self._log_offset = 0
-        return self._nginx(self.conf, "-s", "reload", what="nginx reload")
+        # SIGHUP is what `nginx -s reload` sends, but that command parses the whole config first just to find
+        # the pid file: at a thousand domains a second full parse per apply (bench/). Whether the master
+        # took the new config is what verify() proves, and a refused one shows in its error log.
+        self._old_workers = _children(pid)
+        try:
+            os.kill(pid, signal.SIGHUP)
+        except ProcessLookupError:
+            raise NginxError(
+                "Portico's nginx stopped before it could reload: start it with `manage.py nginx start`."
+            ) from None
+        except PermissionError as exc:
+            raise NginxError(f"cannot signal Portico's nginx (pid {pid}) to reload: {exc}") from None
+        return f"reload: SIGHUP sent to nginx's master (pid {pid})"
+
+    def old_workers_done(self) -> bool | None:
+        # A worker told to stop retitles itself "worker process is shutting down" and closes its listening
+        # sockets in the same step (ngx_worker_process_cycle), so the title is the sign it accepts no more.
+        for pid in getattr(self, "_old_workers", ()):
+            try:
+                title = Path(f"/proc/{pid}/cmdline").read_bytes()
+            except OSError:
+                continue  # gone
+            if title and b"shutting down" not in title:  # a zombie (exited, not yet reaped) has no title
+                return False
+        return True
 
     def recent_log(self) -> str:
         try:
