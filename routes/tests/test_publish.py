@@ -163,6 +163,51 @@ def test_twenty_applies_under_a_request_loop_lose_no_request(managed_nginx, echo
     assert Revision.objects.filter(status="applied").count() == 21
 
 
+def _fresh_connection_backend(port: int) -> str:
+    """Which backend answers gctask.test/ on a new connection (a kept-alive one sticks to one worker)."""
+    import http.client
+    import json
+
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    try:
+        conn.request("GET", "/", headers={"Host": "gctask.test", "Connection": "close"})
+        response = conn.getresponse()
+        body = response.read()
+        return json.loads(body)["backend"] if response.status == 200 else f"status {response.status}"
+    finally:
+        conn.close()
+
+
+def test_once_apply_returns_no_new_connection_reaches_the_old_config(managed_nginx, echo_backend):
+    """nginx's old workers accept for a moment after a reload; the apply must not return before they stop."""
+    a, b = echo_backend("a"), echo_backend("b")
+    for i in range(8):
+        want = (a, b)[i % 2]
+        set_state({"domains": [{"name": "gctask.test", "routes": [route("/", want.port)]}]})
+        revision = publish.apply()
+        assert revision.status == "applied", revision.message
+        assert "SIGHUP sent to nginx's master" in revision.output  # no second parse by `nginx -s reload`
+        answers = {_fresh_connection_backend(managed_nginx.port) for _ in range(30)}
+        assert answers == {want.name}, (i, answers)
+
+
+def test_old_workers_are_seen_to_stop_after_a_reload(managed_nginx):
+    from routes.nginx import _children
+
+    backend = managed_nginx.nginx
+    master = backend._pid()
+    before = set(_children(master))
+    assert before, "the master has no workers"
+    backend.reload()
+    deadline = time.monotonic() + 5
+    while backend.old_workers_done() is not True:
+        assert time.monotonic() < deadline, "the old workers never stopped accepting"
+        time.sleep(0.01)
+    new = set(_children(master)) - before
+    assert new, "no new worker started"
+    assert all(b"shutting down" not in Path(f"/proc/{pid}/cmdline").read_bytes() for pid in new)
+
+
 # --- failures: the live proxy keeps serving, the database stays, the failure is recorded -----------------
 
 
