@@ -30,6 +30,19 @@ def _pydantic_message(error: dict) -> str:
     return message.removeprefix("Value error, ")
 
 
+class DomainNotesForm(forms.Form):
+    """Change a domain's notes (its name is what nginx matches, so it does not change)."""
+
+    notes = forms.CharField(
+        label=_("Notes"), required=False, max_length=2000, widget=forms.Textarea(attrs={"rows": 2, "cols": 60})
+    )
+
+    def __init__(self, *args, domain: Domain, **kwargs):
+        kwargs.setdefault("auto_id", f"domain-{domain.pk}-notes-%s")
+        super().__init__(*args, **kwargs)
+        self.domain = domain
+
+
 class DomainForm(forms.Form):
     """Add a domain: a host name (IDN and ``*.`` wildcards accepted) and notes."""
 

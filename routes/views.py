@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import messages
+from django.db.models import F
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
@@ -21,7 +22,7 @@ from django_htmx.middleware import HtmxDetails
 from dashboard import audit
 from dashboard.auth import capability_required
 from dashboard.roles import can
-from routes.forms import STALE, DomainForm, RouteForm, parse_pick, target_rows, with_target_rows
+from routes.forms import STALE, DomainForm, DomainNotesForm, RouteForm, parse_pick, target_rows, with_target_rows
 from routes.models import Domain, Route
 from routes.pending import unapplied_changes
 from routes.picker import target_choices
@@ -151,6 +152,37 @@ def domain_toggle(request: HtmxHttpRequest, domain_id: int) -> HttpResponse:
     if _is_fragment(request):
         return _fragments(request, ("domain-section", {"domain": get_object_or_404(_domains(), pk=domain_id)}))
     return _back(f"domain-{domain_id}")
+
+
+@require_http_methods(["GET", "POST"])
+@capability_required("operate")
+def domain_notes(request: HtmxHttpRequest, domain_id: int) -> HttpResponse:
+    """GET: the domain with its notes in a form; POST: save them (audited; the domain's version moves on)."""
+    domain = get_object_or_404(_domains(), pk=domain_id)
+    form = DomainNotesForm(request.POST or None, domain=domain, initial={"notes": domain.notes})
+    if request.method == "POST" and form.is_valid():
+        notes = form.cleaned_data["notes"].strip()
+        with writing_state():
+            locked = Domain.objects.select_for_update().get(pk=domain.pk)
+            if locked.notes != notes:
+                Domain.objects.filter(pk=domain.pk).update(notes=notes, version=F("version") + 1)
+                audit.record(
+                    "domain.update",
+                    actor=request.user,
+                    source="ui",
+                    obj=locked,
+                    before={"notes": locked.notes},
+                    after={"notes": notes},
+                )
+        if _is_fragment(request):
+            return _fragments(request, ("domain-section", {"domain": get_object_or_404(_domains(), pk=domain_id)}))
+        return _back(f"domain-{domain_id}")
+    status = 422 if request.method == "POST" else 200
+    if _is_fragment(request):
+        return _fragments(
+            request, ("domain-section", {"domain": domain, "notes_form": form}), banner=False, status=status
+        )
+    return _page(request, status=status, notes_form=form)
 
 
 @require_http_methods(["GET", "POST"])
@@ -346,8 +378,12 @@ def route_delete(request: HtmxHttpRequest, route_id: int) -> HttpResponse:
     with writing_state():
         name = str(route)
         audit.record("route.delete", actor=request.user, source="ui", obj=route, before=_route_state(route))
+        domain_id = route.domain_id
         route.delete()
     if _is_fragment(request):
-        return _fragments(request)
+        # The whole domain section, not just an empty row: "No routes yet." and the missing-"/" hint depend
+        # on the routes that are left.
+        response = _fragments(request, ("domain-section", {"domain": get_object_or_404(_domains(), pk=domain_id)}))
+        return reswap(retarget(response, f"#domain-{domain_id}"), "outerHTML")
     messages.success(request, _("Route %(route)s deleted.") % {"route": name})
     return _back()

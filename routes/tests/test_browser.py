@@ -96,6 +96,8 @@ def test_an_operator_builds_the_gctask_routes_in_place(logged_in_page, live_serv
     user_row.get_by_test_id("route-delete").click()
     expect(user_row).to_have_count(0)
     assert sorted(Route.objects.values_list("path", flat=True)) == ["/", "/task/"]
+    # the section was replaced, not the page: the other rows and the page's state are still there
+    expect(page.get_by_test_id("route-row")).to_have_count(2)
 
     banner = page.get_by_test_id("changes-banner")
     expect(banner).to_contain_text("3 unapplied changes")  # the domain and its two routes, never applied

@@ -140,6 +140,39 @@ def test_adding_a_domain_without_javascript_redirects_and_audits(operator):
 
 
 @pytest.mark.django_db
+def test_domain_notes_are_edited_in_place_audited_and_versioned(operator, domain, client, viewer_user):
+    url = reverse("routes:domain-notes", args=[domain.pk])
+    form = operator.get(url, headers=HX).content.decode()
+    assert 'data-testid="domain-notes-form"' in form and f'id="domain-{domain.pk}"' in form
+
+    too_long = operator.post(url, {"notes": "x" * 2001}, headers=HX)
+    assert too_long.status_code == 422 and "at most 2000 characters" in too_long.content.decode()
+    assert Domain.objects.get().notes == ""
+
+    saved = operator.post(url, {"notes": "  lab 3: front, task and user  "}, headers=HX)
+    html = saved.content.decode()
+    assert saved.status_code == 200 and "lab 3: front, task and user" in html
+    assert 'data-testid="domain-notes-form"' not in html
+    fresh = Domain.objects.get()
+    assert (fresh.notes, fresh.version) == ("lab 3: front, task and user", domain.version + 1)
+    entry = AuditEntry.objects.get(action="domain.update")
+    assert (entry.source, entry.before, entry.after) == ("ui", {"notes": ""}, {"notes": "lab 3: front, task and user"})
+
+    assert operator.post(url, {"notes": "lab 3: front, task and user"}, headers=HX).status_code == 200
+    assert AuditEntry.objects.filter(action="domain.update").count() == 1  # unchanged notes: nothing recorded
+
+    # Without JavaScript: the page with the form, then a redirect back to the domain.
+    assert 'data-testid="domain-notes-form"' in operator.get(url).content.decode()
+    back = operator.post(url, {"notes": ""})
+    assert back.status_code == 302 and back["Location"].endswith(f"#domain-{domain.pk}")
+
+    client.force_login(viewer_user)
+    assert client.post(url, {"notes": "viewer"}, headers=HX).status_code == 403
+    assert 'data-testid="domain-notes-edit"' not in client.get(reverse("routes:index")).content.decode()
+    assert Domain.objects.get().notes == ""
+
+
+@pytest.mark.django_db
 def test_adding_a_domain_with_htmx_returns_the_list_with_the_new_domain(operator):
     response = operator.post(reverse("routes:domain-create"), {"name": "gctask.test"}, headers=HX)
     html = response.content.decode()
@@ -440,7 +473,10 @@ def test_deleting_a_route_with_htmx_removes_the_row_and_audits(operator, route):
     response = operator.post(reverse("routes:route-delete", args=[route.pk]), headers=HX)
     html = response.content.decode()
     assert response.status_code == 200
-    assert f'id="route-{route.pk}"' not in html  # the row's target is swapped with nothing
+    # The domain's section comes back in place of the old one: without the row, saying it has no routes.
+    assert response["HX-Retarget"] == f"#domain-{route.domain_id}" and response["HX-Reswap"] == "outerHTML"
+    assert f'id="domain-{route.domain_id}"' in html and f'id="route-{route.pk}"' not in html
+    assert "No routes yet." in html
     assert 'id="changes-banner" hx-swap-oob="true"' in html
     assert not Route.objects.exists()
     entry = AuditEntry.objects.get(action="route.delete")
