@@ -423,9 +423,20 @@ class _LineAssembler:
 
 def _chunks(raw: Any) -> Iterator[bytes]:
     """Whatever bytes have arrived, as soon as they arrive (never waits for a full buffer)."""
-    # urllib3's response wraps http.client's; reading the inner one skips a per-call layer (Docker sends one
-    # HTTP chunk per log message, so that layer costs more than the bytes). Docker never compresses logs.
+    # urllib3's response wraps http.client's; reading the inner one skips a per-call layer. Docker sends one
+    # HTTP chunk per log message, and http.client spends several calls on each: with the body untouched so
+    # far, the chunked encoding is taken apart here instead, a whole read at a time (bench/logs.py).
+    # Docker never compresses logs.
     inner = getattr(raw, "_fp", None)
+    if (
+        inner is not None
+        and getattr(inner, "chunked", False)
+        and getattr(inner, "chunk_left", 0) is None
+        and hasattr(getattr(inner, "fp", None), "read1")
+    ):
+        yield from _dechunked(inner.fp.read1)
+        inner.close()  # the body is consumed: http.client must not read the socket again
+        return
     source = inner if inner is not None and hasattr(inner, "read1") else raw
     read = source.read1 if hasattr(source, "read1") else source.read
     while True:
@@ -433,6 +444,47 @@ def _chunks(raw: Any) -> Iterator[bytes]:
         if not chunk:
             return
         yield chunk
+
+
+class _ChunkError(OSError):
+    """The HTTP body broke off inside a chunk, or a chunk header was not one."""
+
+
+def _dechunked(read1: Callable[[int], bytes]) -> Iterator[bytes]:
+    """The payload of an HTTP/1.1 chunked body (RFC 9112 7.1), one block per read of the socket.
+
+    ``read1`` returns what has arrived (at least one byte, or b"" at the end). Chunk extensions and trailers
+    are skipped. Raises _ChunkError (an OSError) when the body ends early or a size line is malformed.
+    """
+    buf = b""
+    pos = 0
+    while True:
+        out: list[bytes] = []
+        while True:
+            eol = buf.find(b"\r\n", pos)
+            if eol < 0:
+                break
+            size_text = buf[pos:eol].split(b";", 1)[0].strip()
+            try:
+                size = int(size_text, 16)
+            except ValueError:
+                raise _ChunkError(f"bad chunk size line {buf[pos:eol][:40]!r}") from None
+            if size == 0:
+                if out:
+                    yield b"".join(out)
+                return  # the last chunk; trailers (none from Docker) are left unread
+            start = eol + 2
+            if len(buf) < start + size + 2:
+                break
+            out.append(buf[start : start + size])
+            pos = start + size + 2
+        if out:
+            yield b"".join(out)
+        data = read1(65536)
+        if not data:
+            raise _ChunkError("the response ended inside a chunk")
+        buf = buf[pos:] + data
+        pos = 0
 
 
 def _frames(raw: Any, tty: bool) -> Iterator[tuple[str, bytes]]:

@@ -399,6 +399,7 @@ class Backend:
 
 # The process and http settings of Portico's own nginx, open at the end of the http block (a format string
 # with {prefix}). bench/apply.py's bare-nginx baseline uses the same, so both parse sites alike.
+MANAGED_WORKERS = 1  # worker_processes of Portico's own nginx (below); verify() counts them after a reload
 HTTP_SETTINGS = """worker_processes 1;
 pid {prefix}/logs/nginx.pid;
 error_log {prefix}/logs/error.log warn;
@@ -573,7 +574,6 @@ class ManagedNginx(Backend):
         # SIGHUP is what `nginx -s reload` sends, but that command parses the whole config first just to find
         # the pid file: at a thousand domains a second full parse per apply (bench/). Whether the master
         # took the new config is what verify() proves, and a refused one shows in its error log.
-        self._old_workers = _children(pid)
         try:
             os.kill(pid, signal.SIGHUP)
         except ProcessLookupError:
@@ -586,15 +586,22 @@ class ManagedNginx(Backend):
 
     def old_workers_done(self) -> bool | None:
         # A worker told to stop retitles itself "worker process is shutting down" and closes its listening
-        # sockets in the same step (ngx_worker_process_cycle), so the title is the sign it accepts no more.
-        for pid in getattr(self, "_old_workers", ()):
+        # sockets in the same step (ngx_worker_process_cycle), so that title is the sign it accepts no more.
+        # Once the new config answers, its MANAGED_WORKERS workers exist and stay; any other worker still
+        # accepting belongs to an older generation (one reload may still be finishing the one before it,
+        # e.g. the restore after a failed apply), so the old ones are done when no more than those accept.
+        pid = self._pid()
+        if not pid:
+            return None
+        accepting = 0
+        for child in _children(pid):
             try:
-                title = Path(f"/proc/{pid}/cmdline").read_bytes()
+                title = Path(f"/proc/{child}/cmdline").read_bytes()
             except OSError:
                 continue  # gone
-            if title and b"shutting down" not in title:  # a zombie (exited, not yet reaped) has no title
-                return False
-        return True
+            if b"worker process" in title and b"shutting down" not in title:
+                accepting += 1
+        return accepting <= MANAGED_WORKERS
 
     def recent_log(self) -> str:
         try:
