@@ -275,9 +275,6 @@ def _expected_locations(domain) -> list[list[str]]:
     return fixed + ([] if "/" in paths else [["/"]]) + [[p] for p in paths]
 
 
-RENDERED: list[int] = []
-
-
 def _check_document(document: ConfigDocument, tmp_path: Path) -> None:
     files = render_config(document, OPTIONS)
     for domain in document.domains:
@@ -313,7 +310,6 @@ def test_every_input_is_rejected_or_renders_exactly_what_it_says(raw, tmp_path):
         document = ConfigDocument.model_validate(raw)
     except ValidationError:
         return  # rejected with field errors: nothing to render
-    RENDERED.append(len(document.domains))
     _check_document(document, tmp_path)
 
 
@@ -353,8 +349,19 @@ def test_valid_documents_always_pass_nginx(names, paths, strip, tmp_path):
     _check_document(document, tmp_path)
 
 
-def test_the_property_test_renders_a_fair_share_of_its_inputs():
-    """Guards the generator: if nearly every input were rejected, the property above would prove little."""
-    if not RENDERED:
-        pytest.skip("runs after test_every_input_is_rejected_or_renders_exactly_what_it_says in the same session")
-    assert sum(1 for n in RENDERED if n) >= 5
+def test_the_generator_lets_a_fair_share_of_documents_through():
+    """Guards the property test's generator: if nearly every input were rejected, that test would prove little.
+    Draws its own documents (the same strategy, derandomized), so it does not depend on test order."""
+    accepted: list[bool] = []
+
+    @settings(max_examples=100, deadline=None, derandomize=True, database=None)
+    @given(raw=_document)
+    def draw(raw):
+        try:
+            accepted.append(bool(ConfigDocument.model_validate(raw).domains))
+        except ValidationError:
+            accepted.append(False)
+
+    draw()
+    assert len(accepted) >= 50
+    assert sum(accepted) >= len(accepted) // 10, f"{sum(accepted)} of {len(accepted)} documents were valid"
