@@ -68,6 +68,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "dashboard.storable.RejectNulMiddleware",
+    "dashboard.api_fallback.ApiErrorShapeMiddleware",
 ]
 
 ROOT_URLCONF = "dashboard.urls"
