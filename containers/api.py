@@ -14,9 +14,18 @@ from ninja.pagination import paginate
 
 from containers import actions
 from containers.docker_client import ContainerDetail, ContainerInfo, ContainerNotFound, DockerError, DockerUnavailable
-from containers.engines import EngineNotFound, EngineRef, all_engines, client_for, forget_clients, get_engine
+from containers.engines import (
+    BuiltinEngine,
+    EngineNotFound,
+    EngineRef,
+    all_engines,
+    client_for,
+    forget_clients,
+    get_engine,
+    remove_engine,
+)
 from containers.logs import LogQuery, LogQueryError, SseLogStream, merged_logs, read_logs, slots
-from containers.models import LOCAL, Engine
+from containers.models import Engine
 from containers.status import RouteLink, container_row, domain_containers, list_engines
 from dashboard import audit
 from dashboard.api_common import ApiError, ErrorOut, LazyPage, PagePagination, check_if_match, require, set_etag
@@ -512,23 +521,15 @@ def delete_engine(request: HttpRequest, name: str):
     """Remove an added engine (the built-in ``local`` engine stays). With If-Match, an engine changed
     meanwhile gives 412."""
     require(request, "administer")
-    if name == LOCAL:
-        raise ApiError(409, "The local engine is built in (set PORTICO_DOCKER_URL to change it).")
-    with transaction.atomic():
-        row = Engine.objects.select_for_update().filter(name=name).first()
-        if row is None:
-            raise ApiError(404, f"no engine named {name!r}")
-        check_if_match(request, row.version, f"Engine {name}")
-        before = {"name": row.name, "url": row.url}
-        row.delete()
-        audit.record(
-            "engine.delete",
+    try:
+        remove_engine(
+            name,
             actor=request.user,
             source="api",
-            object_type="containers.engine",
-            object_id=name,
-            object_repr=name,
-            before=before,
+            check_version=lambda version: check_if_match(request, version, f"Engine {name}"),
         )
-    forget_clients()
+    except BuiltinEngine as exc:
+        raise ApiError(409, str(exc)) from None
+    except EngineNotFound as exc:
+        raise ApiError(404, str(exc)) from None
     return Status(204, None)

@@ -20,7 +20,16 @@ from django_htmx.middleware import HtmxDetails
 from containers import actions
 from containers.api import open_follow, sse_response
 from containers.docker_client import ContainerNotFound, DockerError, DockerUnavailable
-from containers.engines import EngineNotFound, EngineRef, all_engines, client_for, forget_clients, get_engine
+from containers.engines import (
+    BuiltinEngine,
+    EngineNotFound,
+    EngineRef,
+    all_engines,
+    client_for,
+    forget_clients,
+    get_engine,
+    remove_engine,
+)
 from containers.forms import EngineForm, FilterForm
 from containers.logs import LogQuery, LogQueryError, as_text, iter_logs, merged_logs, read_logs
 from containers.models import Engine
@@ -271,20 +280,10 @@ def engine_create(request: HtmxHttpRequest) -> HttpResponse:
 @capability_required("administer")
 def engine_delete(request: HttpRequest, name: str) -> HttpResponse:
     """Remove an added engine (``local`` is built in)."""
-    row = Engine.objects.filter(name=name).first()
-    if row is None:
-        raise Http404(f"no engine named {name!r}")
-    audit.record(
-        "engine.delete",
-        actor=request.user,
-        source="ui",
-        object_type="containers.engine",
-        object_id=name,
-        object_repr=name,
-        before={"name": row.name, "url": row.url},
-    )
-    row.delete()
-    forget_clients()
+    try:
+        remove_engine(name, actor=request.user, source="ui")
+    except (BuiltinEngine, EngineNotFound) as exc:
+        raise Http404(str(exc)) from None
     messages.success(request, _("Engine %(name)s removed.") % {"name": name})
     return redirect(reverse("containers:index"))
 
