@@ -164,6 +164,7 @@ def _mount_routers() -> None:
     from dashboard.audit_api import router as audit_router
     from dashboard.overview_api import router as overview_router
     from dashboard.tokens_api import router as tokens_router
+    from dashboard.users_api import router as users_router
     from routes.api import router as routes_router
     from routes.api_config import router as config_router
     from routes.api_crud import router as routes_crud_router
@@ -177,6 +178,7 @@ def _mount_routers() -> None:
     api.add_router("/", containers_router)
     api.add_router("/", audit_router)
     api.add_router("/", overview_router)
+    api.add_router("/", users_router)
 
 
 _mount_routers()

@@ -38,7 +38,7 @@ def test_every_list_operation_is_paged_and_has_filters(client, viewer_user):
             assert {"page", "page_size"} <= query, path
             assert query - {"page", "page_size"}, f"GET {path} is paged but has no filter"
             paged.append(path)
-    expected = {"routes", "domains", "revisions", "containers", "engines", "npm/hosts", "tokens", "audit"}
+    expected = {"routes", "domains", "revisions", "containers", "engines", "npm/hosts", "tokens", "audit", "users"}
     assert {p.removeprefix("/api/v1/") for p in paged} == expected
 
 

@@ -54,6 +54,14 @@ def _engine(api) -> str:
     return "/api/v1/engines/lab"
 
 
+def _user(api) -> str:
+    made = api.post(
+        "/api/v1/users", {"username": "student1", "password": "lab-pass-4821", "role": "viewer"}, "application/json"
+    )
+    assert made.status_code == 201, made.content
+    return "/api/v1/users/student1"
+
+
 def _npm_settings(api) -> str:
     api.put("/api/v1/npm/settings", {"url": "http://npm:81/api"}, content_type="application/json")
     return "/api/v1/npm/settings"
@@ -71,6 +79,7 @@ CASES: dict[tuple[str, str], Case] = {
     ("delete", "/api/v1/tokens/{token_id}"): Case(_token),
     ("delete", "/api/v1/engines/{name}"): Case(_engine),
     ("put", "/api/v1/npm/settings"): Case(_npm_settings, {"url": "http://npm2:81/api", "identity": "a@b.example"}),
+    ("patch", "/api/v1/users/{username}"): Case(_user, {"role": "operator"}),
 }
 
 

@@ -39,7 +39,7 @@ def test_the_api_walkthrough_runs_as_written(make_portico_server, echo_backend):
     binary = nginx_bin()
     if not binary:
         need("nginx", "the nginx binary is not installed (apt-get install nginx)")
-    for tool in ("curl", "jq"):
+    for tool in ("curl", "jq", "openssl"):
         if not shutil.which(tool):
             need(tool, f"docs/api.md uses {tool} (scripts/test installs it)")
     front, task, user = echo_backend("front"), echo_backend("task"), echo_backend("user")
@@ -70,7 +70,8 @@ def test_the_api_walkthrough_runs_as_written(make_portico_server, echo_backend):
     assert run.returncode == 0, f"{run.stdout[-4000:]}\n--- stderr ---\n{run.stderr[-4000:]}\n{server.log_tail()}"
     out = dict(re.findall(r"#### block (\d+)\n(.*?)(?=#### block |\Z)", run.stdout, flags=re.S))
     step = {n: out[str(i)] for i, n in enumerate(
-        ["setup", "health", "create", "bad", "plan", "apply", "check", "mistake", "rollback", "audit", "config"]
+        ["setup", "health", "create", "bad", "plan", "apply", "check", "mistake", "rollback", "audit", "config",
+         "users"]
     )}  # fmt: skip
     assert len(blocks) == len(step)
     assert step["health"].strip() == "ok"
@@ -93,6 +94,9 @@ def test_the_api_walkthrough_runs_as_written(make_portico_server, echo_backend):
     assert "admin api route.update gctask.com/user/" in step["audit"]
     assert '"changed":false' in step["config"]
     assert re.search(r'exported state "[0-9a-f]{32}"', step["config"])  # the import was sent with its If-Match
+    made = re.findall(r"^(student\d) ([0-9a-f]{18})$", step["users"], flags=re.M)
+    assert [name for name, _pw in made] == ["student1", "student2", "student3"]
+    assert step["users"].split()[-3:] == ["student1", "student2", "student3"]  # listed as viewers
     assert not (Path(settings.BASE_DIR) / "gctask.yaml").exists()
     assert not (Path(settings.BASE_DIR) / "export.headers").exists()
     assert os.environ.get("TOKEN") is None  # nothing leaked into the test process
