@@ -282,6 +282,8 @@ POSTGRES_TESTS = (
     "dashboard/tests/test_audit_api.py",
     "dashboard/tests/test_api_lists.py",
     "dashboard/tests/test_tokens.py",
+    "dashboard/tests/test_api_versions.py",
+    "dashboard/tests/test_users_api.py",
     "dashboard/tests/test_database.py",
     "dashboard/tests/test_storable.py",
     "dashboard/tests/test_lab.py",

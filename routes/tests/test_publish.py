@@ -205,7 +205,17 @@ def test_old_workers_are_seen_to_stop_after_a_reload(managed_nginx):
     assert before, "the master has no workers"
     backend.reload()
     deadline = time.monotonic() + 5
-    while not set(_children(master)) - before:  # verify() asks only once the new config answers
+
+    def new_worker_up() -> bool:
+        # verify() asks only once the new config answers, that is once a new worker runs as one: a child just
+        # forked still carries the master's title until it becomes a worker.
+        for pid in set(_children(master)) - before:
+            with contextlib.suppress(OSError):
+                if b"worker process" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                    return True
+        return False
+
+    while not new_worker_up():
         assert time.monotonic() < deadline, "no new worker started"
         time.sleep(0.005)
     while backend.old_workers_done() is not True:
