@@ -5,7 +5,7 @@ from django.http import HttpRequest
 from django.urls import NoReverseMatch, reverse
 from django.utils.translation import gettext_lazy as _
 
-from dashboard.roles import ROLE_LABELS, role_of
+from dashboard.roles import ROLE_LABELS, can, role_of
 
 # (url name, label); an entry whose page does not exist yet is left out of the menu.
 NAVIGATION = [
@@ -17,12 +17,16 @@ NAVIGATION = [
     ("lab", _("Lab")),
     ("audit", _("Audit log")),
     ("tokens", _("API tokens")),
+    ("users", _("Users")),
 ]
+ADMIN_ONLY = {"users"}
 
 
 def _nav(request: HttpRequest) -> list[dict]:
     items = []
     for name, label in NAVIGATION:
+        if name in ADMIN_ONLY and not can(request.user, "administer"):
+            continue
         try:
             url = reverse(name)
         except NoReverseMatch:

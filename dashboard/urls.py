@@ -13,6 +13,8 @@ urlpatterns = [
     path("lab/", views.lab_guide, name="lab"),
     path("tokens/", views.tokens, name="tokens"),
     path("audit/", views.audit_log, name="audit"),
+    path("users/", views.users, name="users"),
+    path("users/<str:username>/", views.user_update, name="user-update"),
     path("tokens/<int:token_id>/revoke/", views.revoke_token, name="revoke-token"),
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),

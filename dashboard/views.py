@@ -7,7 +7,7 @@ import json
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.db import IntegrityError
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -15,9 +15,11 @@ from django.views.decorators.http import require_POST
 from django_htmx.http import HttpResponseClientRefresh
 
 from dashboard import audit, lab, topology
+from dashboard.accounts import AccountError, accounts, create_account, get_account, role_name, update_account
 from dashboard.auth import capability_required
-from dashboard.forms import AuditFilterForm, TokenForm
+from dashboard.forms import AccountForm, AuditFilterForm, TokenForm
 from dashboard.models import ApiToken, AuditEntry
+from dashboard.roles import ROLE_LABELS, ROLES
 
 
 def _overview_context() -> dict:
@@ -138,3 +140,64 @@ def audit_log(request: HttpRequest) -> HttpResponse:
         "dashboard/audit.html#audit-results" if request.htmx and not request.htmx.boosted else "dashboard/audit.html"
     )
     return render(request, template, context)
+
+
+# --- users ---------------------------------------------------------------------------------------------
+
+
+def _account_rows() -> list[dict]:
+    return [{"user": u, "role": role_name(u)} for u in accounts()]
+
+
+@capability_required("administer")
+def users(request: HttpRequest) -> HttpResponse:
+    """Accounts and their roles: make one (a student, a teaching assistant), change a role, switch one off."""
+    form = AccountForm(request.POST or None)
+    status = 200
+    if request.method == "POST":
+        if form.is_valid():
+            data = form.cleaned_data
+            try:
+                made = create_account(
+                    data["username"], data["password"], data["role"], data["email"], actor=request.user, source="ui"
+                )
+            except AccountError as exc:
+                form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+            else:
+                messages.success(request, _("Account %(name)s made.") % {"name": made.get_username()})
+                if not request.htmx:
+                    return redirect("users")
+                form = AccountForm()
+        if form.errors:
+            status = 422
+    context = {"form": form, "rows": _account_rows(), "roles": [(r, ROLE_LABELS[r]) for r in ROLES]}
+    template = (
+        "dashboard/users.html#users-panel" if request.htmx and not request.htmx.boosted else "dashboard/users.html"
+    )
+    return render(request, template, context, status=status)
+
+
+@require_POST
+@capability_required("administer")
+def user_update(request: HttpRequest, username: str) -> HttpResponse:
+    """One account's role or state from its row (``role``, or ``active`` = on/off)."""
+    role = request.POST.get("role") or None
+    active = {"on": True, "off": False}.get(request.POST.get("active", ""))
+    error = ""
+    try:
+        update_account(username, role=role, is_active=active, actor=request.user, source="ui")
+    except AccountError as exc:
+        if exc.status == 404:
+            raise Http404(exc.message) from None
+        error = exc.message
+    if not (request.htmx and not request.htmx.boosted):
+        if error:
+            messages.error(request, error)
+        return redirect("users")
+    user = get_account(username)
+    context = {
+        "row": {"user": user, "role": role_name(user)},
+        "row_error": error,
+        "roles": [(r, ROLE_LABELS[r]) for r in ROLES],
+    }
+    return render(request, "dashboard/users.html#user-row", context, status=409 if error else 200)

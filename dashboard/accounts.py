@@ -1,0 +1,165 @@
+"""Accounts and their roles, for the Users page and /api/v1/users: make one, change its role, switch it
+off, set a password. Every change is audited (never the password) and Portico keeps at least one admin."""
+
+import hashlib
+from collections.abc import Callable
+from typing import Any
+
+from django.contrib.auth import get_user_model, password_validation
+from django.contrib.auth.models import AbstractUser
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+from django.db import IntegrityError, transaction
+from django.utils.translation import gettext as _
+
+from dashboard import audit
+from dashboard.roles import ROLES, role_of, set_role
+
+
+class AccountError(Exception):
+    """A change that is refused: ``status`` 422 (bad field), 404 (no such account) or 409 (a conflict)."""
+
+    def __init__(self, message: str, field: str = "__all__", status: int = 422):
+        super().__init__(message)
+        self.message = message
+        self.field = field
+        self.status = status
+
+
+def role_name(user: AbstractUser) -> str | None:
+    """viewer, operator or admin; None without a role. A switched-off account keeps the role it would have."""
+    if user.is_superuser:
+        return "admin"
+    names = {g.name for g in user.groups.all()}
+    return next((r for r in reversed(ROLES) if r in names), None)
+
+
+def account_etag(user: AbstractUser) -> str:
+    """A digest of what an admin can change (role, state, e-mail, password): accounts have no version column,
+    and the digest moves with every such change just the same."""
+    text = "\n".join([user.get_username(), user.email, str(role_name(user)), str(user.is_active), user.password])
+    return hashlib.sha256(text.encode()).hexdigest()[:24]
+
+
+def account_state(user: AbstractUser) -> dict[str, Any]:
+    """The audit trail's before/after (never the password hash)."""
+    return {
+        "username": user.get_username(),
+        "email": user.email,
+        "role": role_name(user),
+        "is_active": user.is_active,
+    }
+
+
+def accounts():
+    """Every account by name, with its groups."""
+    return get_user_model().objects.prefetch_related("groups").order_by("username")
+
+
+def get_account(username: str, lock: bool = False) -> AbstractUser:
+    """The account named ``username``; AccountError 404 when there is none."""
+    qs = accounts()
+    user = (qs.select_for_update(of=("self",)) if lock else qs).filter(username=username).first()
+    if user is None:
+        raise AccountError(_("No user named %(name)s.") % {"name": username}, "username", 404)
+    return user
+
+
+def _check_password(password: str, user: AbstractUser) -> None:
+    try:
+        password_validation.validate_password(password, user)
+    except ValidationError as exc:
+        raise AccountError(" ".join(exc.messages), "password") from None
+
+
+def _check_email(email: str) -> None:
+    if email:
+        try:
+            validate_email(email)
+        except ValidationError:
+            raise AccountError(_("Enter a valid e-mail address."), "email") from None
+
+
+def _give_role(user: AbstractUser, role: str) -> None:
+    if role not in ROLES:
+        raise AccountError(_("Choose one of %(roles)s.") % {"roles": ", ".join(ROLES)}, "role")
+    set_role(user, role)
+    if role != "admin" and (user.is_superuser or user.is_staff):
+        # A superuser holds every permission whatever its groups: a role below admin must take that away.
+        user.is_superuser = user.is_staff = False
+        user.save(update_fields=["is_superuser", "is_staff"])
+
+
+def _keep_an_admin(user: AbstractUser, role: str | None, active: bool | None) -> None:
+    """Refuse to leave Portico without an active admin (nobody could give the role back)."""
+    loses_admin = (role is not None and role != "admin") or active is False
+    if not loses_admin or role_of(user) != "admin":
+        return
+    if not any(role_of(u) == "admin" for u in accounts().filter(is_active=True).exclude(pk=user.pk)):
+        raise AccountError(
+            _("%(name)s is the last active admin: make another admin first.") % {"name": user.get_username()},
+            status=409,
+        )
+
+
+def create_account(username: str, password: str, role: str, email: str, *, actor, source: str) -> AbstractUser:
+    """Make an account with ``role``. Raises AccountError naming the field (or 409 when the name is taken)."""
+    model = get_user_model()
+    username = username.strip()
+    if not username:
+        raise AccountError(_("Enter a user name."), "username")
+    _check_email(email)
+    _check_password(password, model(username=username, email=email))
+    try:
+        with transaction.atomic():
+            user = model.objects.create_user(username, email, password)
+            _give_role(user, role)
+            user = get_account(username)
+            audit.record("user.create", actor=actor, source=source, obj=user, after=account_state(user))
+    except IntegrityError:
+        raise AccountError(_("%(name)s exists.") % {"name": username}, "username", 409) from None
+    return user
+
+
+def update_account(
+    username: str,
+    *,
+    role: str | None = None,
+    is_active: bool | None = None,
+    password: str | None = None,
+    email: str | None = None,
+    actor,
+    source: str,
+    check_etag: Callable[[str], None] | None = None,
+) -> AbstractUser:
+    """Change what is given, all or nothing, under the account's row lock. ``check_etag`` gets the current
+    ETag first and raises to refuse a stale change (the API's If-Match). Raises AccountError."""
+    with transaction.atomic():
+        user = get_account(username, lock=True)
+        if check_etag:
+            check_etag(account_etag(user))
+        before = account_state(user)
+        _keep_an_admin(user, role, is_active)
+        if password is not None:
+            _check_password(password, user)
+            user.set_password(password)
+        if email is not None:
+            _check_email(email)
+            user.email = email
+        if is_active is not None:
+            user.is_active = is_active
+        user.save()
+        if role is not None and role != role_name(user):
+            _give_role(user, role)
+        user = get_account(username)
+        after = account_state(user)
+        if after != before or password is not None:
+            audit.record(
+                "user.update",
+                actor=actor,
+                source=source,
+                obj=user,
+                before=before,
+                after={**after, "password_changed": password is not None},
+            )
+    return user
