@@ -12,15 +12,12 @@ import threading
 from pathlib import Path
 
 import pytest
-from django.conf import settings
 
 from routes import publish
 from routes.tests.test_state_locks import Box, thread
 
-pytestmark = pytest.mark.skipif(
-    settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql",
-    reason="PostgreSQL only: runs in scripts/test's PostgreSQL pass (pytest --postgres with DATABASE_URL)",
-)
+# Collected only by the PostgreSQL pass (pytest --postgres); the SQLite pass deselects them (conftest.py).
+pytestmark = pytest.mark.postgres_only
 
 
 @pytest.mark.django_db(transaction=True)

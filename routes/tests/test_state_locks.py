@@ -2,7 +2,7 @@
 
 On PostgreSQL (READ COMMITTED) writers run side by side; these tests pin the turn-taking that
 routes.state.lock_state adds there, and without it they fail. They run in scripts/test's PostgreSQL pass
-(conftest.POSTGRES_TESTS) and are skipped on SQLite: Portico's SQLite file serializes writers with BEGIN
+(conftest.POSTGRES_TESTS) and are left out of the SQLite pass: Portico's SQLite file serializes writers with BEGIN
 IMMEDIATE, but the suite's in-memory SQLite test database cannot make a second writer wait (it fails at once
 with "database table is locked"), so there is nothing to learn there.
 
@@ -16,7 +16,6 @@ import threading
 from collections.abc import Callable
 
 import pytest
-from django.conf import settings
 from django.db import connection
 
 from dashboard.models import AuditEntry
@@ -25,10 +24,8 @@ from routes.models import Domain, Route
 from routes.schemas import ConfigDocument
 from routes.state import export_state, replace_state
 
-pytestmark = pytest.mark.skipif(
-    settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql",
-    reason="PostgreSQL only: runs in scripts/test's PostgreSQL pass (pytest --postgres with DATABASE_URL)",
-)
+# Collected only by the PostgreSQL pass (pytest --postgres); the SQLite pass deselects them (conftest.py).
+pytestmark = pytest.mark.postgres_only
 
 # How long the first replace stays inside its transaction when nobody releases it (the second writer, if it
 # waits as it should, cannot release it).
