@@ -12,6 +12,7 @@ import pytest
 
 from conftest import free_port, wait_for_port
 from dashboard import lab
+from dashboard.tests.labs import host_network_spec
 from routes.models import Domain, Route
 from routes.tests.conftest import managed_nginx  # noqa: F401 (Portico's own nginx on a free port)
 
@@ -30,16 +31,7 @@ def english():
 @pytest.fixture
 def spec(docker_sdk, test_image, managed_nginx):  # noqa: F811
     """A host-network lab with a unique prefix and free ports; whatever it leaves behind is removed."""
-    prefix = f"t{uuid.uuid4().hex[:8]}-"
-    spec = lab.LabSpec(
-        prefix=prefix,
-        image=test_image,
-        host_network=True,
-        domain=f"{prefix}gctask.test",
-        front_port=free_port(),
-        task_port=free_port(),
-        user_port=free_port(),
-    )
+    spec = host_network_spec(test_image)
     yield spec
     for container in docker_sdk.containers.list(all=True, filters={"label": f"{lab.LABEL}={spec.lab_id}"}):
         container.remove(force=True)

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import uuid
 from pathlib import Path
 
 import pytest
 
-from conftest import free_port
 from dashboard import lab
+from dashboard.tests.labs import host_network_spec
 from routes.tests.conftest import managed_nginx  # noqa: F401 (Portico's own nginx on a free port)
 
 pytestmark = [pytest.mark.browser, pytest.mark.docker, pytest.mark.django_db(transaction=True)]
@@ -16,16 +15,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.docker, pytest.mark.django_db(tra
 
 @pytest.fixture
 def running_lab(docker_sdk, test_image, managed_nginx):  # noqa: F811
-    prefix = f"t{uuid.uuid4().hex[:8]}-"
-    spec = lab.LabSpec(
-        prefix=prefix,
-        image=test_image,
-        host_network=True,
-        domain=f"{prefix}gctask.test",
-        front_port=free_port(),
-        task_port=free_port(),
-        user_port=free_port(),
-    )
+    spec = host_network_spec(test_image)
     lab.up(spec, say=lambda _: None)
     yield spec
     lab.down(spec, say=lambda _: None)

@@ -8,9 +8,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from conftest import free_port
 from containers.docker_client import ContainerInfo, PortBinding
 from dashboard import lab, topology
+from dashboard.tests.labs import host_network_spec
 from routes.models import Domain, Route, Target
 from routes.tests.conftest import managed_nginx  # noqa: F401 (Portico's own nginx on a free port)
 
@@ -91,16 +91,8 @@ def test_the_svg_of_the_live_lab_changes_when_a_container_stops(
     test_image,
     managed_nginx,  # noqa: F811
 ):
-    prefix = f"t{uuid.uuid4().hex[:8]}-"
-    spec = lab.LabSpec(
-        prefix=prefix,
-        image=test_image,
-        host_network=True,
-        domain=f"{prefix}gctask.test",
-        front_port=free_port(),
-        task_port=free_port(),
-        user_port=free_port(),
-    )
+    spec = host_network_spec(test_image)
+    prefix = spec.prefix
     client.force_login(viewer_user)
     try:
         lab.up(spec, say=lambda _: None)
