@@ -11,7 +11,7 @@ from ninja import Field, Query, Router, Schema, Status
 from ninja.pagination import paginate
 
 from dashboard import audit
-from dashboard.api_common import ApiError, PagePagination, check_if_match, require, set_etag
+from dashboard.api_common import ApiError, PagePagination, check_if_match, filter_by, require, set_etag
 from dashboard.models import ApiToken
 from dashboard.roles import can
 
@@ -62,8 +62,7 @@ def list_tokens(request: HttpRequest, filters: Query[TokenFilters]):
     """Your tokens; admins see every user's. Newest first."""
     require(request, "view_portico")
     qs = _visible_tokens(request).order_by("-created_at", "-id")
-    if filters.user:
-        qs = qs.filter(user__username=filters.user)
+    qs = filter_by(qs, filters, {"user": "user__username", "q": "name__icontains"})
     now = timezone.now()
     if filters.state == "active":
         qs = qs.active()
@@ -71,8 +70,6 @@ def list_tokens(request: HttpRequest, filters: Query[TokenFilters]):
         qs = qs.filter(revoked_at__isnull=False)
     elif filters.state == "expired":
         qs = qs.filter(revoked_at__isnull=True, expires_at__lte=now)
-    if filters.q:
-        qs = qs.filter(name__icontains=filters.q.strip())
     return qs
 
 

@@ -7,7 +7,6 @@ from datetime import datetime
 from typing import Literal
 
 from django.contrib.auth.models import AbstractUser
-from django.db.models import Q
 from django.http import HttpRequest, HttpResponse
 from ninja import Field, Query, Router, Schema, Status
 from ninja.pagination import paginate
@@ -22,7 +21,7 @@ from dashboard.accounts import (
     role_name,
     update_account,
 )
-from dashboard.api_common import ApiError, PagePagination, check_if_match_tag, require
+from dashboard.api_common import ApiError, PagePagination, check_if_match_tag, filter_by, require
 
 router = Router(tags=["users"])
 
@@ -86,12 +85,7 @@ def _answer(response: HttpResponse, user: AbstractUser) -> AbstractUser:
 def list_users(request: HttpRequest, filters: Query[UserFilters]):
     """Every account by name (admins only); filter by role, active or text."""
     require(request, "administer")
-    qs = accounts()
-    if filters.active is not None:
-        qs = qs.filter(is_active=filters.active)
-    if filters.q:
-        text = filters.q.strip()
-        qs = qs.filter(Q(username__icontains=text) | Q(email__icontains=text))
+    qs = filter_by(accounts(), filters, {"active": "is_active", "q": "username__icontains|email__icontains"})
     if filters.role:
         wanted = None if filters.role == "none" else filters.role
         return [u for u in qs if role_name(u) == wanted]
