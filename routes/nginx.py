@@ -203,12 +203,13 @@ def verify(
     every removed domain stops answering its old one. Raises NginxError after ``timeout`` seconds.
 
     nginx loads a config as a whole, so a few witness domains spread over the changed ones tell when the new
-    config went live; after VERIFY_SETTLE (the old workers have stopped accepting by then) every changed
-    domain is asked once more, so the cost is one request per domain, not a poll loop per domain. Waiting
+    config went live; then every changed domain is asked (again where an old worker answered), so the cost
+    is one request per domain, not a poll loop per domain, and the apply returns once VERIFY_SETTLE has passed
+    since the switch (the old workers have stopped accepting by then) or ``old_workers_done`` says so. Waiting
     for the switch and checking every domain each get ``timeout`` seconds plus ``grace`` (the caller passes
     what testing the config took: nginx parses it again on reload, so big configs switch later).
-    ``old_workers_done`` tells, where the mode can, that the old workers stopped accepting (so the apply need
-    not wait out all of VERIFY_SETTLE); None from it means it cannot tell.
+    ``old_workers_done`` tells, where the mode can, that the old workers stopped accepting; None from it means
+    it cannot tell.
     """
     timeout = (timeout or settings.PORTICO_VERIFY_TIMEOUT) + grace
     expected: dict[str, tuple[str, bool]] = {}
@@ -400,8 +401,9 @@ class Backend:
 # The process and http settings of Portico's own nginx, open at the end of the http block (a format string
 # with {prefix}). bench/apply.py's bare-nginx baseline uses the same, so both parse sites alike.
 MANAGED_WORKERS = 1  # worker_processes of Portico's own nginx (below); verify() counts them after a reload
-HTTP_SETTINGS = """worker_processes 1;
-pid {prefix}/logs/nginx.pid;
+HTTP_SETTINGS = (
+    f"worker_processes {MANAGED_WORKERS};\n"
+    + """pid {prefix}/logs/nginx.pid;
 error_log {prefix}/logs/error.log warn;
 events {{ worker_connections 1024; }}
 http {{
@@ -417,6 +419,7 @@ http {{
     variables_hash_bucket_size 128;
     variables_hash_max_size 65536;
 """
+)
 
 MAIN_CONF = (
     "# Written by Portico (routes/nginx.py): Portico's own nginx instance. Site files live in conf/live/.\n"
