@@ -7,7 +7,7 @@ from django.http import HttpRequest, HttpResponse
 from ninja import Field, Router, Schema
 
 from dashboard import audit
-from dashboard.api_common import ApiError, check_if_match_tag, require
+from dashboard.api_common import ApiError, check_if_match_tag, if_match_tags, require
 from routes import config_io
 from routes.api import PlanOut
 from routes.schemas import ConfigDocument
@@ -99,7 +99,8 @@ def put_config(request: HttpRequest, response: HttpResponse, dry_run: bool = Fal
     result: dict = {"dry_run": dry_run, "prune": prune}
     with transaction.atomic():
         lock_state()
-        check_if_match_tag(request, state_etag(), "The desired state")
+        if if_match_tags(request) is not None:  # the digest costs a whole export: only when it is compared
+            check_if_match_tag(request, state_etag(), "The desired state")
         changes = replace_state(document, prune=prune, actor=request.user, source=audit.source_of(request))
         if dry_run:
             # Plan against the document as if it were saved, then undo everything (audit entry included).
