@@ -633,15 +633,14 @@ def _published_steps(spec: LabSpec, check_http: bool) -> list[Step]:
         steps.append(Step("apply", _("Routes applied to the proxy"), False, exc.message))
     else:
         pending = plan.changes  # only files that differ: create, update or delete
-        steps.append(
-            Step(
-                "apply",
-                _("Routes applied to the proxy"),
-                not pending,
-                _("%(count)s file(s) differ from the database") % {"count": len(pending)} if pending else "",
-                _("Apply the plan (Revisions page), or run lab up again.") if pending else "",
-            )
-        )
+        if plan.errors:
+            detail, fix = " ".join(plan.errors), _("Fix or delete the routes named here, then apply.")
+        elif pending:
+            detail = _("%(count)s file(s) differ from the database") % {"count": len(pending)}
+            fix = _("Apply the plan (Revisions page), or run lab up again.")
+        else:
+            detail = fix = ""
+        steps.append(Step("apply", _("Routes applied to the proxy"), not pending and not plan.errors, detail, fix))
     address = proxy_address()
     if address and check_http:
         host, port = address

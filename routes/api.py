@@ -31,6 +31,11 @@ class PlanOut(Schema):
     warnings: list[str]
     diff: str = Field(description="Unified diff of the live files against the rendered ones.")
     drift: list[str] = Field(description="Live files edited outside Portico since the last apply.")
+    errors: list[str] = Field(
+        default_factory=list,
+        description="Stored values that cannot be written into proxy config safely (each names its route and "
+        "field). While there are any, nothing is rendered and an apply fails.",
+    )
 
 
 class RevisionSummaryOut(Schema):
@@ -101,7 +106,13 @@ def plan_endpoint(request: HttpRequest):
         result = publish.plan()
     except publish.PublishError as exc:
         raise ApiError(503, f"Cannot read the live config: {exc.message}") from None
-    return {"changes": result.changes, "warnings": result.warnings, "diff": result.diff, "drift": result.drift}
+    return {
+        "changes": result.changes,
+        "warnings": result.warnings,
+        "diff": result.diff,
+        "drift": result.drift,
+        "errors": result.errors,
+    }
 
 
 @router.post(

@@ -119,6 +119,12 @@ def _plan() -> dict:
     except publish.PublishError as exc:
         return {"plan": None, "plan_error": exc.message}
     return {
-        "plan": {"changes": plan.changes, "warnings": plan.warnings, "diff": plan.diff, "drift": plan.drift},
+        "plan": {
+            "changes": plan.changes,
+            "warnings": plan.warnings,
+            "diff": plan.diff,
+            "drift": plan.drift,
+            "errors": plan.errors,
+        },
         "plan_error": "",
     }

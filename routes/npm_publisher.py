@@ -24,6 +24,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from routes.alphabet import check_document, check_domain
 from routes.npm import MANAGED_KEY, NGINX_META_KEYS, NpmClient, NpmError, ProxyHost
 from routes.publish import Actor, PublishError
 from routes.schemas import ConfigDocument, DomainSpec, RouteSpec, TargetSpec
@@ -147,7 +148,8 @@ def _location(route: RouteSpec) -> dict[str, Any]:
 
 
 def host_body(domain: DomainSpec) -> dict[str, Any] | None:
-    """The NPM proxy-host body for one domain (None when there is nothing publishable)."""
+    """The NPM proxy-host body for one domain (None when there is nothing publishable). Raises UnsafeValue."""
+    check_domain(domain)
     routes = sorted((r for r in domain.routes if r.enabled), key=lambda r: r.path)
     root = next((r for r in routes if r.path == "/"), None)
     if root is None:
@@ -237,8 +239,11 @@ class NpmPublisher:
         """``npm/<domain>.json`` -> canonical JSON body, for every domain with a ``/`` route.
 
         A disabled domain stays an NPM host with ``enabled: false`` (NPM keeps the row and removes its nginx
-        file), so disabling a domain never deletes a host someone may have adopted.
+        file), so disabling a domain never deletes a host someone may have adopted. Raises UnsafeValue
+        (routes.alphabet) when a stored value is outside its field's alphabet: NPM writes these values into
+        its nginx templates as they are.
         """
+        check_document(document)
         files = {}
         for domain in document.domains:
             body = host_body(domain)

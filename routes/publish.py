@@ -14,13 +14,15 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from django.conf import settings
 from django.db import DatabaseError, connection, transaction
 from django.db.models import Max
+from pydantic import ValidationError
 
 from dashboard import audit
+from routes.alphabet import UnsafeValue, document_problems
 from routes.models import Revision
 from routes.schemas import ConfigDocument
 from routes.state import export_document, replace_state
@@ -177,6 +179,8 @@ class Plan:
     warnings: list[str] = field(default_factory=list)
     diff: str = ""
     drift: list[str] = field(default_factory=list)
+    # Stored values outside their field's alphabet (routes.alphabet): nothing is rendered and apply refuses.
+    errors: list[str] = field(default_factory=list)
 
 
 def last_applied(publisher_name: str | None = None) -> Revision | None:
@@ -200,6 +204,10 @@ def plan(publisher: Publisher | None = None) -> Plan:
     cannot be read."""
     publisher = publisher or get_publisher()
     document = export_document()
+    unsafe = document_problems(document)
+    if unsafe:
+        current = publisher.current()
+        return Plan(files=current, current=current, errors=unsafe, drift=drift(current, publisher.name))
     files = publisher.render(document)
     current = publisher.current()
     warnings = list(publisher.warnings(document))
@@ -345,7 +353,11 @@ def _apply_locked(
         _recover_locked(publisher)
     user, name = _author(actor)
     number = (Revision.objects.aggregate(n=Max("number"))["n"] or 0) + 1
-    files = publisher.render(document)
+    try:
+        files = publisher.render(document)
+        refused = ""
+    except UnsafeValue as exc:  # a stored value no renderer may write: refuse before touching the live side
+        files, refused = {}, str(exc)
     revision = Revision(
         number=number,
         author=user,
@@ -356,6 +368,11 @@ def _apply_locked(
         snapshot=document.model_dump(mode="json"),
         rollback_of=rollback_of,
     )
+    if refused:
+        revision.status = Revision.Status.FAILED
+        revision.message = refused
+        revision.save()
+        return revision, files, {}
     try:
         previous = publisher.current()
     except PublishError as exc:
@@ -416,7 +433,12 @@ def rollback(
     proxy nor the database changes. Raises ApplyBusy.
     """
     publisher = publisher or get_publisher()
-    document = ConfigDocument.model_validate(revision.snapshot)
+    try:
+        document = ConfigDocument.model_validate(revision.snapshot)
+    except ValidationError:
+        # A snapshot taken before a validator was tightened: publish it unvalidated, so the renderer's own
+        # check refuses it and the refusal is a failed revision naming the value, not a crash.
+        document = _unvalidated(revision.snapshot)
     with apply_lock():
         new, files, previous = _apply_locked(publisher, document, actor=actor, source=source, rollback_of=revision)
         if new.status == Revision.Status.APPLIED:
@@ -434,6 +456,29 @@ def rollback(
                 new.save(update_fields=["status", "message"])
         _record("publish.rollback", new, actor, source)
     return new
+
+
+def _unvalidated(snapshot: dict[str, Any]) -> ConfigDocument:
+    """A revision snapshot as a document, without validation (for the renderer's check to judge)."""
+    from routes.schemas import DomainSpec, RouteSpec, TargetSpec
+
+    return ConfigDocument.model_construct(
+        version=1,
+        domains=[
+            DomainSpec.model_construct(
+                **{
+                    **d,
+                    "routes": [
+                        RouteSpec.model_construct(
+                            **{**r, "targets": [TargetSpec.model_construct(**t) for t in r["targets"]]}
+                        )
+                        for r in d.get("routes", [])
+                    ],
+                }
+            )
+            for d in snapshot.get("domains", [])
+        ],
+    )
 
 
 def revision_diff(a: Revision, b: Revision) -> str:

@@ -10,8 +10,10 @@ fail for *every* domain (the NPM #4530 failure). So only targets whose host is a
 arrives (``resolver`` + variables), and an unresolvable name answers that one route with a 502 page.
 Balancing for named targets uses ``split_clients`` (weighted; keyed on the client address for ip_hash).
 
-Every value that came from a user is validated by routes.validators before it gets here, and is written
-inside double quotes as well, so it can only ever be one argument of one directive.
+Every value that came from a user is validated by routes.validators before it gets here, and is checked
+again here against its field's alphabet (routes.alphabet: a render refuses the whole document, naming the
+route and field, rather than write one unsafe value), and is written inside double quotes as well, so it can
+only ever be one argument of one directive.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from dataclasses import dataclass, field
 
 from django.template.loader import render_to_string
 
+from routes.alphabet import check_document, check_domain, check_options
 from routes.schemas import ConfigDocument, DomainSpec, RouteSpec, TargetSpec
 
 HTTP_FILE = "portico.conf"
@@ -160,10 +163,12 @@ _rendered: dict[tuple[str, RenderOptions], str] = {}
 
 
 def render_domain(domain: DomainSpec, options: RenderOptions) -> str:
-    """The config file of one domain: its upstreams and its server block."""
+    """The config file of one domain: its upstreams and its server block. Raises UnsafeValue."""
     key = (domain.model_dump_json(), options)
     text = _rendered.get(key)
     if text is None:
+        check_options(options.listen, options.resolvers, options.resolver_valid)
+        check_domain(domain)
         text = _render_domain(domain, options)
         if len(_rendered) >= RENDER_CACHE_SIZE:
             with contextlib.suppress(RuntimeError, StopIteration):  # another thread evicted at the same time
@@ -206,8 +211,14 @@ def render_http() -> str:
 
 
 def render_config(document: ConfigDocument, options: RenderOptions | None = None) -> dict[str, str]:
-    """Every file nginx needs for ``document``: file name -> text, sorted by name."""
+    """Every file nginx needs for ``document``: file name -> text, sorted by name.
+
+    Raises UnsafeValue (routes.alphabet) naming every stored value outside its field's alphabet; then nothing
+    is rendered at all, so no partial config can be applied either.
+    """
     options = options or RenderOptions()
+    check_options(options.listen, options.resolvers, options.resolver_valid)
+    check_document(document)
     files = {HTTP_FILE: render_http()}
     for domain in document.domains:
         if domain.enabled:

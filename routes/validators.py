@@ -89,8 +89,15 @@ def normalize_target_host(value: str) -> str:
     host = value.strip()
     if host.startswith("[") and host.endswith("]"):
         host = host[1:-1]
+    if "%" in host:
+        # Python accepts an IPv6 scope id ("fe80::1%eth0") and the zone may hold any character at all:
+        # quotes, ";", braces, spaces, newlines. nginx has no use for one in an upstream address.
+        raise ValidationError(
+            "An IPv6 zone or scope id (“%…”) is not allowed in a target host: write the address alone.",
+            code="scope-id",
+        )
     try:
-        return str(ipaddress.ip_address(host))
+        return ipaddress.ip_address(host).compressed
     except ValueError:
         pass
     if _NUMERIC_HOST.match(host):

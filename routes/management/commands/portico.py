@@ -74,6 +74,8 @@ class Command(BaseCommand):
             result = publish.plan()
         except publish.PublishError as exc:
             raise _fail(f"cannot plan: {exc.message}\n{exc.output}".strip()) from None
+        if result.errors:
+            raise _fail("cannot apply these stored values safely; fix or delete them:\n" + "\n".join(result.errors))
         for warning in result.warnings:
             self.stdout.write(f"warning: {warning}")
         if not result.changes:

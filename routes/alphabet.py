@@ -1,0 +1,157 @@
+"""What each field of the desired state may hold when it is written into proxy config (nginx files, NPM bodies).
+
+The validators decide what a person may save; this module is the second, independent fence at the point of
+writing. It does not trust the validators, the database or a revision's snapshot: a value outside its field's
+alphabet is refused here whatever let it in (a row stored before a validator was fixed, a hand-edited database,
+a validator bug). Every check is a ``re.fullmatch`` over a small allow-list or a type-and-range check, so a
+value that passes can only ever be one argument of one directive: no quote, semicolon, brace, ``$``, space,
+``%``, backslash or control character in any of them.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Iterator
+
+from routes.schemas import ConfigDocument, DomainSpec, RouteSpec, TargetSpec
+
+_LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
+DOMAIN = re.compile(rf"(?:\*\.)?{_LABEL}(?:\.{_LABEL})*")
+PATH = re.compile(r"/(?:[A-Za-z0-9\-._~!&()*+,=:@/]|%[0-9A-Fa-f]{2}){0,254}")
+# A container or DNS name, or an IPv4 address; IPv6 addresses are checked apart (hex digits and colons only).
+HOST_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,252}")
+HOST_IPV6 = re.compile(r"[0-9a-f:.]{2,45}")
+LISTEN = re.compile(r"(?:(?:\[[0-9a-f:.]{2,45}\]|[A-Za-z0-9.*-]{1,253})?:)?[0-9]{1,5}")
+SCHEMES = frozenset({"http", "https"})
+BALANCES = frozenset({"round_robin", "least_conn", "ip_hash"})
+
+
+class UnsafeValue(Exception):
+    """Stored values that Portico refuses to write into proxy config; ``problems`` name each route and field."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        super().__init__(
+            "Not published: these stored values cannot be written into proxy config safely; fix or delete them: "
+            + " ".join(problems)
+        )
+
+
+def _shown(value: object) -> str:
+    # ascii() shows control characters and quotes escaped, so the message itself cannot mislead.
+    text = ascii(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _flag(value: object) -> bool:
+    # Typed as object: the specs say bool, but values built without validation may be anything.
+    return type(value) is bool
+
+
+def _whole_number(value: object, low: int, high: int) -> bool:
+    return type(value) is int and low <= value <= high
+
+
+def host_ok(host: object) -> bool:
+    """True for a container name, DNS name, IPv4 address or IPv6 address (no scope id, no brackets)."""
+    if not isinstance(host, str):
+        return False
+    if ":" in host:
+        if not HOST_IPV6.fullmatch(host):
+            return False
+        try:
+            return ipaddress.IPv6Address(host).scope_id is None
+        except ValueError:
+            return False
+    return HOST_NAME.fullmatch(host) is not None
+
+
+def domain_ok(name: object) -> bool:
+    """True for a lowercase punycode domain name, optionally a ``*.`` wildcard."""
+    return isinstance(name, str) and len(name) <= 253 and DOMAIN.fullmatch(name) is not None
+
+
+def path_ok(path: object) -> bool:
+    """True for a URL path prefix made of RFC 3986 characters (``%`` only as a %XX escape)."""
+    return isinstance(path, str) and PATH.fullmatch(path) is not None
+
+
+def _target_problems(where: str, index: int, target: TargetSpec) -> Iterator[str]:
+    field = f"targets[{index}]"
+    if not host_ok(target.host):
+        yield f"{where}: {field}.host {_shown(target.host)} is not a container name, DNS name or IP address."
+    if not _whole_number(target.port, 1, 65535):
+        yield f"{where}: {field}.port {_shown(target.port)} is not a port from 1 to 65535."
+    if not _whole_number(target.weight, 1, 100):
+        yield f"{where}: {field}.weight {_shown(target.weight)} is not a whole number from 1 to 100."
+    if not _flag(target.backup):
+        yield f"{where}: {field}.backup {_shown(target.backup)} is not true or false."
+
+
+def _route_problems(domain: str, route: RouteSpec) -> Iterator[str]:
+    path = route.path if path_ok(route.path) else _shown(route.path)
+    where = f"{domain}{path}"
+    if not path_ok(route.path):
+        yield f"{where}: the path is not a URL path of letters, digits and - . _ ~ ! & ( ) * + , = : @ / %XX."
+    if route.scheme not in SCHEMES:
+        yield f"{where}: scheme {_shown(route.scheme)} is not http or https."
+    if route.balance not in BALANCES:
+        yield f"{where}: balance {_shown(route.balance)} is not one of {', '.join(sorted(BALANCES))}."
+    if not _whole_number(route.connect_timeout, 1, 3600):
+        yield f"{where}: connect_timeout {_shown(route.connect_timeout)} is not 1 to 3600 seconds."
+    if not _whole_number(route.read_timeout, 1, 86400):
+        yield f"{where}: read_timeout {_shown(route.read_timeout)} is not 1 to 86400 seconds."
+    for flag in ("strip_prefix", "websocket", "enabled"):
+        if not _flag(getattr(route, flag)):
+            yield f"{where}: {flag} {_shown(getattr(route, flag))} is not true or false."
+    if not isinstance(route.targets, list) or not route.targets:
+        yield f"{where}: the route has no target."
+        return
+    for index, target in enumerate(route.targets):
+        yield from _target_problems(where, index, target)
+
+
+def domain_problems(domain: DomainSpec) -> list[str]:
+    """Every value of ``domain`` outside its field's alphabet, each naming the route and the field."""
+    problems: list[str] = []
+    name = domain.name if domain_ok(domain.name) else _shown(domain.name)
+    if not domain_ok(domain.name):
+        problems.append(f"{name}: the domain name is not a lowercase punycode host name.")
+    if not _flag(domain.enabled):
+        problems.append(f"{name}: enabled {_shown(domain.enabled)} is not true or false.")
+    for route in domain.routes:
+        problems.extend(_route_problems(name, route))
+    return problems
+
+
+def document_problems(document: ConfigDocument) -> list[str]:
+    """Every unsafe value in ``document`` (empty when all of it may be written into proxy config)."""
+    return [problem for domain in document.domains for problem in domain_problems(domain)]
+
+
+def check_document(document: ConfigDocument) -> None:
+    """Raise UnsafeValue naming every unsafe value of ``document``; return quietly when there is none."""
+    problems = document_problems(document)
+    if problems:
+        raise UnsafeValue(problems)
+
+
+def check_domain(domain: DomainSpec) -> None:
+    """Raise UnsafeValue naming every unsafe value of ``domain``."""
+    problems = domain_problems(domain)
+    if problems:
+        raise UnsafeValue(problems)
+
+
+def check_options(listen: object, resolvers: object, resolver_valid: object) -> None:
+    """Raise UnsafeValue when where nginx listens or whom it asks for names (from the settings) is malformed."""
+    problems = []
+    if not isinstance(listen, str) or not LISTEN.fullmatch(listen):
+        problems.append(f"The listen address {_shown(listen)} is not host:port (check PORTICO_NGINX_LISTEN).")
+    if not isinstance(resolvers, tuple) or not all(host_ok(r) for r in resolvers):
+        problems.append(f"The resolvers {_shown(resolvers)} are not host names or IP addresses.")
+    if not _whole_number(resolver_valid, 1, 86400):
+        problems.append(f"resolver_valid {_shown(resolver_valid)} is not 1 to 86400 seconds.")
+    if problems:
+        raise UnsafeValue(problems)
