@@ -4,16 +4,17 @@ from datetime import datetime, timedelta
 from typing import Literal
 
 from django.contrib.auth import get_user_model
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from ninja import Field, Query, Router, Schema, Status
 from ninja.pagination import paginate
 
-from dashboard import audit
 from dashboard.api_common import ApiError, PagePagination, check_if_match, filter_by, require, set_etag
 from dashboard.models import ApiToken
 from dashboard.roles import can
+from dashboard.tokens import TokenError, issue_token
+from dashboard.tokens import revoke_token as revoke_token_op
 
 router = Router(tags=["tokens"])
 
@@ -85,12 +86,11 @@ def create_token(request: HttpRequest, payload: TokenIn):
             raise ApiError(422, "Invalid input.", [{"field": "user", "message": "No such user."}])
     expires = timezone.now() + timedelta(days=payload.expires_in_days) if payload.expires_in_days else None
     try:
-        token, plain = ApiToken.issue(owner, payload.name, expires)
-    except IntegrityError:
+        token, plain = issue_token(owner, payload.name, expires, actor=request.user, source="api")
+    except TokenError:
         raise ApiError(
             409, "A token with this name exists.", [{"field": "name", "message": "Already used by this user."}]
         ) from None
-    audit.record("token.create", actor=request.user, source="api", obj=token, after={"name": token.name})
     token.token = plain
     return Status(201, token)
 
@@ -120,8 +120,6 @@ def revoke_token(request: HttpRequest, token_id: int, response: HttpResponse):
     with transaction.atomic():
         token = _visible_token(request, token_id, lock=True)
         check_if_match(request, token.version, f"Token {token.name}")
-        if not token.revoked_at:
-            token.revoke()
-            audit.record("token.revoke", actor=request.user, source="api", obj=token)
+        revoke_token_op(token, actor=request.user, source="api")
     set_etag(response, token.version)
     return token

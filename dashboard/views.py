@@ -6,7 +6,6 @@ import json
 
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.db import IntegrityError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
@@ -14,12 +13,14 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 from django_htmx.http import HttpResponseClientRefresh
 
-from dashboard import audit, lab, topology
+from dashboard import lab, topology
 from dashboard.accounts import AccountError, accounts, create_account, get_account, role_name, update_account
 from dashboard.auth import capability_required
 from dashboard.forms import AccountForm, AuditFilterForm, TokenForm
 from dashboard.models import ApiToken, AuditEntry
 from dashboard.roles import ROLE_LABELS, ROLES
+from dashboard.tokens import TokenError, issue_token
+from dashboard.tokens import revoke_token as revoke_token_op
 
 
 def _overview_context() -> dict:
@@ -84,11 +85,12 @@ def tokens(request: HttpRequest) -> HttpResponse:
         expires = form.cleaned_data.get("expires_in_days")
         expires_at = timezone.now() + timezone.timedelta(days=expires) if expires else None
         try:
-            token, new_plain = ApiToken.issue(request.user, form.cleaned_data["name"], expires_at)
-        except IntegrityError:
+            _token, new_plain = issue_token(
+                request.user, form.cleaned_data["name"], expires_at, actor=request.user, source="ui"
+            )
+        except TokenError:
             form.add_error("name", _("You already have a token with this name."))
         else:
-            audit.record("token.create", actor=request.user, source="ui", obj=token, after={"name": token.name})
             form = TokenForm()
     context = {
         "form": form,
@@ -106,8 +108,7 @@ def tokens(request: HttpRequest) -> HttpResponse:
 def revoke_token(request: HttpRequest, token_id: int) -> HttpResponse:
     """Revoke one of your tokens."""
     token = get_object_or_404(ApiToken, pk=token_id, user=request.user)
-    token.revoke()
-    audit.record("token.revoke", actor=request.user, source="ui", obj=token)
+    revoke_token_op(token, actor=request.user, source="ui")
     messages.success(request, _("Token “%(name)s” revoked.") % {"name": token.name})
     if request.htmx:
         return HttpResponseClientRefresh()

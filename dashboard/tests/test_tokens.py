@@ -66,7 +66,28 @@ def test_an_admin_creates_a_token_for_another_user(admin_user, viewer_user, toke
     assert response.status_code == 201
     plain = response.json()["token"]
     assert bearer(plain).get("/api/v1/tokens").status_code == 200
-    assert AuditEntry.objects.filter(action="token.create", actor=admin_user).exists()
+    entry = AuditEntry.objects.get(action="token.create")
+    assert (entry.actor, entry.actor_name, entry.source) == (admin_user, "alice", "api")
+    # The owner is on the entry: "alice made a token" alone would hide that it acts as vera.
+    assert entry.after == {"name": "script", "user": "vera"}
+    token = ApiToken.objects.get(name="script")
+    assert token.user == viewer_user
+    bearer(token_for(admin_user, "revoker")).delete(f"/api/v1/tokens/{token.pk}")
+    revoked = AuditEntry.objects.get(action="token.revoke")
+    assert (revoked.actor_name, revoked.before) == ("alice", {"name": "script", "user": "vera"})
+
+
+def test_every_way_of_making_a_token_records_its_owner(client, viewer_user, token_for):
+    call_command("create_api_token", "vera", name="class")
+    client.force_login(viewer_user)
+    client.post("/tokens/", {"name": "laptop"})
+    bearer(token_for(viewer_user, "api")).post("/api/v1/tokens", {"name": "script"}, content_type="application/json")
+    entries = AuditEntry.objects.filter(action="token.create").order_by("id")
+    assert [(e.source, e.actor_name, e.after) for e in entries] == [
+        ("cli", "", {"name": "class", "user": "vera"}),
+        ("ui", "vera", {"name": "laptop", "user": "vera"}),
+        ("api", "vera", {"name": "script", "user": "vera"}),
+    ]
 
 
 def test_create_rejects_a_bad_expiry_with_the_field_named(viewer_user, token_for):

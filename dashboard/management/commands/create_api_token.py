@@ -6,11 +6,9 @@ from datetime import timedelta
 
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
-from django.db import IntegrityError
 from django.utils import timezone
 
-from dashboard import audit
-from dashboard.models import ApiToken
+from dashboard.tokens import TokenError, issue_token
 
 
 class Command(BaseCommand):
@@ -29,8 +27,7 @@ class Command(BaseCommand):
             raise CommandError("--expires-in-days must be 1 or more")
         expires = timezone.now() + timedelta(days=expires_in_days) if expires_in_days else None
         try:
-            token, plain = ApiToken.issue(user, name, expires)
-        except IntegrityError:
-            raise CommandError(f"{username} already has a token named {name!r}") from None
-        audit.record("token.create", actor=user, source="cli", obj=token, after={"name": name})
+            _token, plain = issue_token(user, name, expires, actor=None, source="cli")
+        except TokenError as exc:
+            raise CommandError(exc.message) from None
         self.stdout.write(plain)
