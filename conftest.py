@@ -285,6 +285,7 @@ POSTGRES_TESTS = (
     "dashboard/tests/test_api_versions.py",
     "dashboard/tests/test_users_api.py",
     "dashboard/tests/test_users_page.py",
+    "dashboard/tests/test_admin_guard_concurrency.py",
     "dashboard/tests/test_database.py",
     "dashboard/tests/test_storable.py",
     "dashboard/tests/test_lab.py",

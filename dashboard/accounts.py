@@ -9,11 +9,13 @@ from django.contrib.auth import get_user_model, password_validation
 from django.contrib.auth.models import AbstractUser
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils.translation import gettext as _
 
 from dashboard import audit
 from dashboard.roles import ROLES, role_of, set_role
+
+ADMINS_LOCK_KEY = 0x706F7274_61646D  # "portadm": changes that may cost Portico an admin take turns on PostgreSQL
 
 
 class AccountError(Exception):
@@ -90,6 +92,19 @@ def _give_role(user: AbstractUser, role: str) -> None:
         user.save(update_fields=["is_superuser", "is_staff"])
 
 
+def _lock_admins() -> None:
+    """Make changes that could remove an admin take turns until the transaction ends.
+
+    Under PostgreSQL's READ COMMITTED two admins demoting each other at once would each lock only their own row,
+    each count the other as still admin, and both commit: no admin left. A transaction-level advisory lock,
+    taken before the account row is read, makes the second wait and then count what the first committed. SQLite
+    needs nothing: Portico opens every transaction with BEGIN IMMEDIATE, so writers already run one at a time.
+    """
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [ADMINS_LOCK_KEY])
+
+
 def _keep_an_admin(user: AbstractUser, role: str | None, active: bool | None) -> None:
     """Refuse to leave Portico without an active admin (nobody could give the role back)."""
     loses_admin = (role is not None and role != "admin") or active is False
@@ -135,6 +150,8 @@ def update_account(
     """Change what is given, all or nothing, under the account's row lock. ``check_etag`` gets the current
     ETag first and raises to refuse a stale change (the API's If-Match). Raises AccountError."""
     with transaction.atomic():
+        if role is not None or is_active is not None:
+            _lock_admins()  # before the first read: what it counts must include a concurrent change just committed
         user = get_account(username, lock=True)
         if check_etag:
             check_etag(account_etag(user))
