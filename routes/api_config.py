@@ -85,7 +85,8 @@ def put_config(request: HttpRequest, response: HttpResponse, dry_run: bool = Fal
     ``?prune=false`` keeps domains and routes the document does not mention; ``?dry_run=true`` changes nothing
     and reports what would change, in the routes and (``plan``) in nginx. Publishing stays a separate step
     (plan, apply). With ``If-Match`` (the ETag of GET /config) a state someone changed since gives 412 and
-    nothing is written; the answer's ETag is the state's after the change.
+    nothing is written; the answer's ETag is the state's after the change. YAML anchors and aliases, and more
+    than 5,000 domains, 20,000 routes or 50,000 targets, are refused (422) before anything is validated.
     """
     require(request, "operate")
     content_type = request.content_type or "application/json"

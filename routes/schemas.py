@@ -5,7 +5,8 @@ Field validation runs the same validators as the models, so an error names its f
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Hashable, Iterable
+from typing import Any, Literal
 
 from django.core.exceptions import ValidationError
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -19,6 +20,17 @@ def _check(validator, value):
     except ValidationError as exc:
         raise ValueError(" ".join(exc.messages)) from None
     return value if result is None else result
+
+
+def first_repeated(values: Iterable[Hashable]) -> Any:
+    """The first value that occurs a second time (None if all differ): one set lookup per value."""
+    # A list.count() per value made a document of n routes cost n * n comparisons (issue 12).
+    seen: set[Hashable] = set()
+    for value in values:
+        if value in seen:
+            return value
+        seen.add(value)
+    return None
 
 
 class TargetSpec(BaseModel):
@@ -59,12 +71,9 @@ class RouteSpec(BaseModel):
 
     @model_validator(mode="after")
     def _targets(self) -> RouteSpec:
-        seen = set()
-        for target in self.targets:
-            key = (target.host, target.port)
-            if key in seen:
-                raise ValueError(f"targets: {target.host}:{target.port} is listed twice.")
-            seen.add(key)
+        twice = first_repeated((t.host, t.port) for t in self.targets)
+        if twice is not None:
+            raise ValueError(f"targets: {twice[0]}:{twice[1]} is listed twice.")
         if all(t.backup for t in self.targets):
             raise ValueError("targets: at least one target must not be a backup.")
         if self.balance == "ip_hash" and any(t.backup for t in self.targets):
@@ -89,10 +98,9 @@ class DomainSpec(BaseModel):
 
     @model_validator(mode="after")
     def _unique_paths(self) -> DomainSpec:
-        paths = [r.path for r in self.routes]
-        dupes = sorted({p for p in paths if paths.count(p) > 1})
-        if dupes:
-            raise ValueError(f"routes: the path {dupes[0]} appears twice in {self.name}.")
+        twice = first_repeated(r.path for r in self.routes)
+        if twice is not None:
+            raise ValueError(f"routes: the path {twice} appears twice in {self.name}.")
         return self
 
 
@@ -106,8 +114,7 @@ class ConfigDocument(BaseModel):
 
     @model_validator(mode="after")
     def _unique_domains(self) -> ConfigDocument:
-        names = [d.name for d in self.domains]
-        dupes = sorted({n for n in names if names.count(n) > 1})
-        if dupes:
-            raise ValueError(f"domains: {dupes[0]} appears twice.")
+        twice = first_repeated(d.name for d in self.domains)
+        if twice is not None:
+            raise ValueError(f"domains: {twice} appears twice.")
         return self

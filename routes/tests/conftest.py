@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import redirect_stderr, redirect_stdout
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
 import pytest
+from django.core.management import ManagementUtility
 
 from conftest import free_port, need, nginx_bin
 from routes.tests.npm_fake import npm  # noqa: F401  (the fake or real NPM the NPM tests talk to)
@@ -289,3 +292,25 @@ def container_nginx(settings, tmp_path, docker_sdk, nginx_image, request) -> Ite
     proxy.client.close()
     with contextlib.suppress(Exception):
         container.remove(force=True)
+
+
+@pytest.fixture
+def portico(monkeypatch):
+    """Run ``manage.py portico ARGS`` as the shell would (argv parsing, sys.exit); returns (code, out, err)."""
+    from django.db import connections
+
+    # run_from_argv closes the connections afterwards, which would end the test's transaction.
+    monkeypatch.setattr(connections, "close_all", lambda: None)
+
+    def run(*argv: str, stdin: str = "") -> tuple[int, str, str]:
+        out, err = io.StringIO(), io.StringIO()
+        monkeypatch.setattr("sys.stdin", io.StringIO(stdin))
+        code = 0
+        with redirect_stdout(out), redirect_stderr(err):
+            try:
+                ManagementUtility(["manage.py", "portico", *argv]).execute()
+            except SystemExit as exc:
+                code = exc.code if isinstance(exc.code, int) else 1
+        return code, out.getvalue(), err.getvalue()
+
+    return run

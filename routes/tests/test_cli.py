@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import io
 import json
-from contextlib import redirect_stderr, redirect_stdout
 
 import pytest
 import yaml
-from django.core.management import ManagementUtility
 
 from dashboard.models import AuditEntry
 from routes.models import Domain, Route
@@ -30,28 +27,6 @@ LAB = {
         }
     ]
 }
-
-
-@pytest.fixture
-def portico(monkeypatch):
-    """Run ``manage.py portico ARGS`` as the shell would (argv parsing, sys.exit); returns (code, out, err)."""
-    from django.db import connections
-
-    # run_from_argv closes the connections afterwards, which would end the test's transaction.
-    monkeypatch.setattr(connections, "close_all", lambda: None)
-
-    def run(*argv: str, stdin: str = "") -> tuple[int, str, str]:
-        out, err = io.StringIO(), io.StringIO()
-        monkeypatch.setattr("sys.stdin", io.StringIO(stdin))
-        code = 0
-        with redirect_stdout(out), redirect_stderr(err):
-            try:
-                ManagementUtility(["manage.py", "portico", *argv]).execute()
-            except SystemExit as exc:
-                code = exc.code if isinstance(exc.code, int) else 1
-        return code, out.getvalue(), err.getvalue()
-
-    return run
 
 
 def test_export_prints_yaml_by_default_and_json_on_request(portico):
