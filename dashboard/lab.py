@@ -23,6 +23,7 @@ from django.utils.translation import gettext_lazy
 
 from containers import docker_client as dc
 from dashboard import audit
+from dashboard.models import LabContainer
 from routes.models import Domain
 from routes.schemas import ConfigDocument, DomainSpec, RouteSpec, TargetSpec
 from routes.state import writing_state
@@ -31,6 +32,7 @@ LABEL = "portico.lab"  # value: the lab's id, so two labs (or parallel test runs
 ROLE_LABEL = "portico.lab.role"  # front | task | user | mysql
 ROUTE_LABEL = "portico.lab.route"  # the route up created for this container: "<domain><path> <host>:<port>"
 SPEC_LABEL = "portico.lab.spec"  # the options up ran with (JSON), so status and the guide find the lab again
+# A label proves nothing (anyone with access to the engine can set one); the ids up records (LabContainer) do.
 PORTS_LABEL = dc.PORTS_LABEL  # the port a host-network container listens on (the containers list reads it)
 DOMAIN_NOTE = "Created by `manage.py lab up` (lab {lab_id})."
 HOSTS_FILE = Path("/etc/hosts")
@@ -320,10 +322,17 @@ def _labels(spec: LabSpec, role: str, **extra: str) -> dict[str, str]:
     return {LABEL: spec.lab_id, ROLE_LABEL: role, SPEC_LABEL: spec.to_label(), **extra}
 
 
+def created_by_lab(container_ids: list[str]) -> set[str]:
+    """Which of these container ids ``lab up`` created (recorded in the database)."""
+    return set(LabContainer.objects.filter(container_id__in=container_ids).values_list("container_id", flat=True))
+
+
 def detect(lab_id: str | None = None) -> tuple[LabSpec, list[str]]:
     """The spec of a lab built on the default engine (``lab_id``, else the first found), and every lab id seen.
 
-    Without any lab container the default spec comes back, so the guide shows what ``lab up`` would build.
+    Only containers ``lab up`` created count: a spec label on any other container could name any port, and the
+    guide page would probe it on every viewer's visit. Without a lab the default spec comes back, so the guide
+    shows what ``lab up`` would build.
     """
     client = _client(timeout=5)
     try:
@@ -332,6 +341,8 @@ def detect(lab_id: str | None = None) -> tuple[LabSpec, list[str]]:
         found = []
     finally:
         client.close()
+    ours = created_by_lab([c.id for c in found])
+    found = [c for c in found if c.id in ours]
     ids = sorted({c.labels.get(LABEL, "") for c in found} - {""})
     chosen = lab_id if lab_id in ids else ("lab" if "lab" in ids else (ids[0] if ids else None))
     for container in found:
@@ -341,12 +352,16 @@ def detect(lab_id: str | None = None) -> tuple[LabSpec, list[str]]:
 
 
 def _service_container(client, spec: LabSpec, service: Service, existing: dict[str, dc.ContainerInfo]) -> str:
-    """Run one service unless its labelled container already runs; returns what happened."""
+    """Run one service unless the container up created for it already runs; returns what happened.
+
+    A labelled container up did not record (made by hand, or before Portico recorded them) is made again.
+    """
     current = existing.get(service.name)
-    if current and current.state == "running":
+    if current and current.state == "running" and created_by_lab([current.id]):
         return _("already running")
     if current:
-        dc.remove_container(client, current.name)
+        dc.remove_container(client, current.id)
+        LabContainer.objects.filter(container_id=current.id).delete()
     labels = _labels(spec, service.role)
     if service.path:
         target = spec.target(service)
@@ -365,7 +380,7 @@ def _service_container(client, spec: LabSpec, service: Service, existing: dict[s
         }
     elif service.role == "mysql":
         environment = {"MYSQL_ROOT_PASSWORD": spec.mysql_password, "MYSQL_DATABASE": "gctask"}
-    dc.run_labelled(
+    container_id = dc.run_labelled(
         client,
         name=service.name,
         image=service.image,
@@ -376,6 +391,7 @@ def _service_container(client, spec: LabSpec, service: Service, existing: dict[s
         aliases=[service.name.removeprefix(spec.prefix)] if not spec.host_network else None,
         host_network=spec.host_network,
     )
+    LabContainer.objects.create(container_id=container_id, lab_id=spec.lab_id, name=service.name)
     return _("started")
 
 
@@ -524,6 +540,7 @@ def status(spec: LabSpec, *, check_http: bool = True) -> list[Step]:
     up_fix = "python manage.py lab up" + (" --host-network" if spec.host_network else "")
     client = _client(timeout=5)
     containers: dict[str, dc.ContainerInfo] = {}
+    ours: set[str] = set()
     try:
         try:
             client.ping()
@@ -532,13 +549,15 @@ def status(spec: LabSpec, *, check_http: bool = True) -> list[Step]:
         else:
             steps.append(Step("engine", _("Docker engine answers"), True, client.url))
             containers = {c.name: c for c in client.list_containers()}
+            ours = created_by_lab([c.id for c in containers.values()])
             steps.extend(_network_steps(client, spec, up_fix))
     except dc.DockerError as exc:
         steps.append(Step("engine", _("Docker engine answers"), False, exc.reason, _("Start dockerd.")))
     finally:
         client.close()
     for service in spec.services():
-        steps.append(_container_step(spec, service, containers.get(service.name), up_fix, check_http))
+        found = containers.get(service.name)
+        steps.append(_container_step(spec, service, found, found is not None and found.id in ours, up_fix, check_http))
     steps.append(_routes_step(spec, up_fix))
     proxy = proxy_step()
     if proxy is not None:
@@ -580,10 +599,14 @@ def _network_steps(client, spec: LabSpec, up_fix: str) -> list[Step]:
     return steps
 
 
-def _container_step(spec: LabSpec, service: Service, found, up_fix: str, check_http: bool) -> Step:
+def _container_step(spec: LabSpec, service: Service, found, ours: bool, up_fix: str, check_http: bool) -> Step:
+    """The service's container: missing, stopped, not made by lab up, or running (and answering, when probed)."""
     key, title = f"container-{service.role}", service.name
     if found is None:
         return Step(key, title, False, _("missing"), up_fix)
+    if not ours:
+        # Never probed: its ports come from labels anyone could have written.
+        return Step(key, title, False, _("not created by lab up"), up_fix)
     if found.state != "running":
         return Step(key, title, False, found.state, f"docker start {service.name}")
     detail = f"{found.state} ({found.image})"
@@ -675,6 +698,7 @@ def down(spec: LabSpec, *, actor=None, say: Callable[[str], None] = print) -> li
             if container.labels.get(ROUTE_LABEL):
                 route_labels.add(container.labels[ROUTE_LABEL])
             dc.remove_container(client, container.id)
+            LabContainer.objects.filter(container_id=container.id).delete()
             removed.append(_("container %(name)s") % {"name": container.name})
             say(f"✓ {removed[-1]}")
         for listed in dc.list_networks(client, f"{LABEL}={spec.lab_id}"):

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
+import threading
+import time
 import uuid
 
 import httpx
@@ -12,6 +15,7 @@ import pytest
 
 from conftest import free_port, wait_for_port
 from dashboard import lab
+from dashboard.models import LabContainer
 from dashboard.tests.labs import host_network_spec
 from routes.models import Domain, Route
 from routes.tests.conftest import managed_nginx  # noqa: F401 (Portico's own nginx on a free port)
@@ -292,3 +296,75 @@ def test_a_spec_label_keeps_only_values_of_the_expected_type():
     odd = lab.LabSpec.from_label('{"prefix": 5, "task_port": "80; rm", "host_network": "yes", "domain": "x.test"}')
     assert (odd.prefix, odd.task_port, odd.host_network, odd.domain) == ("", None, False, "x.test")
     assert lab.LabSpec.from_label("not json").domain == "gctask.com"
+
+
+class Listener:
+    """A TCP listener on 127.0.0.1 that records every connection made to it (and answers none)."""
+
+    def __init__(self) -> None:
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.connections = 0
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
+
+    def _accept(self) -> None:
+        while not self.stopped.is_set():
+            try:
+                conn, _peer = self.sock.accept()
+            except TimeoutError:
+                continue
+            self.connections += 1
+            conn.close()
+
+    def close(self) -> None:
+        self.stopped.set()
+        self.thread.join(5)
+        self.sock.close()
+
+
+def test_the_guide_never_probes_ports_named_by_a_container_portico_did_not_create(client, viewer_user, run_container):
+    """A spec label is only words on a container: made outside Portico, it must not turn a viewer's page load
+    into a connection to whatever 127.0.0.1 port it names."""
+    listener = Listener()
+    try:
+        port = listener.port
+        crafted = lab.LabSpec(
+            prefix=f"t{uuid.uuid4().hex[:8]}-", host_network=True, front_port=port, task_port=port, user_port=port
+        )
+        labels = {lab.LABEL: crafted.lab_id, lab.SPEC_LABEL: crafted.to_label()}
+        made = [run_container(["sleep", "300"], name=s.name, labels=labels) for s in crafted.services()]
+        client.force_login(viewer_user)
+        page = client.get(f"/lab/?lab={crafted.lab_id}")
+        assert page.status_code == 200
+        status = {s.key: s for s in lab.status(crafted)}  # even the crafted spec itself: no probe of these ports
+        time.sleep(0.5)
+        assert listener.connections == 0
+        assert crafted.lab_id not in page.context["lab_ids"]
+        assert status["container-task"].ok is False
+        assert status["container-task"].detail == "not created by lab up"
+
+        # The same containers, had lab up made them, are probed: the check above could have seen a connection.
+        for container in made:
+            LabContainer.objects.create(container_id=container.id, lab_id=crafted.lab_id, name=container.name)
+        assert client.get(f"/lab/?lab={crafted.lab_id}").context["lab_ids"] == [crafted.lab_id]
+        deadline = time.monotonic() + 10
+        while listener.connections == 0 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert listener.connections > 0
+    finally:
+        listener.close()
+
+
+def test_up_makes_again_a_labelled_container_it_did_not_create(spec, run_container, docker_sdk):
+    """A running container with the right name and labels is not taken over as "already running"."""
+    labels = {lab.LABEL: spec.lab_id, lab.SPEC_LABEL: spec.to_label()}
+    impostor = run_container(["sleep", "300"], name=spec.prefix + "mytaskapi", labels=labels)
+    lab.up(spec, say=lambda _: None)
+    task = docker_sdk.containers.get(spec.prefix + "mytaskapi")
+    assert task.id != impostor.id
+    assert LabContainer.objects.filter(container_id=task.id, lab_id=spec.lab_id).exists()
+    lab.down(spec, say=lambda _: None)
+    assert not LabContainer.objects.filter(lab_id=spec.lab_id).exists()
