@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -33,14 +34,17 @@ SECRET_KEY = _secret_key()
 DEBUG = envbool("DEBUG", False)
 ALLOWED_HOSTS = envlist("ALLOWED_HOSTS", "127.0.0.1,localhost,[::1]")
 CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS")
-if envbool("PORTICO_BEHIND_PROXY", False):
+# Behind a TLS-terminating proxy, trust what it forwards: the scheme, the host and the client's address.
+PORTICO_BEHIND_PROXY = envbool("PORTICO_BEHIND_PROXY", False)
+if PORTICO_BEHIND_PROXY:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     USE_X_FORWARDED_HOST = True
 
 VERSION = "0.1.0"
 
+# No django.contrib.admin: it would be a second login form and a second user editor that bypasses the
+# operations layer (audit trail, last-admin guard). Accounts are managed on the Users page and /api/v1/users.
 INSTALLED_APPS = [
-    "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -49,6 +53,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_htmx",
     "ninja",
+    "axes",
     "dashboard",
     "routes",
     "containers",
@@ -69,6 +74,8 @@ MIDDLEWARE = [
     "django_htmx.middleware.HtmxMiddleware",
     "dashboard.storable.RejectNulMiddleware",
     "dashboard.api_fallback.ApiErrorShapeMiddleware",
+    # Last, so it sees the login view's answer and replaces it with the lockout page when throttled.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "dashboard.urls"
@@ -116,6 +123,32 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# Login throttling (django-axes). The throttle backend goes first: a throttled login is refused before the
+# password is hashed, so a flood of guesses costs no PBKDF2 time either.
+AUTHENTICATION_BACKENDS = ["dashboard.auth.LoginThrottleBackend", "django.contrib.auth.backends.ModelBackend"]
+# Failures count per username (from any address) and per client address (for any username); either reaching its
+# limit refuses logins, even with the right password, until PORTICO_LOGIN_COOLOFF_MINUTES pass without a failure.
+# The address limit is higher because a class behind one NAT address shares it (dashboard/auth.py, docs).
+PORTICO_LOGIN_FAILURES_PER_USER = envint("PORTICO_LOGIN_FAILURES_PER_USER", 5, minimum=1, maximum=1000)
+PORTICO_LOGIN_FAILURES_PER_ADDRESS = envint("PORTICO_LOGIN_FAILURES_PER_ADDRESS", 30, minimum=1, maximum=10000)
+PORTICO_LOGIN_COOLOFF_MINUTES = envint("PORTICO_LOGIN_COOLOFF_MINUTES", 15, minimum=1, maximum=1440)
+AXES_HANDLER = "dashboard.auth.LoginThrottleHandler"
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_FAILURE_LIMIT = PORTICO_LOGIN_FAILURES_PER_USER
+AXES_COOLOFF_TIME = timedelta(minutes=PORTICO_LOGIN_COOLOFF_MINUTES)
+AXES_CLIENT_IP_CALLABLE = "dashboard.auth.client_address"
+AXES_LOCKOUT_CALLABLE = "dashboard.auth.lockout_response"
+# Attempts made while locked out are not counted: the lockout ends a fixed time after the last counted failure,
+# however long someone keeps knocking.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+# A success must not wipe the counters: any account holder could otherwise reset an address's (and so a
+# victim username's) failures by logging in between guesses.
+AXES_RESET_ON_SUCCESS = False
+AXES_DISABLE_ACCESS_LOG = True  # successful logins are in the server log; no table of addresses to keep
+# Masked in axes' log lines and stored form data (the password always is): a username field sometimes holds a
+# mistyped password. The address stays readable in the server log, to find who is guessing.
+AXES_SENSITIVE_PARAMETERS = ["username", "csrfmiddlewaretoken"]
+AXES_VERBOSE = False
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "overview"
 LOGOUT_REDIRECT_URL = "login"

@@ -1,6 +1,5 @@
 """URL map: the pages of each app, the API at /api/v1/, login and logout."""
 
-from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
@@ -21,6 +20,5 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("routes/", include("routes.urls")),
     path("containers/", include("containers.urls")),
-    path("admin/", admin.site.urls),
     path("api/v1/", api.urls),
 ]
