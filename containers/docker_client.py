@@ -133,7 +133,7 @@ class ContainerInfo:
     @property
     def uptime(self) -> str:
         """How long it has been up, in Docker's words ("5 minutes"), or "" when not running."""
-        match = re.match(r"Up (.+?)(?: \((?:healthy|unhealthy|health: starting|Paused)\))*$", self.status)
+        match = re.fullmatch(r"Up (.+?)(?: \((?:healthy|unhealthy|health: starting|Paused)\))*", self.status)
         return match.group(1) if match and self.running else ""
 
     @property
@@ -232,7 +232,7 @@ class TlsFiles:
 def _parse_time(value: str | None) -> datetime | None:
     if not value or value.startswith("0001-01-01"):
         return None
-    match = re.match(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\d\d:\d\d)?$", value)
+    match = re.fullmatch(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\d\d:\d\d)?", value)
     if not match:
         return None
     frac = (match.group(2) or ".0")[1:7].ljust(6, "0")

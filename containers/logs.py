@@ -49,7 +49,7 @@ def clean_text(text: str) -> str:
     return _CONTROL.sub("", _ANSI.sub("", text))
 
 
-_RELATIVE = re.compile(r"^(\d+)\s*(s|m|h|d)$")
+_RELATIVE = re.compile(r"(\d+)\s*(s|m|h|d)")
 
 
 def parse_time(value: str | None, field: str) -> datetime | None:
@@ -57,7 +57,7 @@ def parse_time(value: str | None, field: str) -> datetime | None:
     if value is None or not str(value).strip():
         return None
     text = str(value).strip()
-    match = _RELATIVE.match(text)
+    match = _RELATIVE.fullmatch(text)
     if match:
         unit = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}[match.group(2)]
         return datetime.now(UTC) - timedelta(**{unit: int(match.group(1))})

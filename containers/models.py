@@ -10,15 +10,15 @@ from django.db import models
 from django.utils import timezone
 
 LOCAL = "local"
-_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
+_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,39}")
 _URL = re.compile(
-    r"^(unix:///\S+|tcp://[A-Za-z0-9.\-\[\]:]+:\d{1,5}|ssh://[A-Za-z0-9._\-]+@?[A-Za-z0-9.\-\[\]]*(:\d{1,5})?)$"
+    r"unix:///\S+|tcp://[A-Za-z0-9.\-\[\]:]+:\d{1,5}|ssh://[A-Za-z0-9._\-]+@?[A-Za-z0-9.\-\[\]]*(:\d{1,5})?"
 )
 
 
 def validate_engine_name(value: str) -> None:
     """Lower-case letters, digits, - and _; up to 40 characters; ``local`` is taken by the default engine."""
-    if not _NAME.match(value or ""):
+    if not _NAME.fullmatch(value or ""):
         raise ValidationError("Use 1-40 lower-case letters, digits, '-' or '_', starting with a letter or digit.")
     if value == LOCAL:
         raise ValidationError("'local' is the built-in engine (PORTICO_DOCKER_URL); pick another name.")
@@ -26,7 +26,7 @@ def validate_engine_name(value: str) -> None:
 
 def validate_engine_url(value: str) -> None:
     """unix:///path/docker.sock, tcp://host:port or ssh://user@host[:port]."""
-    if not _URL.match(value or ""):
+    if not _URL.fullmatch(value or ""):
         raise ValidationError("Use unix:///var/run/docker.sock, tcp://host:2376 (with TLS files) or ssh://user@host.")
 
 

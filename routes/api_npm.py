@@ -20,7 +20,7 @@ from routes.publish import PublishError
 
 router = Router(tags=["npm"])
 
-_URL = re.compile(r"^https?://[A-Za-z0-9.\-\[\]:]+(?::\d{1,5})?(?:/[A-Za-z0-9._~\-/]*)?$")
+_URL = re.compile(r"https?://[A-Za-z0-9.\-\[\]:]+(?::\d{1,5})?(?:/[A-Za-z0-9._~\-/]*)?")
 
 
 def publisher() -> NpmPublisher:
@@ -273,7 +273,7 @@ def save_settings(
     url = url.strip().rstrip("/")
     identity = identity.strip().lower()
     errors = []
-    if url and not _URL.match(url):
+    if url and not _URL.fullmatch(url):
         errors.append({"field": "url", "message": "Enter NPM's API address, such as http://npm:81/api."})
     if identity:
         try:

@@ -1,33 +1,47 @@
 """Validation of everything a user types that ends up in nginx config.
 
 The rule: what passes here can only ever be a value inside a directive, never a new directive.
-So names and paths are checked against small allow-lists, not against lists of bad characters.
+So names and paths are checked against small allow-lists, not against lists of bad characters, always with
+``re.fullmatch`` (``$`` would also match before a final newline), and control characters are refused first,
+by name, wherever they stand.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import re
+import unicodedata
 
 import idna
 from django.core.exceptions import ValidationError
 
-_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+_LABEL = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)")
 # What the C resolver (inet_aton) would read as an IPv4 address: "0", "127.1", "0x7f.1". nginx would then
 # connect to that address, not to a container of that name, so such names are refused as ambiguous.
-_NUMERIC_HOST = re.compile(r"^(?:0x[0-9a-f]*|[0-9]+)(?:\.(?:0x[0-9a-f]*|[0-9]+)){0,3}\.?$", re.IGNORECASE)
-_CONTAINER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+_NUMERIC_HOST = re.compile(r"(?:0x[0-9a-f]*|[0-9]+)(?:\.(?:0x[0-9a-f]*|[0-9]+)){0,3}\.?", re.IGNORECASE)
+_CONTAINER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
 # RFC 3986 path characters, minus what nginx or a shell treats specially: no quotes, ';', '$', '{', '}',
 # '#', '?', whitespace, backslash or control characters. '%' only as a %XX escape.
-_PATH = re.compile(r"^/(?:[A-Za-z0-9\-._~!&()*+,=:@/]|%[0-9A-Fa-f]{2})*$")
+_PATH = re.compile(r"/(?:[A-Za-z0-9\-._~!&()*+,=:@/]|%[0-9A-Fa-f]{2})*")
 
 MAX_PATH_LENGTH = 255
+
+
+def refuse_control_characters(value: str, what: str) -> None:
+    """Raise ValidationError naming the first control, format or line/paragraph-separator character in ``value``."""
+    for char in value:
+        category = unicodedata.category(char)
+        if category[0] == "C" or category in ("Zl", "Zp"):
+            raise ValidationError(
+                f"{what} cannot contain control characters (found U+{ord(char):04X}).", code="control-character"
+            )
 
 
 def normalize_domain(value: str) -> str:
     """Return the domain in lowercase punycode (IDN accepted, ``*.`` wildcard allowed) or raise ValidationError."""
     if not isinstance(value, str) or not value.strip():
         raise ValidationError("Enter a domain name such as gctask.com.", code="required")
+    refuse_control_characters(value, "A domain name")
     name = value.strip().rstrip(".").lower()
     wildcard = name.startswith("*.")
     if wildcard:
@@ -44,7 +58,7 @@ def normalize_domain(value: str) -> str:
     if len(ascii_name) > 253 - (2 if wildcard else 0):
         raise ValidationError("A domain name is at most 253 characters long.", code="length")
     for label in labels:
-        if not _LABEL.match(label):
+        if not _LABEL.fullmatch(label):
             raise ValidationError(
                 f"“{label or '(empty)'}” is not a valid label: use letters, digits and hyphens (RFC 1123), "
                 "1 to 63 characters, not starting or ending with a hyphen.",
@@ -65,10 +79,11 @@ def validate_path(value: str) -> None:
     """A URL path prefix such as ``/`` or ``/task/``: RFC 3986 characters only, no ``..`` segments."""
     if not isinstance(value, str) or not value.startswith("/"):
         raise ValidationError("A path starts with “/”, for example /task/.", code="start")
+    refuse_control_characters(value, "A path")
     if len(value) > MAX_PATH_LENGTH:
         raise ValidationError(f"A path is at most {MAX_PATH_LENGTH} characters long.", code="length")
-    if not _PATH.match(value):
-        bad = next((c for c in value if not re.match(r"[A-Za-z0-9\-._~!&()*+,=:@/%]", c)), "%")
+    if not _PATH.fullmatch(value):
+        bad = next((c for c in value if not re.fullmatch(r"[A-Za-z0-9\-._~!&()*+,=:@/%]", c)), "%")
         shown = repr(bad) if bad.isprintable() and not bad.isspace() else f"U+{ord(bad):04X}"
         raise ValidationError(
             f"{shown} is not allowed in a path: use letters, digits and - . _ ~ ! & ( ) * + , = : @ / "
@@ -86,6 +101,7 @@ def normalize_target_host(value: str) -> str:
     """A container name, DNS name, IPv4 or IPv6 address (returned without brackets), or raise ValidationError."""
     if not isinstance(value, str) or not value.strip():
         raise ValidationError("Enter a host: a container name, a DNS name or an IP address.", code="required")
+    refuse_control_characters(value, "A host")
     host = value.strip()
     if host.startswith("[") and host.endswith("]"):
         host = host[1:-1]
@@ -100,13 +116,13 @@ def normalize_target_host(value: str) -> str:
         return ipaddress.ip_address(host).compressed
     except ValueError:
         pass
-    if _NUMERIC_HOST.match(host):
+    if _NUMERIC_HOST.fullmatch(host):
         raise ValidationError(
             f"“{value}” looks like an IP address but is not a complete one (nginx would read it as one): "
             "write all four parts, as in 127.0.0.1.",
             code="ambiguous-ip",
         )
-    if _CONTAINER_NAME.match(host):
+    if _CONTAINER_NAME.fullmatch(host):
         return host
     try:
         return normalize_domain(host)

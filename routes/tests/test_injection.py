@@ -40,7 +40,7 @@ ATTACK_HOST = (
     "host", [ATTACK_HOST, "::1%eth0", "fe80::1%1", "[::1%lo]", "::1%", "::1%a\nb", "127.0.0.1%x", "a%b"]
 )
 def test_it_rejects_ipv6_scope_ids_and_percent_in_target_hosts(host):
-    with pytest.raises(ValidationError, match="scope id"):
+    with pytest.raises(ValidationError, match="scope id|control characters"):
         TargetSpec.model_validate({"host": host, "port": 80})
 
 
@@ -60,6 +60,58 @@ def test_the_api_refuses_the_reported_attack_and_stores_nothing(api_client, oper
     assert response.status_code == 422, response.content
     assert any("scope id" in e["message"] for e in response.json()["errors"])
     assert not Target.objects.filter(host__contains="%").exists()
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("domain", "evil\n.example.com"),
+        ("domain", "gctask.com\n"),
+        ("domain", "a\u2028.test"),
+        ("domain", "\x00a.test"),
+        ("path", "/task/\n"),
+        ("path", "/task\r\n"),
+        ("path", "/\x85"),
+        ("host", "mytaskapi\n"),
+        ("host", "127.0.0.1\n"),
+        ("host", "my\x0btask"),
+    ],
+)
+def test_it_rejects_control_characters_anywhere_including_a_trailing_newline(field, value):
+    from django.core.exceptions import ValidationError as DjangoValidationError
+
+    from routes.validators import normalize_domain, normalize_target_host, validate_path
+
+    check = {"domain": normalize_domain, "path": validate_path, "host": normalize_target_host}[field]
+    with pytest.raises(DjangoValidationError) as caught:
+        check(value)
+    assert "control characters" in " ".join(caught.value.messages)
+
+
+@pytest.mark.django_db
+def test_post_domains_refuses_a_name_with_a_newline_instead_of_answering_500(api_client, operator_user):
+    response = api_client(operator_user).post(
+        "/api/v1/domains", {"name": "evil\n.example.com"}, content_type="application/json"
+    )
+    assert response.status_code == 422, response.content
+    assert response.json()["errors"][0]["field"].endswith("name")
+    assert not Domain.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("check", "value"),
+    [
+        ("containers.models.validate_engine_name", "edge\n"),
+        ("containers.models.validate_engine_url", "tcp://127.0.0.1:2376\n"),
+        ("containers.models.validate_engine_url", "unix:///var/run/docker.sock\n"),
+    ],
+)
+def test_engine_fields_refuse_a_trailing_newline(check, value):
+    from django.core.exceptions import ValidationError as DjangoValidationError
+    from django.utils.module_loading import import_string
+
+    with pytest.raises(DjangoValidationError):
+        import_string(check)(value)
 
 
 # --- fence 2: the renderer refuses stored rows that bypassed validation -----------------------------------
@@ -374,6 +426,18 @@ _EXAMPLES = settings(
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.filter_too_much],
 )
+
+
+@_EXAMPLES
+@given(raw=_raw_documents(validated=True))
+def test_every_validated_document_renders_exactly_what_it_says(raw, tmp_path):
+    try:
+        document = ConfigDocument.model_validate(raw)
+    except ValidationError:
+        return
+    _assert_renders_exactly(document, tmp_path)
+    for domain in document.domains:
+        _assert_npm_body_is_exact(domain)
 
 
 @_EXAMPLES
