@@ -4,6 +4,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import validate_email
 from django.db import transaction
@@ -238,7 +239,11 @@ class NpmSettingsOut(Schema):
 class NpmSettingsIn(Schema):
     url: str = Field("", max_length=500, examples=["http://npm:81/api"])
     identity: str = Field("", max_length=254, examples=["admin@example.com"])
-    secret: str | None = Field(None, max_length=500, description="Leave out (or null) to keep the stored one.")
+    secret: str | None = Field(
+        None,
+        max_length=500,
+        description="Leave out (or null) to keep the stored one; it is removed when url or identity changes.",
+    )
 
 
 def settings_out() -> dict[str, Any]:
@@ -254,6 +259,12 @@ def settings_out() -> dict[str, Any]:
     }
 
 
+ENV_SECRET_MOVED = (
+    "NPM's password is set by PORTICO_NPM_SECRET: set NPM's address beside it (PORTICO_NPM_URL), "
+    "Portico does not send that password to an address changed here."
+)
+
+
 def save_settings(
     url: str,
     identity: str,
@@ -265,8 +276,11 @@ def save_settings(
 ) -> list[dict[str, str]]:
     """Validate and store the NPM settings; returns field errors (nothing stored when there are any).
 
-    ``check_version`` gets the stored version (0 when nothing is stored) under the row's lock, before any
-    write; it raises to refuse a stale change (the API's If-Match).
+    The password belongs to one account on one NPM: when the address or the user that Portico would use changes
+    and no new password comes with the change, the stored one is removed, so that it is never sent to a host it
+    was not given for. A password from PORTICO_NPM_SECRET cannot be removed from here, so an address change that
+    would send it elsewhere is refused (field ``url``). ``check_version`` gets the stored version (0 when nothing
+    is stored) under the row's lock, before any write; it raises to refuse a stale change (the API's If-Match).
     """
     from routes.models import NpmSettings
 
@@ -289,9 +303,16 @@ def save_settings(
         if row is None:
             row = NpmSettings(pk=1, version=0)
         before = {"url": row.url, "identity": row.identity, "secret_set": bool(row.secret)}
+        # Where the password goes is decided by the values in effect: an environment variable wins over the row.
+        was = (settings.PORTICO_NPM_URL or row.url, settings.PORTICO_NPM_IDENTITY or row.identity)
+        will = (settings.PORTICO_NPM_URL or url, settings.PORTICO_NPM_IDENTITY or identity)
+        if settings.PORTICO_NPM_SECRET and was[0] != will[0]:
+            return [{"field": "url", "message": ENV_SECRET_MOVED}]
         row.url, row.identity = url, identity
         if secret is not None and secret != "":
             row.secret = secret
+        elif was != will:
+            row.secret = ""
         row.version += 1
         row.save()
         audit.record(
@@ -321,6 +342,7 @@ def get_settings(request: HttpRequest, response: HttpResponse) -> dict[str, Any]
 @router.put("/npm/settings", response=NpmSettingsOut)
 def put_settings(request: HttpRequest, payload: NpmSettingsIn, response: HttpResponse) -> dict[str, Any]:
     """Store NPM's URL, user and password in the database (used where no PORTICO_NPM_* variable is set).
+    A new URL or user without a new secret removes the stored secret (it never follows to another host).
     With If-Match, settings someone changed meanwhile give 412 and nothing is stored."""
     require(request, "administer")
     errors = save_settings(

@@ -6,6 +6,7 @@ from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from dashboard import audit
@@ -16,6 +17,9 @@ from routes.npm_publisher import run_import
 from routes.publish import PublishError
 
 TEMPLATE = "routes/npm.html"
+SECRET_REMOVED = gettext_lazy(
+    "The address or the user changed, so the stored password was removed: enter NPM's password again."
+)
 
 
 def _partial(request: HttpRequest, name: str) -> str:
@@ -52,7 +56,8 @@ def npm_hosts(request: HttpRequest) -> HttpResponse:
 @require_POST
 @capability_required("administer")
 def npm_settings(request: HttpRequest) -> HttpResponse:
-    """Store NPM's URL, user and password (an empty password field keeps the stored one)."""
+    """Store NPM's URL, user and password (an empty password field keeps the stored one, at the same address)."""
+    had_secret = api_npm.settings_out()["secret_set"]
     errors = api_npm.save_settings(
         request.POST.get("url", ""),
         request.POST.get("identity", ""),
@@ -64,8 +69,12 @@ def npm_settings(request: HttpRequest) -> HttpResponse:
         context = _page_context(request, errors={e["field"]: e["message"] for e in errors}, posted=request.POST)
         return render(request, _partial(request, "npm-settings"), context, status=422)
     messages.success(request, _("NPM settings saved."))
+    secret_removed = had_secret and not api_npm.settings_out()["secret_set"]
+    if secret_removed:
+        messages.warning(request, SECRET_REMOVED)
     if request.htmx:
-        return render(request, f"{TEMPLATE}#npm-settings", _page_context(request, saved=True))
+        context = _page_context(request, saved=True, secret_removed=secret_removed)
+        return render(request, f"{TEMPLATE}#npm-settings", context)
     return redirect("routes:npm")
 
 

@@ -159,10 +159,10 @@ def test_settings_are_admin_only_and_the_secret_is_write_only(db, api_client, ad
         "version": 1,
     }
     assert "s3cret-pw" not in api.get("/api/v1/npm/settings").content.decode()
-    # Leaving the secret out keeps it.
+    # Leaving the secret out keeps it (for the same address and user: routes/tests/test_npm_secrets.py).
     api.put(
         "/api/v1/npm/settings",
-        {"url": "http://npm:81/api", "identity": "a@example.com"},
+        {"url": "http://npm:81/api", "identity": "admin@example.com"},
         content_type="application/json",
     )
     assert NpmSettings.objects.get().secret == "s3cret-pw"
