@@ -18,6 +18,7 @@ from ninja.security import SessionAuth
 
 from dashboard.api_common import ApiError, ErrorOut, django_errors, error_response, pydantic_errors
 from dashboard.auth import BearerTokenAuth, authenticate_token
+from dashboard.errors import OperationError
 
 
 def _docs_auth(view: Callable) -> Callable:
@@ -85,6 +86,13 @@ api = PorticoAPI(
 @api.exception_handler(ApiError)
 def _api_error(request: HttpRequest, exc: ApiError) -> HttpResponse:
     return error_response(exc.status, exc.detail, exc.errors, **exc.extra)
+
+
+@api.exception_handler(OperationError)
+def _operation_error(request: HttpRequest, exc: OperationError) -> HttpResponse:
+    # Operations raise domain errors; this is the one place they become the API's error shape.
+    detail = "Invalid input." if exc.status == 422 and exc.errors else exc.message
+    return error_response(exc.status, detail, exc.errors, **exc.extra)
 
 
 @api.exception_handler(NinjaValidationError)

@@ -57,6 +57,7 @@ INSTALLED_APPS = [
     "dashboard",
     "routes",
     "containers",
+    "certificates",
 ]
 
 MIDDLEWARE = [
@@ -214,6 +215,24 @@ PORTICO_DOCKER_TIMEOUT = envint("PORTICO_DOCKER_TIMEOUT", 10, minimum=1, maximum
 PORTICO_MAX_LOG_STREAMS = envint("PORTICO_MAX_LOG_STREAMS", 8, minimum=1, maximum=256)
 # A followed log with no new line for this long is closed (the page offers to follow again).
 PORTICO_LOG_IDLE_SECONDS = envint("PORTICO_LOG_IDLE_SECONDS", 600, minimum=5, maximum=86400)
+# Secrets at rest (private keys, DNS credentials) are sealed with this Fernet key; generated once into
+# VAR_DIR/encryption_key (0600) when unset (certificates.sealing).
+PORTICO_ENCRYPTION_KEY = envsecret("PORTICO_ENCRYPTION_KEY")
+# ACME (certificates.acme_client): the directory Portico orders certificates from, the account's contact, and a CA
+# file to trust for the ACME server's own HTTPS (tests: pebble's throwaway CA; empty: the system's CAs).
+PORTICO_ACME_DIRECTORY = envstr("PORTICO_ACME_DIRECTORY", "https://acme-v02.api.letsencrypt.org/directory")
+PORTICO_ACME_EMAIL = envstr("PORTICO_ACME_EMAIL")
+PORTICO_ACME_CA_BUNDLE = envstr("PORTICO_ACME_CA_BUNDLE")
+PORTICO_ACME_TIMEOUT = envint("PORTICO_ACME_TIMEOUT", 120, minimum=10, maximum=3600)
+# Renew when this share (percent) of a certificate's lifetime is left; a failure retries after RETRY seconds,
+# doubled each time up to a day.
+PORTICO_ACME_RENEW_PERCENT = envint("PORTICO_ACME_RENEW_PERCENT", 33, minimum=1, maximum=90)
+PORTICO_ACME_RETRY_SECONDS = envint("PORTICO_ACME_RETRY_SECONDS", 300, minimum=1, maximum=86400)
+# HTTP-01 answers are files here; nginx serves them under /.well-known/acme-challenge/.
+PORTICO_ACME_CHALLENGE_DIR = Path(envstr("PORTICO_ACME_CHALLENGE_DIR", str(VAR_DIR / "acme-challenges")))
+# DNS-01 "hook" provider: the command Portico runs as COMMAND... set|remove RECORD_NAME VALUE (no shell).
+PORTICO_DNS_HOOK = envstr("PORTICO_DNS_HOOK")
+PORTICO_DNS_HOOK_TIMEOUT = envint("PORTICO_DNS_HOOK_TIMEOUT", 60, minimum=1, maximum=3600)
 # bench/ only: mounts GET /api/v1/bench/floor (token auth, no work), the API benchmark's baseline.
 PORTICO_BENCH_FLOOR = envbool("PORTICO_BENCH_FLOOR", False)
 

@@ -16,6 +16,14 @@ class Domain(models.Model):
     name = models.CharField(max_length=253, unique=True, validators=[validate_domain])
     enabled = models.BooleanField(default=True)
     notes = models.TextField(blank=True)
+    # HTTPS: the certificate served for this name (a certificate in use cannot be deleted), HTTP -> HTTPS
+    # redirects, HSTS max-age in seconds (0: no header) and HTTP/2 on the TLS listener.
+    certificate = models.ForeignKey(
+        "certificates.Certificate", null=True, blank=True, on_delete=models.PROTECT, related_name="domain_set"
+    )
+    force_https = models.BooleanField(default=False)
+    hsts = models.PositiveIntegerField(default=0, validators=[MaxValueValidator(63_072_000)], help_text="Seconds.")
+    http2 = models.BooleanField(default=False)
     version = models.PositiveIntegerField(default=1, help_text="Bumped on every change (optimistic locking).")
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)

@@ -1,0 +1,380 @@
+"""Every change to certificates: request, upload, renew, delete, and the worker's orders and renewals.
+
+Each operation checks the actor's role, locks the row, claims its version, writes and audits in one transaction,
+and raises dashboard.errors (Forbidden, NotFound, Conflict, Stale, Invalid, Unavailable). Pages, the API and
+``manage.py certificates`` only call these. Private keys and DNS secrets are sealed before they are stored and
+never reach an audit entry.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import os
+import socket
+from collections.abc import Collection
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import ProtectedError, Q, QuerySet
+from django.utils import timezone
+
+from certificates import pem
+from certificates.acme_client import DNS01, HTTP01, AcmeClient, AcmeError, new_account_key
+from certificates.dns_providers import HOOK, DnsError, check_settings, is_secret, provider_for
+from certificates.models import AcmeAccount, Certificate
+from certificates.sealing import SealError, seal, unseal
+from dashboard import audit
+from dashboard.errors import Conflict, Forbidden, Invalid, NotFound, Stale
+from dashboard.roles import can
+from routes.validators import normalize_domain
+
+log = logging.getLogger(__name__)
+
+MAX_NAMES = 100
+CHALLENGES = (HTTP01, DNS01)
+# Backoff after failures: PORTICO_ACME_RETRY_SECONDS doubled per further failure, at most this far apart.
+MAX_BACKOFF = dt.timedelta(days=1)
+
+Expected = int | Collection[int] | None
+
+
+# --- reading ------------------------------------------------------------------------------
+
+
+def certificates() -> QuerySet[Certificate]:
+    """Every certificate, oldest first."""
+    return Certificate.objects.all()
+
+
+def get_certificate(cert_id: int, *, lock: bool = False) -> Certificate:
+    """The certificate ``cert_id`` (row-locked with ``lock``). Raises NotFound."""
+    qs = Certificate.objects.select_for_update() if lock else Certificate.objects
+    cert = qs.filter(pk=cert_id).first()
+    if cert is None:
+        raise NotFound(f"No certificate with id {cert_id}.")
+    return cert
+
+
+def renewal_due_at(not_before: dt.datetime, not_after: dt.datetime) -> dt.datetime:
+    """When a certificate is renewed: once PORTICO_ACME_RENEW_PERCENT of its lifetime is left."""
+    lifetime = not_after - not_before
+    return not_after - lifetime * settings.PORTICO_ACME_RENEW_PERCENT / 100
+
+
+# --- the shared steps ---------------------------------------------------------------------
+
+
+def _require(actor: Any, capability: str) -> None:
+    # ``None`` is Portico itself (the worker, manage.py): the host's operator, who holds every role.
+    if actor is not None and not can(actor, capability):
+        raise Forbidden(f"Your role may not do this (needs {capability}).")
+
+
+def _claim(cert: Certificate, expected: Expected) -> None:
+    """Refuse a stale write (the row is locked by the caller), then bump the version."""
+    if expected is not None:
+        accepted = {expected} if isinstance(expected, int) else set(expected)
+        if cert.version not in accepted:
+            raise Stale(
+                f"Certificate {cert.pk} was changed by someone else (it is at version {cert.version} now): read it "
+                "again, then retry.",
+                [{"field": "If-Match", "message": f'Stale version; the current ETag is "{cert.version}".'}],
+                current_version=cert.version,
+            )
+    cert.version += 1
+
+
+def _names(domains: Any) -> list[str]:
+    """The requested names, normalised (lower-case punycode), in order, without repeats. Raises Invalid."""
+    if not isinstance(domains, list | tuple) or not domains:
+        raise Invalid.field("domains", 'Give at least one name, e.g. ["shop.example.com"].')
+    if len(domains) > MAX_NAMES:
+        raise Invalid.field("domains", f"A certificate holds at most {MAX_NAMES} names.")
+    names: list[str] = []
+    errors = []
+    for i, raw in enumerate(domains):
+        try:
+            name = normalize_domain(raw if isinstance(raw, str) else "")
+        except ValidationError as exc:
+            errors.append({"field": f"domains.{i}", "message": " ".join(exc.messages)})
+            continue
+        if name not in names:
+            names.append(name)
+    if errors:
+        raise Invalid("Invalid input.", errors)
+    return names
+
+
+def _split_secrets(options: dict[str, Any]) -> tuple[dict[str, Any], str]:
+    plain = {k: v for k, v in options.items() if not is_secret(k)}
+    secret = {k: v for k, v in options.items() if is_secret(k)}
+    return plain, seal(json.dumps(secret, sort_keys=True)) if secret else ""
+
+
+# --- operations people start --------------------------------------------------------------
+
+
+def request_certificate(
+    domains: list[str],
+    *,
+    challenge: str,
+    dns_provider: str = "",
+    dns_settings: dict[str, Any] | None = None,
+    actor: Any,
+    source: str,
+) -> Certificate:
+    """Record a pending ACME certificate for ``domains``; the worker orders it (process_due). Raises Invalid."""
+    _require(actor, "operate")
+    names = _names(domains)
+    if challenge not in CHALLENGES:
+        raise Invalid.field("challenge", f"Choose {' or '.join(CHALLENGES)}.")
+    options = dict(dns_settings or {})
+    if challenge == HTTP01:
+        wildcards = [n for n in names if n.startswith("*.")]
+        if wildcards:
+            raise Invalid.field("challenge", f"{wildcards[0]} is a wildcard: wildcards need dns-01.")
+        if dns_provider or options:
+            raise Invalid.field("dns_provider", "http-01 takes no DNS provider.")
+    else:
+        if not dns_provider:
+            raise Invalid.field("dns_provider", f"dns-01 needs a provider: {HOOK} or a dns-lexicon provider name.")
+        errors = check_settings(dns_provider, options)
+        if errors:
+            raise Invalid("Invalid input.", errors)
+    plain, sealed = _split_secrets(options)
+    with transaction.atomic():
+        cert = Certificate.objects.create(
+            domains=names,
+            source=Certificate.Source.ACME,
+            challenge=challenge,
+            dns_provider=dns_provider if challenge == DNS01 else "",
+            dns_settings=plain,
+            dns_secrets_sealed=sealed,
+            status=Certificate.Status.PENDING,
+            next_attempt_at=timezone.now(),
+        )
+        audit.record("certificate.request", actor=actor, source=source, obj=cert, after=cert.snapshot())
+    return cert
+
+
+def upload_certificate(
+    certificate: str, private_key: str, *, domains: list[str] | None = None, actor: Any, source: str
+) -> Certificate:
+    """Store an uploaded chain and key after checking them (pem.check_upload); ``domains``, when given, must all
+    be covered. Raises Invalid naming the field; nothing is stored then."""
+    _require(actor, "operate")
+    names = _names(domains) if domains else None
+    info, key = pem.check_upload(certificate, private_key, names)
+    with transaction.atomic():
+        cert = Certificate.objects.create(
+            domains=info.names,
+            source=Certificate.Source.UPLOAD,
+            status=Certificate.Status.VALID,
+            chain_pem=info.chain_pem,
+            key_sealed=seal(key),
+            not_before=info.not_before,
+            not_after=info.not_after,
+            issuer=info.issuer,
+            serial=info.serial,
+        )
+        audit.record("certificate.upload", actor=actor, source=source, obj=cert, after=cert.snapshot())
+    return cert
+
+
+def renew_certificate(cert_id: int, *, actor: Any, source: str, expected_version: Expected = None) -> Certificate:
+    """Ask the worker to order an ACME certificate again now (failures and backoff start over).
+    Raises NotFound, Stale, or Invalid for an uploaded certificate (upload a new one instead)."""
+    _require(actor, "operate")
+    with transaction.atomic():
+        cert = get_certificate(cert_id, lock=True)
+        if cert.source != Certificate.Source.ACME:
+            raise Invalid.field("source", "An uploaded certificate is renewed by uploading its successor.")
+        _claim(cert, expected_version)
+        before = cert.snapshot()
+        cert.next_attempt_at = timezone.now()
+        cert.failures = 0
+        cert.save()
+        audit.record("certificate.renew", actor=actor, source=source, obj=cert, before=before, after=cert.snapshot())
+    return cert
+
+
+def delete_certificate(cert_id: int, *, actor: Any, source: str, expected_version: Expected = None) -> None:
+    """Delete a certificate no domain uses. Raises NotFound, Stale, or Conflict naming the domains using it."""
+    _require(actor, "operate")
+    with transaction.atomic():
+        cert = get_certificate(cert_id, lock=True)
+        _claim(cert, expected_version)
+        users = list(cert.domain_set.order_by("name").values_list("name", flat=True)[:6])
+        if users:
+            shown = ", ".join(users[:5]) + (" ..." if len(users) > 5 else "")
+            raise Conflict(f"Certificate {cert} is used by {shown}: attach another certificate to them first.")
+        before = cert.snapshot()
+        pk = cert.pk
+        try:
+            cert.delete()
+        except ProtectedError:
+            # A domain attached it after the check above (the row lock makes this rare): same answer.
+            raise Conflict(f"Certificate {cert} is in use by a domain: attach another certificate first.") from None
+        audit.record(
+            "certificate.delete",
+            actor=actor,
+            source=source,
+            object_type="certificates.certificate",
+            object_id=pk,
+            object_repr=str(cert),
+            before=before,
+        )
+
+
+# --- the worker: orders, renewals, retries ------------------------------------------------
+
+
+def worker_name() -> str:
+    """Who holds a lease: host and process, so a stuck lease can be traced."""
+    return f"{socket.gethostname()}:{os.getpid()}"[:100]
+
+
+def due(now: dt.datetime | None = None) -> QuerySet[Certificate]:
+    """ACME certificates whose next attempt is due and that nobody is working on."""
+    now = now or timezone.now()
+    return Certificate.objects.filter(source=Certificate.Source.ACME, next_attempt_at__lte=now).filter(
+        Q(lease_until__isnull=True) | Q(lease_until__lt=now)
+    )
+
+
+def _lease(cert_id: int, owner: str, now: dt.datetime) -> bool:
+    """Claim the certificate for one order: of several workers (threads, processes, hosts sharing the database)
+    exactly one UPDATE matches. The lease outlives the longest order, so a crashed worker's lease runs out."""
+    until = now + dt.timedelta(seconds=2 * settings.PORTICO_ACME_TIMEOUT + 60)
+    return bool(due(now).filter(pk=cert_id).update(lease_owner=owner, lease_until=until))
+
+
+def _account() -> AcmeAccount:
+    """The account for PORTICO_ACME_DIRECTORY; its key is made (and sealed) the first time."""
+    directory = settings.PORTICO_ACME_DIRECTORY
+    account = AcmeAccount.objects.filter(directory=directory).first()
+    if account is not None:
+        return account
+    try:
+        with transaction.atomic():
+            return AcmeAccount.objects.create(
+                directory=directory, key_sealed=seal(new_account_key()), email=settings.PORTICO_ACME_EMAIL
+            )
+    except IntegrityError:
+        # Another worker made it at the same moment: use theirs.
+        return AcmeAccount.objects.get(directory=directory)
+
+
+def _order(cert: Certificate) -> tuple[pem.CertInfo, str]:
+    """Order ``cert``'s names from the ACME server. Raises AcmeError, DnsError or SealError."""
+    account = _account()
+    client = AcmeClient(
+        account.directory,
+        unseal(account.key_sealed),
+        email=account.email,
+        ca_bundle=settings.PORTICO_ACME_CA_BUNDLE,
+        timeout=settings.PORTICO_ACME_TIMEOUT,
+        challenge_dir=settings.PORTICO_ACME_CHALLENGE_DIR,
+        account_uri=account.uri,
+    )
+    dns = None
+    if cert.challenge == DNS01:
+        options = {**cert.dns_settings, **json.loads(unseal(cert.dns_secrets_sealed) or "{}")}
+        dns = provider_for(cert.dns_provider, options)
+    issued = client.issue(list(cert.domains), challenge=cert.challenge, dns=dns)
+    if client.account_uri != account.uri:
+        AcmeAccount.objects.filter(pk=account.pk).update(uri=client.account_uri)
+    try:
+        info = pem.describe(pem.load_chain(issued.chain_pem))
+    except Invalid:
+        raise AcmeError("The ACME server sent a certificate chain that cannot be read.") from None
+    return info, issued.key_pem
+
+
+def _backoff(failures: int) -> dt.timedelta:
+    first = dt.timedelta(seconds=settings.PORTICO_ACME_RETRY_SECONDS)
+    return min(first * 2 ** max(failures - 1, 0), MAX_BACKOFF)
+
+
+def process(cert_id: int, *, owner: str | None = None, now: dt.datetime | None = None) -> Certificate | None:
+    """Order or renew one due certificate if no other worker holds it; returns it afterwards, or None when it was
+    not due, leased elsewhere or deleted meanwhile. A failure is recorded (message, backoff), never raised."""
+    owner = owner or worker_name()
+    now = now or timezone.now()
+    if not _lease(cert_id, owner, now):
+        return None
+    cert = Certificate.objects.get(pk=cert_id)
+    renewal = bool(cert.chain_pem)
+    try:
+        info, key = _order(cert)
+        error = ""
+    except (AcmeError, DnsError, SealError) as exc:
+        info, key, error = None, "", str(exc)
+    except Exception as exc:  # an order must never kill the worker; the admin sees it on the certificate
+        log.exception("Certificate %s: unexpected failure while ordering", cert_id)
+        info, key, error = None, "", f"Unexpected failure ({type(exc).__name__}); the server log has details."
+    with transaction.atomic():
+        locked = Certificate.objects.select_for_update().filter(pk=cert_id, lease_owner=owner).first()
+        if locked is None:
+            return None  # deleted meanwhile, or our lease ran out and another worker took it over
+        cert = locked
+        before = cert.snapshot()
+        cert.version += 1
+        cert.lease_owner, cert.lease_until = "", None
+        cert.last_attempt_at = timezone.now()
+        if info is not None:
+            cert.chain_pem, cert.key_sealed = info.chain_pem, seal(key)
+            cert.not_before, cert.not_after = info.not_before, info.not_after
+            cert.issuer, cert.serial = info.issuer, info.serial
+            cert.status, cert.message, cert.failures = Certificate.Status.VALID, "", 0
+            cert.next_attempt_at = renewal_due_at(info.not_before, info.not_after)
+            action = "certificate.renewed" if renewal else "certificate.issued"
+        else:
+            cert.failures += 1
+            cert.message = error
+            cert.next_attempt_at = cert.last_attempt_at + _backoff(cert.failures)
+            if not cert.chain_pem:
+                cert.status = Certificate.Status.FAILED
+            elif cert.not_after and cert.not_after <= cert.last_attempt_at:
+                cert.status = Certificate.Status.EXPIRED
+            # else: the old certificate is still valid and keeps serving; the message says the renewal failed.
+            action = "certificate.renewal_failed" if renewal else "certificate.order_failed"
+        cert.save()
+        audit.record(action, source="system", obj=cert, before=before, after=cert.snapshot(), message=error)
+    return cert
+
+
+def expire(now: dt.datetime | None = None) -> int:
+    """Mark certificates past their not-after as expired (uploaded ones too); returns how many changed."""
+    now = now or timezone.now()
+    changed = 0
+    for cert_id in Certificate.objects.filter(status=Certificate.Status.VALID, not_after__lte=now).values_list(
+        "pk", flat=True
+    ):
+        with transaction.atomic():
+            cert = Certificate.objects.select_for_update().filter(pk=cert_id, status=Certificate.Status.VALID).first()
+            if cert is None or cert.not_after is None or cert.not_after > now:
+                continue
+            before = cert.snapshot()
+            cert.status = Certificate.Status.EXPIRED
+            cert.version += 1
+            cert.save()
+            audit.record("certificate.expired", source="system", obj=cert, before=before, after=cert.snapshot())
+            changed += 1
+    return changed
+
+
+def process_due(now: dt.datetime | None = None, owner: str | None = None) -> list[Certificate]:
+    """One pass of the worker: expire what ran out, then order every due certificate; returns those processed."""
+    now = now or timezone.now()
+    expire(now)
+    done = []
+    for cert_id in list(due(now).order_by("next_attempt_at", "pk").values_list("pk", flat=True)):
+        cert = process(cert_id, owner=owner, now=now)
+        if cert is not None:
+            done.append(cert)
+    return done
