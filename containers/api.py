@@ -24,7 +24,18 @@ from containers.engines import (
     get_engine,
     remove_engine,
 )
-from containers.logs import LogQuery, LogQueryError, SseLogStream, merged_logs, read_logs, slots
+from containers.logs import (
+    LogQuery,
+    LogQueryError,
+    LogRead,
+    SseLogStream,
+    as_text,
+    iter_logs,
+    iter_merged,
+    merged_logs,
+    read_logs,
+    slots,
+)
 from containers.models import Engine
 from containers.status import RouteLink, container_row, domain_containers, list_engines
 from dashboard import audit
@@ -171,6 +182,13 @@ class LogParams(Schema):
     stream: str = Field("", description="stdout or stderr (both when empty).")
 
 
+class DownloadParams(LogParams):
+    """A download reads every line the filters select: no limit of lines or bytes, streamed."""
+
+    tail: str = Field("all", description="The last N lines (or matches when searching), or all (the default).")
+    timestamps: bool = Field(True, description="Begin each line with its time.")
+
+
 class EngineFilters(Schema):
     check: bool = Field(False, description="Ping each engine on the page and say whether it answers.")
     kind: Literal["unix", "tcp", "ssh"] | None = Field(None, description="Only engines reached this way.")
@@ -276,12 +294,28 @@ def _engine_out(engine: EngineRef, status: str | None = None) -> dict:
     }
 
 
-def _lines_response(rows: list[dict[str, str]]) -> HttpResponse:
+def _lines_response(rows: list[dict[str, str]], read: LogRead) -> HttpResponse:
     """Log lines as JSON, without ninja checking each item against the response schema: the items are built
     right here from LogLine's str fields, exactly as LogLineOut documents them (the schemathesis test holds
-    the two together), and at 100,000 lines that check was 40% of the request (bench/logs.py)."""
+    the two together), and at 100,000 lines that check was 40% of the request (bench/logs.py).
+
+    A read cut by the server's limits says so in ``X-Log-Truncated`` (the body stays a plain list)."""
     body = json.dumps(rows, ensure_ascii=False, separators=(",", ":"))
-    return HttpResponse(body, content_type="application/json; charset=utf-8")
+    response = HttpResponse(body, content_type="application/json; charset=utf-8")
+    if read.truncated:
+        response[TRUNCATED_HEADER] = read.message
+    return response
+
+
+TRUNCATED_HEADER = "X-Log-Truncated"
+
+
+def download_response(name: str, chunks: Iterator[bytes]) -> StreamingHttpResponse:
+    """A streamed text/plain attachment named after ``name`` (64 KiB writes; memory stays flat)."""
+    response = StreamingHttpResponse(chunks, content_type="text/plain; charset=utf-8")
+    safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name)[:80] or "logs"
+    response["Content-Disposition"] = f'attachment; filename="{safe}.log"'
+    return response
 
 
 def sse_response(stream: SseLogStream) -> StreamingHttpResponse:
@@ -371,13 +405,28 @@ def container_logs(request: HttpRequest, ref: str, params: Query[LogParams], eng
     ``since``/``until``: ISO time, UNIX seconds or an age (``15m``, ``2h``), both inclusive.
     ``q``: case-insensitive substring, or a regular expression with ``regex=true`` (bounded cost).
     ``stream``: stdout or stderr.
+
+    At most PORTICO_LOG_MAX_LINES lines and PORTICO_LOG_MAX_BYTES bytes of log are answered (the newest); when
+    older lines were left out, an ``X-Log-Truncated`` header says so. ``.../logs/download`` streams everything.
     """
     require(request, "view_portico")
     with _docker_errors():
         query = LogQuery.parse(params.dict())
         eng = get_engine(engine)
-        lines = read_logs(client_for(eng), ref, query)
-    return _lines_response([{"ts": line.ts, "stream": line.stream, "text": line.text} for line in lines])
+        read = read_logs(client_for(eng), ref, query)
+    return _lines_response([{"ts": line.ts, "stream": line.stream, "text": line.text} for line in read.lines], read)
+
+
+@router.get("/containers/{ref}/logs/download", response={200: None, **ERRORS})
+def download_container_logs(request: HttpRequest, ref: str, params: Query[DownloadParams], engine: str = ""):
+    """The log as a text file (``<ts> <stream> text`` per line), streamed: every line the filters select,
+    without the limits of the logs endpoint (``tail`` defaults to all). Same filters as the logs endpoint."""
+    require(request, "view_portico")
+    with _docker_errors():
+        query = LogQuery.parse(params.dict())
+        client = client_for(get_engine(engine))
+        detail = client.container(ref)
+    return download_response(detail.name, as_text(iter_logs(client, detail.id, query), params.timestamps))
 
 
 @router.get("/containers/{ref}/logs/follow", response={200: None, **ERRORS, 429: ErrorOut})
@@ -432,12 +481,26 @@ def _domain_sources(domain: str) -> list[tuple[EngineRef, ContainerInfo]]:
 @router.get("/domain-logs/{domain}", response={200: list[MergedLogLineOut], **ERRORS})
 def domain_logs(request: HttpRequest, domain: str, params: Query[LogParams]):
     """The logs of every container the domain's routes point at, interleaved by time; each line names its
-    container. Same parameters as a container's logs; ``tail`` applies to the merged result."""
+    container. Same parameters as a container's logs; ``tail`` and the limits (PORTICO_LOG_MAX_LINES and
+    PORTICO_LOG_MAX_BYTES, said by an ``X-Log-Truncated`` header when they cut) apply to the merged result;
+    ``.../download`` streams everything."""
     require(request, "view_portico")
     with _docker_errors():
         query = LogQuery.parse(params.dict())
-        lines = merged_logs([(client_for(eng), info.id) for eng, info in _domain_sources(domain)], query)
-    return _lines_response([{"ts": x.ts, "stream": x.stream, "text": x.text, "container": x.container} for x in lines])
+        read = merged_logs([(client_for(eng), info.id) for eng, info in _domain_sources(domain)], query)
+    rows = [{"ts": x.ts, "stream": x.stream, "text": x.text, "container": x.container} for x in read.lines]
+    return _lines_response(rows, read)
+
+
+@router.get("/domain-logs/{domain}/download", response={200: None, **ERRORS})
+def download_domain_logs(request: HttpRequest, domain: str, params: Query[DownloadParams]):
+    """The merged log of the domain's containers as a text file (``<ts> <stream> <container> text``), streamed:
+    every line the filters select, without the limits of the logs endpoint (``tail`` defaults to all)."""
+    require(request, "view_portico")
+    with _docker_errors():
+        query = LogQuery.parse(params.dict())
+        sources = [(client_for(eng), info.id) for eng, info in _domain_sources(domain)]
+    return download_response(domain, as_text(iter_merged(sources, query), params.timestamps, with_container=True))
 
 
 @router.get("/domain-logs/{domain}/follow", response={200: None, **ERRORS, 429: ErrorOut})

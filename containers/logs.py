@@ -135,13 +135,19 @@ class LogQuery:
 
 
 def _lines(
-    client: DockerClient, ref: str, query: LogQuery, *, tty: bool | None = None, name: str = ""
+    client: DockerClient,
+    ref: str,
+    query: LogQuery,
+    *,
+    tail: int | None = None,
+    tty: bool | None = None,
+    name: str = "",
 ) -> Iterator[LogLine]:
+    """The query's lines as they stream from the engine (searching scans the range); ``tail`` goes to the engine."""
     test = matcher(query.q, query.regex)
     lines = client.logs(
         ref,
-        # When searching, the time range is scanned and the tail applies to the matches.
-        tail=None if test else query.tail,
+        tail=None if test else tail,
         since=query.since,
         until=query.until,
         stdout=query.stream != "stderr",
@@ -160,39 +166,153 @@ def _lines(
         yield line
 
 
-def read_logs(client: DockerClient, ref: str, query: LogQuery) -> list[LogLine]:
-    """The lines ``query`` asks for, oldest first; memory is bounded by ``tail`` even when scanning everything."""
-    kept: deque[LogLine] = deque(maxlen=query.tail) if query.tail is not None else deque()
-    kept.extend(_lines(client, ref, query))
-    return list(kept)
+LINE_OVERHEAD = 40  # bytes a line costs besides its text (timestamp, stream, separators), as in a download
+
+
+def line_size(line: LogLine) -> int:
+    """What the line weighs in an answer: its text in UTF-8 plus the timestamp and stream around it."""
+    text = line.text
+    return LINE_OVERHEAD + (len(text) if text.isascii() else len(text.encode()))
+
+
+@dataclass
+class LogRead:
+    """A bounded read, oldest line first. ``truncated`` is "lines" or "bytes" when older lines were left out
+    because the answer reached PORTICO_LOG_MAX_LINES or PORTICO_LOG_MAX_BYTES ("" when it holds all it asked)."""
+
+    lines: list[LogLine]
+    truncated: str = ""
+    max_lines: int = 0
+    max_bytes: int = 0
+
+    def __iter__(self) -> Iterator[LogLine]:
+        return iter(self.lines)
+
+    def __len__(self) -> int:
+        return len(self.lines)
+
+    @property
+    def message(self) -> str:
+        """Why lines are missing, in English (the API's X-Log-Truncated header); "" when none are."""
+        if not self.truncated:
+            return ""
+        return (
+            f"Older lines were left out: an answer holds at most {self.max_lines} lines and {self.max_bytes} bytes "
+            "of log. Download the log (.../download?tail=all) for all of it."
+        )
+
+
+class _Window:
+    """The newest lines added, at most ``lines`` of them and ``max_bytes`` in all; older ones drop off the front.
+
+    ``tail`` is what the reader asked for: lines beyond it drop without counting as truncation."""
+
+    def __init__(self, tail: int | None, max_lines: int, max_bytes: int):
+        self.keep = min(tail, max_lines) if tail is not None else max_lines
+        self.asked = tail is not None and tail <= max_lines
+        self.max_bytes = max_bytes
+        self.lines: deque[LogLine] = deque()
+        self.sizes: deque[int] = deque()
+        self.size = 0
+        self.truncated = ""
+
+    def add(self, line: LogLine) -> None:
+        size = line_size(line)
+        self.lines.append(line)
+        self.sizes.append(size)
+        self.size += size
+        if len(self.lines) > self.keep:
+            self._drop()
+            if not self.asked:
+                self.truncated = self.truncated or "lines"
+        while self.size > self.max_bytes and self.lines:
+            self._drop()
+            self.truncated = "bytes"
+
+    def _drop(self) -> None:
+        self.lines.popleft()
+        self.size -= self.sizes.popleft()
+
+
+def _limits() -> tuple[int, int]:
+    return settings.PORTICO_LOG_MAX_LINES, settings.PORTICO_LOG_MAX_BYTES
+
+
+def read_logs(client: DockerClient, ref: str, query: LogQuery) -> LogRead:
+    """The lines ``query`` asks for, oldest first, bounded by PORTICO_LOG_MAX_LINES and PORTICO_LOG_MAX_BYTES
+    (the newest are kept; ``truncated`` says so). Memory stays within those bounds however long the log."""
+    max_lines, max_bytes = _limits()
+    window = _Window(query.tail, max_lines, max_bytes)
+    # Without a search the engine sends only the tail; one line beyond the limit tells that more exist.
+    engine_tail = window.keep if window.asked else max_lines + 1
+    for line in _lines(client, ref, query, tail=engine_tail):
+        window.add(line)
+    return LogRead(list(window.lines), window.truncated, max_lines, max_bytes)
 
 
 def iter_logs(client: DockerClient, ref: str, query: LogQuery) -> Iterator[LogLine]:
-    """Like read_logs, but streamed (for downloads); without a search the engine applies the tail itself."""
+    """Every line the query asks for, streamed (for downloads: memory stays flat however long the log).
+
+    The engine applies a number of lines itself; only the last N matches of a search need the bounded read."""
     if query.q and query.tail is not None:
-        yield from read_logs(client, ref, query)
+        yield from _bounded(read_logs(client, ref, query))
     else:
-        yield from _lines(client, ref, query)
+        yield from _lines(client, ref, query, tail=query.tail)
 
 
-def merged_logs(sources: list[tuple[DockerClient, str]], query: LogQuery) -> list[LogLine]:
-    """Lines of several containers interleaved by time (each line names its container); the tail applies overall."""
-    per_container = [read_logs(client, ref, query) for client, ref in sources]
-    merged = heapq.merge(*per_container, key=lambda line: line.ts)
-    kept: deque[LogLine] = deque(maxlen=query.tail) if query.tail is not None else deque()
-    kept.extend(merged)
-    return list(kept)
+def _bounded(read: LogRead) -> Iterator[LogLine]:
+    yield from read.lines
+    if read.truncated:  # a download must not look complete when it is not
+        yield LogLine(ts="", stream="portico", text=read.message)
 
 
-def as_text(lines: Iterable[LogLine], timestamps: bool = True, with_container: bool = False) -> Iterator[str]:
-    """Plain text lines for a download: ``<ts> <stream> [container] text``."""
+def merged_logs(sources: list[tuple[DockerClient, str]], query: LogQuery) -> LogRead:
+    """Lines of several containers interleaved by time (each line names its container), bounded like read_logs;
+    the tail and the limits apply to the merged result."""
+    reads = [read_logs(client, ref, query) for client, ref in sources]
+    # A container whose read was cut has no lines before its first kept one: older lines of the others would
+    # make the merged log look complete there, so the merge starts at the latest such cut.
+    cutoff = max((read.lines[0].ts for read in reads if read.truncated and read.lines), default="")
+    max_lines, max_bytes = _limits()
+    window = _Window(query.tail, max_lines, max_bytes)
+    for line in heapq.merge(*(read.lines for read in reads), key=lambda line: line.ts):
+        if line.ts >= cutoff:
+            window.add(line)
+    truncated = window.truncated or next((read.truncated for read in reads if read.truncated), "")
+    return LogRead(list(window.lines), truncated, max_lines, max_bytes)
+
+
+def iter_merged(sources: list[tuple[DockerClient, str]], query: LogQuery) -> Iterator[LogLine]:
+    """Every line of several containers interleaved by time, streamed (for downloads); a number of lines
+    needs the merged result first, so that case is the bounded read."""
+    if query.tail is not None:
+        yield from _bounded(merged_logs(sources, query))
+        return
+    streams = [_lines(client, ref, query) for client, ref in sources]
+    yield from heapq.merge(*streams, key=lambda line: line.ts)
+
+
+DOWNLOAD_CHUNK = 64 * 1024  # bytes per write of a download
+
+
+def as_text(lines: Iterable[LogLine], timestamps: bool = True, with_container: bool = False) -> Iterator[bytes]:
+    """Plain text for a download, ``<ts> <stream> [container] text`` per line, in writes of up to 64 KiB."""
+    parts: list[bytes] = []
+    size = 0
     for line in lines:
-        parts = [line.ts] if timestamps else []
-        parts.append(line.stream)
-        if with_container:
-            parts.append(line.container)
-        parts.append(line.text)
-        yield " ".join(parts) + "\n"
+        fields = [line.ts] if timestamps and line.ts else []
+        fields.append(line.stream)
+        if with_container and line.container:
+            fields.append(line.container)
+        fields.append(line.text)
+        data = (" ".join(fields) + "\n").encode()
+        if parts and size + len(data) > DOWNLOAD_CHUNK:
+            yield b"".join(parts)
+            parts, size = [], 0
+        parts.append(data)
+        size += len(data)
+    if parts:
+        yield b"".join(parts)
 
 
 # --- following over server-sent events -------------------------------------------------

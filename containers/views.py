@@ -18,7 +18,7 @@ from django.views.decorators.http import require_GET, require_POST
 from django_htmx.middleware import HtmxDetails
 
 from containers import actions
-from containers.api import open_follow, sse_response
+from containers.api import download_response, open_follow, sse_response
 from containers.docker_client import ContainerNotFound, DockerError, DockerUnavailable
 from containers.engines import (
     BuiltinEngine,
@@ -31,7 +31,7 @@ from containers.engines import (
     remove_engine,
 )
 from containers.forms import EngineForm, FilterForm
-from containers.logs import LogQuery, LogQueryError, as_text, iter_logs, merged_logs, read_logs
+from containers.logs import LogQuery, LogQueryError, LogRead, as_text, iter_logs, iter_merged, merged_logs, read_logs
 from containers.models import Engine
 from containers.status import container_row, domain_containers, list_engines
 from dashboard import audit
@@ -115,25 +115,52 @@ def detail(request: HtmxHttpRequest, ref: str) -> HttpResponse:
     except DockerError as exc:
         return render(request, DETAIL, {**context, "error": exc.reason, "hint": engine.fix_hint()}, status=503)
     row = container_row(engine, c)
-    lines, log_error = [], ""
+    read, log_error = LogRead([]), ""
     try:
-        lines = read_logs(client_for(engine), c.id, LogQuery())
+        read = read_logs(client_for(engine), c.id, LogQuery())
     except DockerError as exc:
         log_error = exc.reason
-    context.update(c=c, row=row, lines=lines, log_error=log_error, timestamps=True)
+    context.update(
+        c=c,
+        row=row,
+        lines=read.lines,
+        log_read=read,
+        log_error=log_error,
+        timestamps=True,
+        download_all_url=_download_all_url(request, reverse("containers:logs-download", args=[c.name]), engine),
+    )
     return render(request, DETAIL, context)
 
 
+def _download_all_url(request: HttpRequest, base: str, engine: EngineRef | None = None, **extra: str) -> str:
+    """The download of everything the current filters select (``tail=all``): the one read without limits."""
+    params = {k: v for k, v in request.GET.items() if k in ("since", "until", "q", "regex", "stream", "timestamps")}
+    if engine is not None:
+        params["engine"] = engine.name
+    return f"{base}?{urlencode({**params, **extra, 'tail': 'all'})}"
+
+
 def _render_lines(
-    request, template: str, lines, query: LogQuery, *, error: str = "", field: str = "", status: int = 200, merged=False
+    request,
+    template: str,
+    read: LogRead,
+    query: LogQuery,
+    *,
+    error: str = "",
+    field: str = "",
+    status: int = 200,
+    merged=False,
+    download_all_url: str = "",
 ):
     context = {
-        "lines": lines,
+        "lines": read.lines,
+        "log_read": read,
         "timestamps": request.GET.get("timestamps", "on") in ("on", "1", "true"),
         "merged": merged,
         "log_error": error,
         "log_field": field,
         "query": query,
+        "download_all_url": download_all_url,
     }
     return render(request, f"{template}#log-lines", context, status=status)
 
@@ -145,23 +172,22 @@ def logs(request: HtmxHttpRequest, ref: str) -> HttpResponse:
     engine = _engine(request)
     try:
         query = LogQuery.parse(request.GET)
-        lines = read_logs(client_for(engine), ref, query)
+        read = read_logs(client_for(engine), ref, query)
     except LogQueryError as exc:
         return _render_lines(
-            request, DETAIL, [], LogQuery(), error=f"{exc.field}: {exc.message}", field=exc.field, status=422
+            request, DETAIL, LogRead([]), LogQuery(), error=f"{exc.field}: {exc.message}", field=exc.field, status=422
         )
     except ContainerNotFound as exc:
-        return _render_lines(request, DETAIL, [], LogQuery(), error=exc.reason, status=404)
+        return _render_lines(request, DETAIL, LogRead([]), LogQuery(), error=exc.reason, status=404)
     except DockerError as exc:
-        return _render_lines(request, DETAIL, [], LogQuery(), error=exc.reason, status=503)
-    return _render_lines(request, DETAIL, lines, query)
+        return _render_lines(request, DETAIL, LogRead([]), LogQuery(), error=exc.reason, status=503)
+    download_all = _download_all_url(request, reverse("containers:logs-download", args=[ref]), engine)
+    return _render_lines(request, DETAIL, read, query, download_all_url=download_all)
 
 
 def _download(name: str, lines, timestamps: bool, merged: bool) -> StreamingHttpResponse:
-    response = StreamingHttpResponse(as_text(lines, timestamps, merged), content_type="text/plain; charset=utf-8")
-    safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name)[:80] or "logs"
-    response["Content-Disposition"] = f'attachment; filename="{safe}.log"'
-    return response
+    """The lines as a text file, streamed in 64 KiB writes (a whole log never sits in memory)."""
+    return download_response(name, as_text(lines, timestamps, merged))
 
 
 @require_GET
@@ -300,29 +326,44 @@ def _domain_sources(domain: str):
 def domain_logs(request: HtmxHttpRequest, domain: str) -> HttpResponse:
     """Logs of every container behind a domain, interleaved by time; the page, the fragment, or a download."""
     found, errors = _domain_sources(domain)
+    sources = [(client_for(eng), info.id) for eng, info in found]
+    timestamps = request.GET.get("timestamps", "on") in ("on", "1", "true")
+    read = LogRead([])
     try:
         query = LogQuery.parse(request.GET)
-        lines = merged_logs([(client_for(eng), info.id) for eng, info in found], query)
+        if request.GET.get("download"):
+            return _download(domain, iter_merged(sources, query), timestamps, True)
+        read = merged_logs(sources, query)
         error, field, status = "", "", 200
     except LogQueryError as exc:
-        query, lines, error, field, status = LogQuery(), [], f"{exc.field}: {exc.message}", exc.field, 422
+        query, error, field, status = LogQuery(), f"{exc.field}: {exc.message}", exc.field, 422
     except DockerError as exc:
-        query, lines, error, field, status = LogQuery(), [], exc.reason, "", 503
-    timestamps = request.GET.get("timestamps", "on") in ("on", "1", "true")
-    if request.GET.get("download") and not error:
-        return _download(domain, lines, timestamps, True)
+        query, error, field, status = LogQuery(), exc.reason, "", 503
+    download_all = _download_all_url(request, reverse("containers:domain-logs", args=[domain]), download="1")
     if _fragment(request):
-        return _render_lines(request, DOMAIN_LOGS, lines, query, error=error, field=field, status=status, merged=True)
+        return _render_lines(
+            request,
+            DOMAIN_LOGS,
+            read,
+            query,
+            error=error,
+            field=field,
+            status=status,
+            merged=True,
+            download_all_url=download_all,
+        )
     context = {
         "domain": domain,
         "found": found,
         "engine_errors": errors,
-        "lines": lines,
+        "lines": read.lines,
+        "log_read": read,
         "timestamps": timestamps,
         "merged": True,
         "log_error": error,
         "log_field": field,
         "max_lines": MAX_PAGE_LINES,
+        "download_all_url": download_all,
     }
     return render(request, DOMAIN_LOGS, context, status=status)
 

@@ -233,6 +233,10 @@ PORTICO_ACME_CHALLENGE_DIR = Path(envstr("PORTICO_ACME_CHALLENGE_DIR", str(VAR_D
 # DNS-01 "hook" provider: the command Portico runs as COMMAND... set|remove RECORD_NAME VALUE (no shell).
 PORTICO_DNS_HOOK = envstr("PORTICO_DNS_HOOK")
 PORTICO_DNS_HOOK_TIMEOUT = envint("PORTICO_DNS_HOOK_TIMEOUT", 60, minimum=1, maximum=3600)
+# Every log read that pages and the API answer keeps at most this many lines and bytes (the newest ones); only
+# the download streams a whole log.
+PORTICO_LOG_MAX_LINES = envint("PORTICO_LOG_MAX_LINES", 100_000, minimum=10, maximum=1_000_000)
+PORTICO_LOG_MAX_BYTES = envint("PORTICO_LOG_MAX_BYTES", 16 * 1024 * 1024, minimum=4096, maximum=512 * 1024 * 1024)
 # bench/ only: mounts GET /api/v1/bench/floor (token auth, no work), the API benchmark's baseline.
 PORTICO_BENCH_FLOOR = envbool("PORTICO_BENCH_FLOOR", False)
 
