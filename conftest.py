@@ -22,6 +22,9 @@ os.environ.setdefault("PORTICO_TESTING", "true")
 # Sync Playwright runs an event loop in the test thread; live_server's DB access must be allowed there.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
+# Fixture modules of the apps (the root conftest is not imported by tests: fixtures live in these modules).
+pytest_plugins = ["certificates.tests.acme_fixtures"]
+
 IN_CI = os.environ.get("CI", "").lower() == "true"
 TEST_IMAGE = "portico-test/busybox:1"
 CHROMIUM = "/usr/bin/chromium"

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import ipaddress
 from dataclasses import dataclass
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 NOW = dt.datetime.now(dt.UTC)
 
@@ -40,6 +41,7 @@ def make_cert(
     not_before: dt.datetime | None = None,
     not_after: dt.datetime | None = None,
     key: ec.EllipticCurvePrivateKey | None = None,
+    ips: list[str] | None = None,
 ) -> Issued:
     """A certificate for ``name`` signed by ``issuer`` (self-signed without one); ``sans`` default to [name]
     for leaves and none for CAs."""
@@ -56,8 +58,24 @@ def make_cert(
         .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
     )
     names = sans if sans is not None else ([] if ca else [name])
-    if names:
-        builder = builder.add_extension(x509.SubjectAlternativeName([x509.DNSName(n) for n in names]), critical=False)
+    # What Python's strict verification (3.13+) asks of a chain: key identifiers and the CA's key usage.
+    builder = builder.add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+    signer_public = issuer.key.public_key() if issuer else key.public_key()
+    builder = builder.add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(signer_public), critical=False)
+    if ca:
+        builder = builder.add_extension(
+            x509.KeyUsage(
+                digital_signature=True, content_commitment=False, key_encipherment=False, data_encipherment=False,
+                key_agreement=False, key_cert_sign=True, crl_sign=True, encipher_only=False, decipher_only=False,
+            ),
+            critical=True,
+        )  # fmt: skip
+    else:
+        builder = builder.add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+    general: list[x509.GeneralName] = [x509.DNSName(n) for n in names]
+    general += [x509.IPAddress(ipaddress.ip_address(ip)) for ip in ips or []]
+    if general:
+        builder = builder.add_extension(x509.SubjectAlternativeName(general), critical=False)
     signer = issuer.key if issuer else key
     return Issued(builder.sign(signer, hashes.SHA256()), key)
 
