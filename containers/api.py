@@ -40,6 +40,7 @@ from containers.models import Engine
 from containers.status import RouteLink, container_row, domain_containers, list_engines
 from dashboard import audit
 from dashboard.api_common import ApiError, ErrorOut, LazyPage, PagePagination, check_if_match, require, set_etag
+from dashboard.visibility import without_credentials
 
 router = Router(tags=["containers"])
 ERRORS = {400: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut, 503: ErrorOut}
@@ -285,7 +286,7 @@ def _state_out(detail: ContainerDetail) -> dict:
 def _engine_out(engine: EngineRef, status: str | None = None) -> dict:
     return {
         "name": engine.name,
-        "url": engine.url,
+        "url": engine.display_url,
         "default": engine.default,
         "builtin": engine.builtin,
         "tls": engine.tls is not None,
@@ -543,7 +544,8 @@ def _engine_matches(engine: EngineRef, filters: EngineFilters) -> bool:
     if filters.kind and engine.kind != filters.kind:
         return False
     text = (filters.q or "").strip().lower()
-    return not text or text in engine.name.lower() or text in engine.url.lower()
+    # The shown URL only: matching the real one would let a viewer guess a password a letter at a time.
+    return not text or text in engine.name.lower() or text in engine.display_url.lower()
 
 
 @router.post("/engines", response={201: EngineOut, **ERRORS})
@@ -562,7 +564,13 @@ def create_engine(request: HttpRequest, payload: EngineIn):
         if row.default:
             Engine.clear_default()
         row.save()
-        audit.record("engine.create", actor=request.user, source="api", obj=row, after=payload.dict())
+        audit.record(
+            "engine.create",
+            actor=request.user,
+            source="api",
+            obj=row,
+            after={**payload.dict(), "url": without_credentials(row.url)},
+        )
     forget_clients()
     return Status(201, _engine_out(get_engine(row.name)))
 

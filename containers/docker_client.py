@@ -27,6 +27,8 @@ import requests.exceptions
 import urllib3.exceptions
 from django.conf import settings
 
+from dashboard.visibility import without_credentials
+
 COMPOSE_PROJECT = "com.docker.compose.project"
 COMPOSE_SERVICE = "com.docker.compose.service"
 # Host-network containers publish nothing Docker can list; this label says which ports they listen on.
@@ -35,9 +37,11 @@ MAX_LINE = 64 * 1024  # a longer log line is cut here (and marked), so one runaw
 
 
 class DockerError(Exception):
-    """Something went wrong talking to an engine; ``reason`` is for people."""
+    """Something went wrong talking to an engine; ``reason`` is for people (and never carries a URL's
+    credentials: it is shown to every role, and engine URLs such as ``tcp://user:pass@host`` quote them)."""
 
     def __init__(self, reason: str):
+        reason = without_credentials(reason)
         super().__init__(reason)
         self.reason = reason
 
@@ -609,6 +613,7 @@ class DockerClient:
         self, url: str | None = None, timeout: int | None = None, tls: TlsFiles | None = None, name: str = "local"
     ):
         self.url = url or settings.PORTICO_DOCKER_URL
+        self.display_url = without_credentials(self.url)  # what pages, messages and the API may show
         self.timeout = timeout or settings.PORTICO_DOCKER_TIMEOUT
         self.tls = tls
         self.name = name

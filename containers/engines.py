@@ -13,6 +13,7 @@ from django.db import transaction
 
 from containers.docker_client import DockerClient, TlsFiles
 from containers.models import LOCAL, Engine
+from dashboard.visibility import without_credentials
 
 
 class EngineNotFound(LookupError):
@@ -33,6 +34,11 @@ class EngineRef:
     builtin: bool
     tls: TlsFiles | None = None
     version: int = 1  # the stored row's (the built-in local engine never changes)
+
+    @property
+    def display_url(self) -> str:
+        """The URL as every page and the API show it: without user info (``ssh://***@host``)."""
+        return without_credentials(self.url)
 
     @property
     def kind(self) -> str:
@@ -122,7 +128,7 @@ def remove_engine(
             raise EngineNotFound(f"no engine named {name!r}")
         if check_version:
             check_version(row.version)
-        before = {"name": row.name, "url": row.url}
+        before = {"name": row.name, "url": without_credentials(row.url)}
         row.delete()
         audit.record(
             "engine.delete",

@@ -186,7 +186,7 @@ def list_engines(
             listings.append(
                 EngineListing(
                     eng,
-                    error=_("%(url)s did not answer within %(s)s s.") % {"url": eng.url, "s": deadline},
+                    error=_("%(url)s did not answer within %(s)s s.") % {"url": eng.display_url, "s": deadline},
                     hint=eng.fix_hint(),
                 )
             )

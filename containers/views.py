@@ -38,6 +38,7 @@ from dashboard import audit
 from dashboard.api_common import ApiError
 from dashboard.auth import capability_required
 from dashboard.roles import can
+from dashboard.visibility import without_credentials
 
 INDEX = "containers/index.html"
 DETAIL = "containers/detail.html"
@@ -286,7 +287,11 @@ def engine_create(request: HtmxHttpRequest) -> HttpResponse:
                 Engine.clear_default()
             row = form.save()
             audit.record(
-                "engine.create", actor=request.user, source="ui", obj=row, after={"name": row.name, "url": row.url}
+                "engine.create",
+                actor=request.user,
+                source="ui",
+                obj=row,
+                after={"name": row.name, "url": without_credentials(row.url)},
             )
         forget_clients()
         messages.success(request, _("Engine %(name)s added.") % {"name": row.name})

@@ -10,7 +10,9 @@ from ninja.pagination import paginate
 
 from dashboard.api_common import PagePagination, filter_by, require
 from dashboard.models import AuditEntry
+from dashboard.roles import can
 from dashboard.storable import UtcDatetime
+from dashboard.visibility import audit_value
 
 router = Router(tags=["audit"])
 
@@ -24,13 +26,22 @@ class AuditOut(Schema):
     object_type: str = Field(examples=["routes.route"])
     object_id: str
     object_repr: str
-    before: Any = None
-    after: Any = None
+    before: Any = Field(None, description="The state before; below admin without e-mails, roles and NPM login.")
+    after: Any = Field(None, description="The state after; below admin without e-mails, roles and NPM login.")
     message: str
 
     @staticmethod
     def resolve_actor(obj: AuditEntry) -> str:
         return obj.actor_name
+
+    # Below admin, another account's e-mail and role, the NPM login and TLS paths are left out (docs/security.md).
+    @staticmethod
+    def resolve_before(obj: AuditEntry, context: dict[str, Any]) -> Any:
+        return audit_value(obj.before, admin=can(context["request"].user, "administer"))
+
+    @staticmethod
+    def resolve_after(obj: AuditEntry, context: dict[str, Any]) -> Any:
+        return audit_value(obj.after, admin=can(context["request"].user, "administer"))
 
 
 class AuditFilters(Schema):

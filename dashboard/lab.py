@@ -422,7 +422,7 @@ def up(spec: LabSpec, *, actor=None, say: Callable[[str], None] = print) -> list
 
     try:
         client.ping()
-        done("engine", _("Docker engine answers"), client.url)
+        done("engine", _("Docker engine answers"), client.display_url)
         images = sorted({s.image for s in spec.services()})
         missing = [image for image in images if not dc.image_present(client, image)]
         if missing:
@@ -547,7 +547,7 @@ def status(spec: LabSpec, *, check_http: bool = True) -> list[Step]:
         except dc.DockerUnavailable as exc:
             steps.append(Step("engine", _("Docker engine answers"), False, exc.reason, _("Start dockerd.")))
         else:
-            steps.append(Step("engine", _("Docker engine answers"), True, client.url))
+            steps.append(Step("engine", _("Docker engine answers"), True, client.display_url))
             containers = {c.name: c for c in client.list_containers()}
             ours = created_by_lab([c.id for c in containers.values()])
             steps.extend(_network_steps(client, spec, up_fix))

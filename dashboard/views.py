@@ -18,9 +18,10 @@ from dashboard.accounts import AccountError, accounts, create_account, get_accou
 from dashboard.auth import capability_required
 from dashboard.forms import AccountForm, AuditFilterForm, TokenForm
 from dashboard.models import ApiToken, AuditEntry
-from dashboard.roles import ROLE_LABELS, ROLES
+from dashboard.roles import ROLE_LABELS, ROLES, can
 from dashboard.tokens import TokenError, issue_token
 from dashboard.tokens import revoke_token as revoke_token_op
+from dashboard.visibility import audit_value
 
 
 def _overview_context() -> dict:
@@ -131,9 +132,11 @@ def audit_log(request: HttpRequest) -> HttpResponse:
         data = form.cleaned_data if form.is_bound else {}
         entries = filter_entries(AuditFilters(**{k: v for k, v in data.items() if v not in ("", None)}))
     page = Paginator(entries, AUDIT_PAGE_SIZE).get_page(request.GET.get("page"))
+    admin = can(request.user, "administer")
     for entry in page.object_list:
-        entry.before_json = json.dumps(entry.before, indent=2, ensure_ascii=False) if entry.before is not None else ""
-        entry.after_json = json.dumps(entry.after, indent=2, ensure_ascii=False) if entry.after is not None else ""
+        before, after = audit_value(entry.before, admin=admin), audit_value(entry.after, admin=admin)
+        entry.before_json = json.dumps(before, indent=2, ensure_ascii=False) if before is not None else ""
+        entry.after_json = json.dumps(after, indent=2, ensure_ascii=False) if after is not None else ""
     query = request.GET.copy()
     query.pop("page", None)
     context = {"form": form, "page": page, "query": query.urlencode()}

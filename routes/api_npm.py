@@ -15,6 +15,8 @@ from pydantic import Field
 
 from dashboard import audit
 from dashboard.api_common import ApiError, PagePagination, check_if_match, require, set_etag
+from dashboard.roles import can
+from dashboard.visibility import without_credentials
 from routes.npm import NpmClient, NpmConfig, NpmError, NpmNotConfigured, forget_tokens
 from routes.npm_publisher import NpmPublisher, run_import
 from routes.publish import PublishError
@@ -44,7 +46,7 @@ def _fail(exc: PublishError | NpmError) -> ApiError:
 class NpmStatusOut(Schema):
     configured: bool
     url: str
-    identity: str
+    identity: str = Field(description="NPM's login e-mail; empty below the admin role.")
     sources: dict[str, str]
     reachable: bool
     version: str
@@ -79,11 +81,23 @@ def npm_status(client_factory=NpmClient.from_settings) -> dict[str, Any]:
     return out
 
 
+def for_reader(out: dict[str, Any], user) -> dict[str, Any]:
+    """NPM status or settings as ``user`` may read them: the login e-mail for admins only, and no URL
+    credentials for anyone (a PORTICO_NPM_URL may carry them)."""
+    shown = {**out, "url": without_credentials(out["url"])}
+    if "error" in shown:
+        shown["error"] = without_credentials(shown["error"])
+    if not can(user, "administer"):
+        shown["identity"] = ""
+    return shown
+
+
 @router.get("/npm/status", response=NpmStatusOut)
 def status(request: HttpRequest) -> dict[str, Any]:
-    """Where NPM is (never the secret), where each setting comes from (env, db, unset) and whether it answers."""
+    """Where NPM is (never the secret), where each setting comes from (env, db, unset) and whether it answers.
+    The login e-mail (``identity``) is empty below admin."""
     require(request, "view_portico")
-    return npm_status(lambda: publisher()._client_factory())
+    return for_reader(npm_status(lambda: publisher()._client_factory()), request.user)
 
 
 class LocationOut(Schema):

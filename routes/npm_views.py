@@ -28,7 +28,7 @@ def _partial(request: HttpRequest, name: str) -> str:
 
 def _page_context(request: HttpRequest, **extra) -> dict:
     return {
-        "config": api_npm.settings_out(),
+        "config": api_npm.for_reader(api_npm.settings_out(), request.user),
         "can_operate": can(request.user, "operate"),
         "can_administer": can(request.user, "administer"),
         **extra,
@@ -44,7 +44,8 @@ def npm_page(request: HttpRequest) -> HttpResponse:
 @capability_required("view_portico")
 def npm_hosts(request: HttpRequest) -> HttpResponse:
     """The hosts table (htmx partial): NPM's status and every proxy host, with Adopt buttons for conflicts."""
-    context = _page_context(request, status=api_npm.npm_status(lambda: api_npm.publisher()._client_factory()))
+    found = api_npm.npm_status(lambda: api_npm.publisher()._client_factory())
+    context = _page_context(request, status=api_npm.for_reader(found, request.user))
     if context["status"]["reachable"]:
         try:
             context["hosts"] = api_npm.host_rows(api_npm.publisher().hosts())

@@ -243,7 +243,7 @@ def test_engines_are_validated_and_only_admins_change_them(api_client, admin_use
     assert ok.status_code == 201
     assert ok.json() == {
         "name": "remote",
-        "url": "ssh://deploy@example.invalid",
+        "url": "ssh://***@example.invalid",  # user info is shown to nobody (docs/security.md)
         "default": False,
         "builtin": False,
         "tls": False,
