@@ -16,7 +16,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import docker
 import docker.errors
@@ -28,6 +28,9 @@ import urllib3.exceptions
 from django.conf import settings
 
 from dashboard.visibility import without_credentials
+
+if TYPE_CHECKING:
+    from requests.sessions import _Settings
 
 COMPOSE_PROJECT = "com.docker.compose.project"
 COMPOSE_SERVICE = "com.docker.compose.service"
@@ -223,9 +226,33 @@ class LogLine:
         return self.ts
 
 
-@dataclass
+class _EngineApiClient(docker.APIClient):
+    """The SDK's API client, except that a TLS engine's CA is never replaced by REQUESTS_CA_BUNDLE.
+
+    requests lets REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE override a session's own ``verify`` (psf/requests#3829),
+    so on a host that sets them (many images do) every TLS engine failed with "unable to get local issuer
+    certificate" although its CA was given. Proxies and the rest of the environment still apply.
+    """
+
+    def merge_environment_settings(
+        self, url: str | bytes | None, proxies: Any, stream: Any, verify: Any, cert: Any
+    ) -> _Settings:
+        merged = super().merge_environment_settings(url, proxies, stream, verify, cert)
+        if verify is None:  # no per-call choice: the engine's (the CA file, or False) is the one
+            merged["verify"] = self.verify
+        return merged
+
+
+class _EngineSdk(docker.DockerClient):
+    """docker.DockerClient on ``_EngineApiClient`` (the SDK's __init__ does nothing else than make its api)."""
+
+    def __init__(self, **kwargs: Any):
+        self.api = _EngineApiClient(**kwargs)
+
+
+@dataclass(frozen=True)
 class TlsFiles:
-    """Client certificate files for a tcp:// engine with TLS."""
+    """Client certificate files for a tcp:// engine with TLS (frozen: part of the engines' client-cache key)."""
 
     ca_cert: str = ""
     client_cert: str = ""
@@ -638,7 +665,7 @@ class DockerClient:
                     except docker.errors.DockerException as exc:
                         raise DockerUnavailable(f"TLS files for {self.url} are not usable: {exc}") from None
                 try:
-                    self._client = docker.DockerClient(**kwargs)
+                    self._client = _EngineSdk(**kwargs)
                 except (docker.errors.DockerException, *_TRANSPORT_ERRORS) as exc:
                     raise DockerUnavailable(_explain(self.url, exc)) from None
             return self._client

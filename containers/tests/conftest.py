@@ -4,10 +4,18 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
+import tempfile
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
+
+from conftest import need
+from containers.tests.dockerd import SecondDockerd, TlsCertificates, tls_certificates
+from tests.support import free_port
 
 
 @pytest.fixture(autouse=True)
@@ -58,3 +66,40 @@ def wait_until(check: Callable[[], bool], timeout: float = 15.0, what: str = "co
 def wait_for_log(container, text: str, timeout: float = 15.0) -> None:
     """Block until the container has printed ``text``."""
     wait_until(lambda: text in container.logs().decode(), timeout, f"{text!r} in the log")
+
+
+@dataclass(frozen=True)
+class TlsEngine:
+    """A dockerd that answers only TLS clients with a certificate of its CA, on ``url`` (tcp://127.0.0.1:PORT)."""
+
+    url: str
+    certificates: TlsCertificates
+    daemon: SecondDockerd
+
+
+@pytest.fixture(scope="session")
+def tls_dockerd(docker_sdk, test_image) -> Iterator[TlsEngine]:
+    """A second dockerd listening on 127.0.0.1 with --tlsverify, certificates made here with openssl.
+
+    Session-wide: it takes a few seconds to start. It has the test image; tests create their own containers
+    on it (its unix socket, ``daemon.url``, is for setup) and it is stopped and removed at the end.
+    """
+    if not shutil.which("dockerd") or not shutil.which("openssl") or os.geteuid() != 0:
+        need("a TLS dockerd", "dockerd or openssl is missing, or the tests do not run as root")
+    root = Path(tempfile.mkdtemp(prefix="pdt-", dir="/tmp"))  # short: a unix socket path is limited to 108 bytes
+    certificates = tls_certificates(root / "tls")
+    port = free_port()
+    daemon = SecondDockerd(
+        root,
+        extra_args=(
+            "-H", f"tcp://127.0.0.1:{port}", "--tlsverify", "--tlscacert", str(certificates.ca),
+            "--tlscert", str(certificates.server_cert), "--tlskey", str(certificates.server_key),
+        ),
+    )  # fmt: skip
+    try:
+        daemon.start()
+        daemon.load_image(docker_sdk, test_image)
+        yield TlsEngine(url=f"tcp://127.0.0.1:{port}", certificates=certificates, daemon=daemon)
+    finally:
+        daemon.remove_containers()
+        daemon.remove()

@@ -10,75 +10,16 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
-import subprocess
 import tempfile
 import threading
-import time
 from pathlib import Path
 
 import pytest
 
 from conftest import need
+from containers.tests.dockerd import SecondDockerd
 
 pytestmark = pytest.mark.django_db
-
-
-class SecondDockerd:
-    """A dockerd on its own socket; start() waits until it answers, stop() waits until it is gone."""
-
-    def __init__(self, root: Path):
-        self.root = root
-        self.socket = root / "d.sock"
-        self.url = f"unix://{self.socket}"
-        self.proc: subprocess.Popen | None = None
-
-    def start(self) -> None:
-        import docker
-
-        log = open(self.root / "dockerd.log", "ab")  # noqa: SIM115 (kept open for the daemon's life)
-        self.proc = subprocess.Popen(
-            [
-                shutil.which("dockerd") or "dockerd",
-                "--bridge=none",
-                "--iptables=false",
-                "--ip6tables=false",
-                "-H",
-                self.url,
-                "--data-root",
-                str(self.root / "data"),
-                "--exec-root",
-                str(self.root / "exec"),
-                "--pidfile",
-                str(self.root / "dockerd.pid"),
-            ],
-            stdout=log,
-            stderr=log,
-            start_new_session=True,
-        )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                client = docker.DockerClient(base_url=self.url, timeout=5)
-                client.ping()
-                client.close()
-                return
-            except Exception:
-                if self.proc.poll() is not None:
-                    break
-                time.sleep(0.2)
-        tail = (self.root / "dockerd.log").read_text(errors="replace")[-2000:]
-        raise RuntimeError(f"the second dockerd did not start:\n{tail}")
-
-    def stop(self) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(timeout=10)
 
 
 @pytest.fixture
@@ -88,20 +29,9 @@ def second_dockerd(docker_sdk, test_image):
     root = Path(tempfile.mkdtemp(prefix="pd2-", dir="/tmp"))  # short: a unix socket path is limited to 108 bytes
     daemon = SecondDockerd(root)
     daemon.start()
-    import docker
-
-    second = docker.DockerClient(base_url=daemon.url, timeout=30)
-    second.images.load(b"".join(docker_sdk.images.get(test_image).save(named=True)))
-    second.close()
+    daemon.load_image(docker_sdk, test_image)
     yield daemon
-    if daemon.proc is not None and daemon.proc.poll() is None:
-        try:
-            cleanup = docker.DockerClient(base_url=daemon.url, timeout=30)
-            for c in cleanup.containers.list(all=True):
-                c.remove(force=True)
-            cleanup.close()
-        except Exception:
-            pass
+    daemon.remove_containers()
     daemon.stop()
     shutil.rmtree(root, ignore_errors=True)
 
