@@ -2,24 +2,73 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.http import HttpRequest
+from django.utils.translation import gettext as _
 
-from containers.docker_client import ContainerDetail, DockerError
+from containers.docker_client import ContainerDetail, ContainerInfo, DockerError
 from containers.engines import EngineRef, client_for
+from containers.status import is_route_target
 from dashboard import audit
 
 ACTIONS = ("start", "stop", "restart")
+MANAGE_LABEL = "portico.manage"  # with PORTICO_CONTAINER_SCOPE=labelled: the containers operators may act on
+
+
+class OutOfScope(Exception):
+    """PORTICO_CONTAINER_SCOPE keeps this container out of Portico's hands; ``message`` says which are in."""
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+def in_scope(info: ContainerInfo) -> bool:
+    """Whether PORTICO_CONTAINER_SCOPE lets start/stop/restart touch this container."""
+    parts = settings.PORTICO_CONTAINER_SCOPE.split("+")
+    if "all" in parts:
+        return True
+    if "labelled" in parts and info.labels.get(MANAGE_LABEL) == "true":
+        return True
+    return "targets" in parts and is_route_target(info)
+
+
+def _scope_message(name: str) -> str:
+    which = {
+        "labelled": _("containers labelled portico.manage=true"),
+        "targets": _("containers a route points at"),
+        "labelled+targets": _("containers labelled portico.manage=true or a route points at"),
+    }[settings.PORTICO_CONTAINER_SCOPE]
+    return _("%(name)s is outside PORTICO_CONTAINER_SCOPE: Portico starts, stops and restarts only %(which)s.") % {
+        "name": name,
+        "which": which,
+    }
 
 
 def run_action(request: HttpRequest, engine: EngineRef, ref: str, action: str) -> ContainerDetail:
     """Run ``action`` on the container and record who did it; returns the container's new state.
 
-    Raises DockerError (and subclasses); a failed attempt is recorded too.
+    Raises OutOfScope when PORTICO_CONTAINER_SCOPE leaves the container out (nothing is sent to the engine), and
+    DockerError (and subclasses); refused and failed attempts are recorded too. Every page and API action comes
+    through here, so the scope holds for all of them.
     """
     if action not in ACTIONS:
         raise ValueError(f"unknown action {action!r}")
     client = client_for(engine)
     before = client.container(ref)
+    if not in_scope(before):
+        message = _scope_message(before.name)
+        audit.record(
+            f"container.{action}.refused",
+            actor=request.user,
+            source=audit.source_of(request),
+            object_type="docker.container",
+            object_id=f"{engine.name}/{before.id[:12]}",
+            object_repr=before.name,
+            before={"state": before.state},
+            message=message,
+        )
+        raise OutOfScope(message)
     try:
         after = getattr(client, action)(before.id)
     except DockerError as exc:

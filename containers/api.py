@@ -445,7 +445,10 @@ def _action(request: HttpRequest, ref: str, engine: str, action: str):
     require(request, "operate")
     with _docker_errors():
         eng = get_engine(engine)
-        detail = actions.run_action(request, eng, ref, action)
+        try:
+            detail = actions.run_action(request, eng, ref, action)
+        except actions.OutOfScope as exc:
+            raise ApiError(403, exc.message) from None
     return _state_out(detail)
 
 

@@ -104,6 +104,11 @@ def points_at(host: str, port: int, info: ContainerInfo) -> bool:
     return host in LOOPBACK and port in info.host_ports
 
 
+def is_route_target(info: ContainerInfo) -> bool:
+    """Whether any route's target (enabled or not) points at this container."""
+    return any(points_at(t.host, t.port, info) for t in _targets())
+
+
 def route_links(infos: list[ContainerInfo], targets=None) -> dict[str, list[RouteLink]]:
     """Container id -> the routes whose targets point at it (one query for all targets)."""
     targets = _targets() if targets is None else targets

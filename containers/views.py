@@ -240,13 +240,14 @@ def action(request: HtmxHttpRequest, ref: str, name: str) -> HttpResponse:
     where = request.POST.get("from", "list")
     try:
         after = actions.run_action(request, engine, ref, name)
-    except DockerError as exc:
+    except (DockerError, actions.OutOfScope) as exc:
+        error = exc.message if isinstance(exc, actions.OutOfScope) else exc.reason
         if _fragment(request):
-            response = render(request, f"{INDEX}#action-error", {"error": exc.reason}, status=200)
+            response = render(request, f"{INDEX}#action-error", {"error": error}, status=200)
             response["HX-Retarget"] = "#messages-slot"
             response["HX-Reswap"] = "innerHTML"
             return response
-        messages.error(request, exc.reason)
+        messages.error(request, error)
         return redirect(reverse("containers:index"))
     if _fragment(request):
         row = container_row(engine, after)

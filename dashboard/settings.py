@@ -212,6 +212,11 @@ PORTICO_NPM_TIMEOUT = envint("PORTICO_NPM_TIMEOUT", 10, minimum=1, maximum=300)
 # The default Docker engine; more engines are added in the UI or API.
 PORTICO_DOCKER_URL = envstr("PORTICO_DOCKER_URL", envstr("DOCKER_HOST", "unix:///var/run/docker.sock"))
 PORTICO_DOCKER_TIMEOUT = envint("PORTICO_DOCKER_TIMEOUT", 10, minimum=1, maximum=300)
+# Which containers start/stop/restart may touch (containers.actions): every one, those labelled
+# portico.manage=true, those a route points at, or either of the last two. Reading (list, logs) is not limited.
+PORTICO_CONTAINER_SCOPE = envchoice(
+    "PORTICO_CONTAINER_SCOPE", "all", ("all", "labelled", "targets", "labelled+targets")
+)
 PORTICO_MAX_LOG_STREAMS = envint("PORTICO_MAX_LOG_STREAMS", 8, minimum=1, maximum=256)
 # A followed log with no new line for this long is closed (the page offers to follow again).
 PORTICO_LOG_IDLE_SECONDS = envint("PORTICO_LOG_IDLE_SECONDS", 600, minimum=5, maximum=86400)
