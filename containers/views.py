@@ -15,7 +15,6 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
-from django_htmx.middleware import HtmxDetails
 
 from containers import actions
 from containers.api import download_response, open_follow, sse_response
@@ -37,6 +36,7 @@ from containers.status import container_row, domain_containers, list_engines
 from dashboard import audit
 from dashboard.api_common import ApiError
 from dashboard.auth import capability_required
+from dashboard.htmx import HtmxHttpRequest, is_fragment, page_or_fragment
 from dashboard.roles import can
 from dashboard.visibility import without_credentials
 
@@ -44,14 +44,6 @@ INDEX = "containers/index.html"
 DETAIL = "containers/detail.html"
 DOMAIN_LOGS = "containers/domain_logs.html"
 MAX_PAGE_LINES = 1000  # lines the live view keeps; older ones drop off the top
-
-
-class HtmxHttpRequest(HttpRequest):
-    htmx: HtmxDetails
-
-
-def _fragment(request: HtmxHttpRequest) -> bool:
-    return bool(request.htmx and not request.htmx.boosted)
 
 
 def _engine(request: HttpRequest) -> EngineRef:
@@ -93,7 +85,7 @@ def index(request: HtmxHttpRequest) -> HttpResponse:
         "can_administer": can(request.user, "administer"),
         "query": request.GET.urlencode(),
     }
-    template = f"{INDEX}#containers-table" if _fragment(request) else INDEX
+    template = page_or_fragment(request, INDEX, "containers-table")
     return render(request, template, context)
 
 
@@ -242,14 +234,14 @@ def action(request: HtmxHttpRequest, ref: str, name: str) -> HttpResponse:
         after = actions.run_action(request, engine, ref, name)
     except (DockerError, actions.OutOfScope) as exc:
         error = exc.message if isinstance(exc, actions.OutOfScope) else exc.reason
-        if _fragment(request):
+        if is_fragment(request):
             response = render(request, f"{INDEX}#action-error", {"error": error}, status=200)
             response["HX-Retarget"] = "#messages-slot"
             response["HX-Reswap"] = "innerHTML"
             return response
         messages.error(request, error)
         return redirect(reverse("containers:index"))
-    if _fragment(request):
+    if is_fragment(request):
         row = container_row(engine, after)
         context = {"row": row, "engine": engine, "can_operate": True, "c": after}
         if where == "detail":
@@ -346,7 +338,7 @@ def domain_logs(request: HtmxHttpRequest, domain: str) -> HttpResponse:
     except DockerError as exc:
         query, error, field, status = LogQuery(), exc.reason, "", 503
     download_all = _download_all_url(request, reverse("containers:domain-logs", args=[domain]), download="1")
-    if _fragment(request):
+    if is_fragment(request):
         return _render_lines(
             request,
             DOMAIN_LOGS,

@@ -16,9 +16,9 @@ from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
 from ninja.security import SessionAuth
 
-from dashboard.api_common import ApiError, ErrorOut, django_errors, error_response, pydantic_errors
+from dashboard.api_common import ApiError, ErrorOut, django_errors, error_response
 from dashboard.auth import BearerTokenAuth, authenticate_token
-from dashboard.errors import OperationError
+from dashboard.errors import INVALID_INPUT, Invalid, OperationError, field_errors
 
 
 def _docs_auth(view: Callable) -> Callable:
@@ -91,13 +91,13 @@ def _api_error(request: HttpRequest, exc: ApiError) -> HttpResponse:
 @api.exception_handler(OperationError)
 def _operation_error(request: HttpRequest, exc: OperationError) -> HttpResponse:
     # Operations raise domain errors; this is the one place they become the API's error shape.
-    detail = "Invalid input." if exc.status == 422 and exc.errors else exc.message
+    detail = INVALID_INPUT if isinstance(exc, Invalid) and exc.only_repeats_fields else exc.message
     return error_response(exc.status, detail, exc.errors, **exc.extra)
 
 
 @api.exception_handler(NinjaValidationError)
 def _validation_error(request: HttpRequest, exc: NinjaValidationError) -> HttpResponse:
-    return error_response(422, "Invalid input.", pydantic_errors(exc.errors))
+    return error_response(422, INVALID_INPUT, field_errors(exc.errors))
 
 
 @api.exception_handler(DjangoValidationError)

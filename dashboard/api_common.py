@@ -212,32 +212,3 @@ def claim_version(queryset, version: int, what: str) -> int:
             raise ApiError(404, f"{what} does not exist any more.")
         raise precondition_failed(what, current)
     return version + 1
-
-
-# --- validation errors -----------------------------------------------------------------
-
-_SOURCES = {"body", "query", "path", "header", "cookie", "form", "file"}
-_PARAMS = {"payload", "filters", "ninja_pagination"}
-
-
-def pydantic_errors(errors: list[dict[str, Any]], prefix: str = "") -> list[dict[str, str]]:
-    """Turn pydantic/ninja error dicts into field/message pairs, field names dotted (``targets.0.port``).
-
-    ninja puts the parameter's source and name first (``("body", "payload", "path")``); those are dropped.
-    Whole-model checks raise ``ValueError("<field>: reason")``; the field named there becomes the error's field.
-    """
-    result = []
-    for err in errors:
-        loc = [str(part) for part in err.get("loc", ())]
-        if loc and loc[0] in _SOURCES:
-            loc = loc[1:]
-            if loc and loc[0] in _PARAMS:
-                loc = loc[1:]
-        message = str(err.get("msg", "invalid")).removeprefix("Value error, ")
-        head, sep, rest = message.partition(": ")
-        if sep and head.replace("_", "").isalpha() and head.islower():
-            loc.append(head)
-            message = rest
-        field = ".".join(loc) or "__all__"
-        result.append({"field": f"{prefix}{field}", "message": message})
-    return result

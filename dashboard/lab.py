@@ -23,6 +23,7 @@ from django.utils.translation import gettext_lazy
 
 from containers import docker_client as dc
 from dashboard import audit
+from dashboard.errors import error_message
 from dashboard.models import LabContainer
 from routes.models import Domain
 from routes.schemas import ConfigDocument, DomainSpec, RouteSpec, TargetSpec
@@ -411,7 +412,7 @@ def up(spec: LabSpec, *, actor=None, say: Callable[[str], None] = print) -> list
     try:
         spec.domain_spec()  # the domain, paths and targets pass the same validators as the API
     except pydantic.ValidationError as exc:
-        problems = "; ".join(str(error["msg"]).removeprefix("Value error, ") for error in exc.errors())
+        problems = "; ".join(error_message(error) for error in exc.errors())
         raise LabError(_("Invalid lab options: %(problems)s") % {"problems": problems}) from None
     client = _client()
     steps: list[Step] = []

@@ -17,6 +17,7 @@ from dashboard import lab, topology
 from dashboard.accounts import AccountError, accounts, create_account, get_account, role_name, update_account
 from dashboard.auth import capability_required
 from dashboard.forms import AccountForm, AuditFilterForm, TokenForm
+from dashboard.htmx import is_fragment, page_or_fragment
 from dashboard.models import ApiToken, AuditEntry
 from dashboard.roles import ROLE_LABELS, ROLES, can
 from dashboard.tokens import TokenError, issue_token
@@ -41,10 +42,7 @@ def _overview_context() -> dict:
 @capability_required("view_portico")
 def overview(request: HttpRequest) -> HttpResponse:
     """The landing page: the live topology picture and the lints; htmx polls its live part."""
-    template = "dashboard/overview.html"
-    if request.htmx and not request.htmx.boosted:
-        template += "#overview-live"
-    return render(request, template, _overview_context())
+    return render(request, page_or_fragment(request, "dashboard/overview.html", "overview-live"), _overview_context())
 
 
 @capability_required("view_portico")
@@ -71,10 +69,7 @@ def lab_guide(request: HttpRequest) -> HttpResponse:
         "urls": lab.urls(spec),
         "lints": topology.current().lints,
     }
-    template = "dashboard/lab.html"
-    if request.htmx and not request.htmx.boosted:
-        template += "#lab-steps"
-    return render(request, template, context)
+    return render(request, page_or_fragment(request, "dashboard/lab.html", "lab-steps"), context)
 
 
 @capability_required("view_portico")
@@ -98,10 +93,7 @@ def tokens(request: HttpRequest) -> HttpResponse:
         "new_plain": new_plain,
         "tokens": ApiToken.objects.filter(user=request.user),
     }
-    template = (
-        "dashboard/tokens.html#tokens-panel" if request.htmx and not request.htmx.boosted else "dashboard/tokens.html"
-    )
-    return render(request, template, context)
+    return render(request, page_or_fragment(request, "dashboard/tokens.html", "tokens-panel"), context)
 
 
 @require_POST
@@ -140,9 +132,7 @@ def audit_log(request: HttpRequest) -> HttpResponse:
     query = request.GET.copy()
     query.pop("page", None)
     context = {"form": form, "page": page, "query": query.urlencode()}
-    template = (
-        "dashboard/audit.html#audit-results" if request.htmx and not request.htmx.boosted else "dashboard/audit.html"
-    )
+    template = page_or_fragment(request, "dashboard/audit.html", "audit-results")
     return render(request, template, context)
 
 
@@ -175,9 +165,7 @@ def users(request: HttpRequest) -> HttpResponse:
         if form.errors:
             status = 422
     context = {"form": form, "rows": _account_rows(), "roles": [(r, ROLE_LABELS[r]) for r in ROLES]}
-    template = (
-        "dashboard/users.html#users-panel" if request.htmx and not request.htmx.boosted else "dashboard/users.html"
-    )
+    template = page_or_fragment(request, "dashboard/users.html", "users-panel")
     return render(request, template, context, status=status)
 
 
@@ -194,7 +182,7 @@ def user_update(request: HttpRequest, username: str) -> HttpResponse:
         if exc.status == 404:
             raise Http404(exc.message) from None
         error = exc.message
-    if not (request.htmx and not request.htmx.boosted):
+    if not is_fragment(request):
         if error:
             messages.error(request, error)
         return redirect("users")

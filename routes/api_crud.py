@@ -25,10 +25,10 @@ from dashboard.api_common import (
     claim_version,
     filter_by,
     precondition_failed,
-    pydantic_errors,
     require,
     set_etag,
 )
+from dashboard.errors import field_errors
 from routes.models import Domain, Route
 from routes.schemas import RouteSpec, TargetSpec
 from routes.state import route_spec, save_route, writing_state
@@ -347,7 +347,7 @@ def _bulk_one(request: HttpRequest, index: int, item: BulkItem, route: Route) ->
     try:
         spec = RouteSpec.model_validate(data)
     except PydanticValidationError as exc:
-        raise _item_error(422, index, item, "targets", pydantic_errors(exc.errors())[0]["message"]) from None
+        raise _item_error(422, index, item, "targets", field_errors(exc.errors())[0]["message"]) from None
     return change_route(request, route, route.domain.name, spec, version=version, message="bulk change")
 
 
@@ -466,7 +466,7 @@ def update_route(request: HttpRequest, route_id: int, payload: RoutePatch, respo
         try:
             return RouteIn.model_validate(merged)
         except PydanticValidationError as exc:
-            raise ApiError(422, "Invalid input.", pydantic_errors(exc.errors())) from None
+            raise ApiError(422, "Invalid input.", field_errors(exc.errors())) from None
 
     return _write_route(request, route_id, merge, response)
 

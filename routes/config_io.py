@@ -8,6 +8,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from dashboard.errors import field_errors
 from routes.schemas import ConfigDocument
 
 YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml")
@@ -111,7 +112,6 @@ def dump(data: dict[str, Any], fmt: str) -> str:
 
 def load(text: str | bytes, fmt: str) -> ConfigDocument:
     """Parse and validate a document; raises DocumentError naming the field (``domains.0.routes.1.path``)."""
-    from dashboard.api_common import pydantic_errors
     from dashboard.storable import NUL_MESSAGE, nul_fields
 
     try:
@@ -141,7 +141,7 @@ def load(text: str | bytes, fmt: str) -> ConfigDocument:
     try:
         return ConfigDocument.model_validate(data)
     except ValidationError as exc:
-        errors = pydantic_errors(exc.errors())
+        errors = field_errors(exc.errors())
         raise DocumentError(
             422, "Invalid document: " + "; ".join(f"{e['field']}: {e['message']}" for e in errors), errors
         ) from None

@@ -24,6 +24,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from dashboard.errors import error_message
 from routes.alphabet import check_document, check_domain
 from routes.npm import MANAGED_KEY, NGINX_META_KEYS, NpmClient, NpmError, ProxyHost
 from routes.publish import Actor, PublishError
@@ -508,8 +509,7 @@ def import_host(host: ProxyHost) -> ImportedHost:
 
 
 def _first(exc: ValidationError) -> str:
-    err = exc.errors()[0]
-    return str(err.get("msg", "invalid")).removeprefix("Value error, ")
+    return error_message(exc.errors()[0])
 
 
 @dataclass

@@ -11,6 +11,7 @@ from django.views.decorators.http import require_POST
 
 from dashboard import audit
 from dashboard.auth import capability_required
+from dashboard.htmx import page_or_fragment
 from dashboard.roles import can
 from routes import api_npm
 from routes.npm_publisher import run_import
@@ -23,7 +24,7 @@ SECRET_REMOVED = gettext_lazy(
 
 
 def _partial(request: HttpRequest, name: str) -> str:
-    return f"{TEMPLATE}#{name}" if request.htmx and not request.htmx.boosted else TEMPLATE
+    return page_or_fragment(request, TEMPLATE, name)
 
 
 def _page_context(request: HttpRequest, **extra) -> dict:

@@ -15,6 +15,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from dashboard.audit import source_of
 from dashboard.auth import capability_required
+from dashboard.htmx import is_fragment
 from dashboard.roles import can
 from routes import publish
 from routes.models import Revision
@@ -38,10 +39,6 @@ def diff_lines(diff: str) -> list[tuple[str, str]]:
     return lines
 
 
-def _fragment(request: HttpRequest) -> bool:
-    return bool(request.htmx and not request.htmx.boosted)
-
-
 @require_GET
 @capability_required("view_portico")
 def plan_page(request: HttpRequest) -> HttpResponse:
@@ -59,7 +56,7 @@ def plan_page(request: HttpRequest) -> HttpResponse:
 
 
 def _outcome(request: HttpRequest, revision: Revision | None, busy: str = "") -> HttpResponse:
-    if _fragment(request):
+    if is_fragment(request):
         return render(request, "routes/plan.html#apply-outcome", {"revision": revision, "busy": busy})
     if busy:
         messages.error(request, busy)
@@ -134,7 +131,7 @@ def revision_diff_page(request: HttpRequest) -> HttpResponse:
         return redirect("routes:revisions")
     diff = publish.revision_diff(a, b)
     context = {"a": a, "b": b, "lines": diff_lines(diff)}
-    template = "routes/revisions.html#revision-diff" if _fragment(request) else "routes/revision_diff.html"
+    template = "routes/revisions.html#revision-diff" if is_fragment(request) else "routes/revision_diff.html"
     return render(request, template, context)
 
 
@@ -150,7 +147,7 @@ def rollback_view(request: HttpRequest, revision_id: int) -> HttpResponse:
         revision = publish.rollback(target, actor=request.user, source=source_of(request))
     except publish.ApplyBusy as exc:
         return _outcome(request, None, busy=str(exc))
-    if _fragment(request):
+    if is_fragment(request):
         return render(request, "routes/plan.html#apply-outcome", {"revision": revision, "rollback": target})
     return _outcome(request, revision)
 

@@ -10,17 +10,17 @@ from typing import Any
 
 from django.contrib import messages
 from django.db.models import F
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import reswap, retarget
-from django_htmx.middleware import HtmxDetails
 
 from dashboard import audit
 from dashboard.auth import capability_required
+from dashboard.htmx import HtmxHttpRequest, is_fragment
 from dashboard.roles import can
 from routes.forms import STALE, DomainForm, DomainNotesForm, RouteForm, parse_pick, target_rows, with_target_rows
 from routes.models import Domain, Route
@@ -29,14 +29,6 @@ from routes.picker import target_choices
 from routes.state import route_spec, save_route, writing_state
 
 TEMPLATE = "routes/index.html"
-
-
-class HtmxHttpRequest(HttpRequest):
-    htmx: HtmxDetails
-
-
-def _is_fragment(request: HtmxHttpRequest) -> bool:
-    return bool(request.htmx and not request.htmx.boosted)
 
 
 def _domains():
@@ -92,7 +84,7 @@ def domain_create(request: HtmxHttpRequest) -> HttpResponse:
     """Add a domain (no routes yet)."""
     form = DomainForm(request.POST)
     if not form.is_valid():
-        if _is_fragment(request):
+        if is_fragment(request):
             return _fragments(request, ("domain-form", {"domain_form": form}), banner=False)
         return _page(request, status=422, domain_form=form)
     spec = form.cleaned_data["spec"]
@@ -105,7 +97,7 @@ def domain_create(request: HtmxHttpRequest) -> HttpResponse:
             obj=domain,
             after={"name": domain.name, "enabled": True, "notes": domain.notes},
         )
-    if _is_fragment(request):
+    if is_fragment(request):
         response = _fragments(request, ("domain-list", {"domains": _domains(), "domain_form": DomainForm()}))
         return reswap(retarget(response, "#domain-list"), "outerHTML")
     messages.success(request, _("Domain %(name)s added.") % {"name": domain.unicode_name})
@@ -128,7 +120,7 @@ def domain_validate(request: HtmxHttpRequest) -> HttpResponse:
 def domain_detail(request: HtmxHttpRequest, domain_id: int) -> HttpResponse:
     """One domain's section (htmx), e.g. to close an unsaved new-route form."""
     domain = get_object_or_404(_domains(), pk=domain_id)
-    if not _is_fragment(request):
+    if not is_fragment(request):
         return _back(f"domain-{domain.pk}")
     return _fragments(request, ("domain-section", {"domain": domain}), banner=False)
 
@@ -149,7 +141,7 @@ def domain_toggle(request: HtmxHttpRequest, domain_id: int) -> HttpResponse:
                 before={"enabled": before},
                 after={"enabled": domain.enabled},
             )
-    if _is_fragment(request):
+    if is_fragment(request):
         return _fragments(request, ("domain-section", {"domain": get_object_or_404(_domains(), pk=domain_id)}))
     return _back(f"domain-{domain_id}")
 
@@ -174,11 +166,11 @@ def domain_notes(request: HtmxHttpRequest, domain_id: int) -> HttpResponse:
                     before={"notes": locked.notes},
                     after={"notes": notes},
                 )
-        if _is_fragment(request):
+        if is_fragment(request):
             return _fragments(request, ("domain-section", {"domain": get_object_or_404(_domains(), pk=domain_id)}))
         return _back(f"domain-{domain_id}")
     status = 422 if request.method == "POST" else 200
-    if _is_fragment(request):
+    if is_fragment(request):
         return _fragments(
             request, ("domain-section", {"domain": domain, "notes_form": form}), banner=False, status=status
         )
@@ -202,7 +194,7 @@ def domain_delete(request: HtmxHttpRequest, domain_id: int) -> HttpResponse:
         name = domain.unicode_name
         audit.record("domain.delete", actor=request.user, source="ui", obj=domain, before=before)
         domain.delete()
-    if _is_fragment(request):
+    if is_fragment(request):
         return _fragments(request)
     messages.success(request, _("Domain %(name)s deleted.") % {"name": name})
     return _back()
@@ -238,7 +230,7 @@ def _form_edit(request: HtmxHttpRequest, form: RouteForm) -> HttpResponse | None
 
 
 def _show_form(request: HtmxHttpRequest, form: RouteForm, status: int = 200) -> HttpResponse:
-    if _is_fragment(request):
+    if is_fragment(request):
         ctx = {"form": form, "domain": form.domain, "picker": target_choices()}
         return _fragments(request, ("route-form", ctx), banner=False)
     key = "editing" if form.route is not None else "new_route"
@@ -261,7 +253,7 @@ def route_create(request: HtmxHttpRequest, domain_id: int) -> HttpResponse:
     with writing_state():
         route, _changed = save_route(domain, form.spec)
         audit.record("route.create", actor=request.user, source="ui", obj=route, after=_route_state(route))
-    if _is_fragment(request):
+    if is_fragment(request):
         response = _fragments(request, ("domain-section", {"domain": get_object_or_404(_domains(), pk=domain.pk)}))
         return reswap(retarget(response, f"#domain-{domain.pk}"), "outerHTML")
     messages.success(request, _("Route %(route)s added.") % {"route": route})
@@ -273,7 +265,7 @@ def route_create(request: HtmxHttpRequest, domain_id: int) -> HttpResponse:
 def route_detail(request: HtmxHttpRequest, route_id: int) -> HttpResponse:
     """One route's row (htmx), e.g. to cancel an edit."""
     route = get_object_or_404(Route.objects.select_related("domain").prefetch_related("targets"), pk=route_id)
-    if not _is_fragment(request):
+    if not is_fragment(request):
         return _back(f"route-{route.pk}")
     return _fragments(request, ("route-row", {"route": route, "domain": route.domain}), banner=False)
 
@@ -307,7 +299,7 @@ def route_edit(request: HtmxHttpRequest, route_id: int) -> HttpResponse:
     if stale:
         form.add_error(None, STALE)
         return _show_form(request, form, status=409)
-    if _is_fragment(request):
+    if is_fragment(request):
         return _fragments(request, ("route-row", {"route": route, "domain": route.domain}))
     if changed:
         messages.success(request, _("Route %(route)s saved.") % {"route": route})
@@ -362,7 +354,7 @@ def route_toggle(request: HtmxHttpRequest, route_id: int) -> HttpResponse:
             before=before,
             after=_route_state(route),
         )
-    if _is_fragment(request):
+    if is_fragment(request):
         route = Route.objects.select_related("domain").prefetch_related("targets").get(pk=route.pk)
         return _fragments(request, ("route-row", {"route": route, "domain": route.domain}))
     return _back(f"route-{route.pk}")
@@ -380,7 +372,7 @@ def route_delete(request: HtmxHttpRequest, route_id: int) -> HttpResponse:
         audit.record("route.delete", actor=request.user, source="ui", obj=route, before=_route_state(route))
         domain_id = route.domain_id
         route.delete()
-    if _is_fragment(request):
+    if is_fragment(request):
         # The whole domain section, not just an empty row: "No routes yet." and the missing-"/" hint depend
         # on the routes that are left.
         response = _fragments(request, ("domain-section", {"domain": get_object_or_404(_domains(), pk=domain_id)}))
