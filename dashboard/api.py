@@ -16,7 +16,7 @@ from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
 from ninja.security import SessionAuth
 
-from dashboard.api_common import ApiError, ErrorOut, django_errors, error_response
+from dashboard.api_common import IF_MATCH, ApiError, ErrorOut, django_errors, error_response
 from dashboard.auth import BearerTokenAuth, authenticate_token
 from dashboard.errors import INVALID_INPUT, Invalid, OperationError, field_errors
 
@@ -36,16 +36,6 @@ def _docs_auth(view: Callable) -> Callable:
         return view(request, *args, **kwargs)
 
     return wrapper
-
-
-IF_MATCH = {
-    "in": "header",
-    "name": "If-Match",
-    "required": False,
-    "schema": {"type": "string"},
-    "description": 'The ETag from your last read (e.g. "3"). When the resource changed since, the answer is 412 '
-    "and nothing is written. Leave it out (or send *) to write whatever the current version is.",
-}
 
 
 class PorticoAPI(NinjaAPI):
@@ -168,6 +158,7 @@ if settings.PORTICO_BENCH_FLOOR:
 
 def _mount_routers() -> None:
     # Each app owns one router; they are mounted here so the OpenAPI document holds everything.
+    from certificates.api import router as certificates_router
     from containers.api import router as containers_router
     from dashboard.audit_api import router as audit_router
     from dashboard.overview_api import router as overview_router
@@ -187,6 +178,7 @@ def _mount_routers() -> None:
     api.add_router("/", audit_router)
     api.add_router("/", overview_router)
     api.add_router("/", users_router)
+    api.add_router("/", certificates_router)
 
 
 _mount_routers()

@@ -135,6 +135,18 @@ class LazyPage:
 # --- optimistic concurrency (version, ETag, If-Match) ----------------------------------
 
 
+# The If-Match header as the OpenAPI document declares it (PUT/PATCH/DELETE get it by default; a POST that
+# changes a versioned resource adds it through openapi_extra).
+IF_MATCH = {
+    "in": "header",
+    "name": "If-Match",
+    "required": False,
+    "schema": {"type": "string"},
+    "description": 'The ETag from your last read (e.g. "3"). When the resource changed since, the answer is 412 '
+    "and nothing is written. Leave it out (or send *) to write whatever the current version is.",
+}
+
+
 def etag(version: int) -> str:
     """The ETag of a resource at ``version`` (a strong validator: the version is bumped on every change)."""
     return f'"{version}"'

@@ -147,3 +147,19 @@ def test_dns_provider_secrets_are_sealed_and_never_audited(operator_user):
     assert "cf-secret-token-123" not in cert.dns_secrets_sealed
     assert "cf-secret-token-123" in unseal(cert.dns_secrets_sealed)
     assert "cf-secret-token-123" not in str(list(AuditEntry.objects.values()))
+
+
+def test_manage_py_certificates_run_once_orders_and_lists(acme_settings, operator_user):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    cert = request(operator_user, ["cli.portico.test"], challenge="http-01")
+    out = StringIO()
+    call_command("certificates", "run", "--once", stdout=out)
+    cert.refresh_from_db()
+    assert cert.status == "valid"
+    assert f"certificate {cert.pk} cli.portico.test: valid (serial {cert.serial})" in out.getvalue()
+    listing = StringIO()
+    call_command("certificates", "list", stdout=listing)
+    assert listing.getvalue().startswith(f"{cert.pk}\tvalid\t{cert.not_after:%Y-%m-%d}\tcli.portico.test")

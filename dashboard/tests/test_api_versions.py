@@ -67,6 +67,14 @@ def _npm_settings(api) -> str:
     return "/api/v1/npm/settings"
 
 
+def _certificate(api) -> str:
+    made = api.post(
+        "/api/v1/certificates", {"domains": ["gctask.com"], "challenge": "http-01"}, content_type="application/json"
+    )
+    assert made.status_code == 202, made.content
+    return f"/api/v1/certificates/{made.json()['id']}"
+
+
 NEW_DOCUMENT = {"domains": [{"name": "gctask.com", "routes": [{"path": "/", "targets": [{"host": "f", "port": 80}]}]}]}
 
 CASES: dict[tuple[str, str], Case] = {
@@ -80,6 +88,7 @@ CASES: dict[tuple[str, str], Case] = {
     ("delete", "/api/v1/engines/{name}"): Case(_engine),
     ("put", "/api/v1/npm/settings"): Case(_npm_settings, {"url": "http://npm2:81/api", "identity": "a@b.example"}),
     ("patch", "/api/v1/users/{username}"): Case(_user, {"role": "operator"}),
+    ("delete", "/api/v1/certificates/{cert_id}"): Case(_certificate),
 }
 
 
