@@ -31,8 +31,9 @@ class Command(BaseCommand):
                 self.stdout.write(line + (f"\t{cert.message}" if cert.message else ""))
             return
         stop = threading.Event()
-        # scripts/serve stops the worker with SIGTERM: finish the current order, then leave.
+        # scripts/serve stops the worker with SIGTERM: the current order finishes, then it leaves.
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        signal.signal(signal.SIGINT, lambda *_: stop.set())  # Ctrl-C reaches the whole process group
         owner = operations.worker_name()
         while not stop.is_set():
             started = time.monotonic()
