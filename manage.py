@@ -7,6 +7,9 @@ import sys
 
 def main():
     """Run administrative tasks."""
+    from dashboard.filemodes import restrict_umask
+
+    restrict_umask()  # before settings create var/, the secret key and the database
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "dashboard.settings")
     try:
         from django.core.management import execute_from_command_line

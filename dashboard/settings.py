@@ -13,9 +13,10 @@ from dashboard.env import envbool, envchoice, envhostport, envint, envlist, envs
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
-# Everything Portico writes lives under one directory, so two instances never collide.
+# Everything Portico writes lives under one directory, so two instances never collide. It is private (0700, and
+# the entry points set umask 077 for what goes in it); `manage.py doctor` reports loose modes.
 VAR_DIR = Path(envstr("PORTICO_VAR_DIR", str(BASE_DIR / "var"))).resolve()
-VAR_DIR.mkdir(parents=True, exist_ok=True)
+VAR_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
 
 
 def _secret_key() -> str:
@@ -109,10 +110,15 @@ if _database_url:
     except ValueError as exc:
         raise ImproperlyConfigured(f"DATABASE_URL is not a database URL: {exc}") from None
 else:
+    _sqlite = VAR_DIR / "portico.sqlite3"
+    if not _sqlite.exists():
+        # Sessions and secrets live in it: created 0600 whatever the umask (SQLite gives its -wal and -shm
+        # files the database's mode); an empty file is an empty database.
+        _sqlite.touch(mode=0o600)
     DATABASES = {
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
-            "NAME": VAR_DIR / "portico.sqlite3",
+            "NAME": _sqlite,
             "OPTIONS": {"timeout": 20, "transaction_mode": "IMMEDIATE"},
         }
     }
@@ -170,6 +176,8 @@ STORAGES = {
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
 WHITENOISE_USE_FINDERS = True
+# collectstatic writes with the process umask (077, see dashboard/filemodes.py), not Django's default 0644.
+FILE_UPLOAD_PERMISSIONS = None
 
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"

@@ -4,6 +4,9 @@ import os
 
 from django.core.wsgi import get_wsgi_application
 
+from dashboard.filemodes import restrict_umask
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "dashboard.settings")
 
+restrict_umask()  # before settings create var/, the secret key and the database
 application = get_wsgi_application()

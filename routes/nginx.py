@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 
 from django.conf import settings
 
+from dashboard.filemodes import open_passage
 from routes.render import CONFIG_PROBE, FILE_PREFIX, HTTP_FILE, config_digest
 
 COMMAND_TIMEOUT = 60
@@ -462,6 +463,8 @@ class ManagedNginx(Backend):
         try:
             for sub in ("conf", "logs", "temp", "conf/sets"):
                 (self.prefix / sub).mkdir(parents=True, exist_ok=True)
+            # Run as root, nginx's workers are `nobody`: they must get through the private var/ to temp/.
+            open_passage(Path(settings.VAR_DIR), self.prefix / "temp")
             if not self.live.exists():
                 empty = self.sets / "initial"
                 empty.mkdir(exist_ok=True)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import shlex
 import socket
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 
 from django.conf import settings
 from django.core.management.base import BaseCommand
@@ -39,6 +41,24 @@ def _database() -> Check:
     if pending:
         return Check("database", False, f"{vendor}: {len(pending)} migrations not applied", "python manage.py migrate")
     return Check("database", True, vendor)
+
+
+def _file_modes() -> Check:
+    from dashboard.filemodes import loose_paths
+
+    var_dir = Path(settings.VAR_DIR)
+    loose = loose_paths(var_dir, public=(Path(settings.PORTICO_ACME_CHALLENGE_DIR),))  # answers nginx serves
+    if not loose:
+        return Check("files", True, f"{var_dir} is private to this user")
+    shown = ", ".join(f"{path} ({mode:04o})" for path, mode in loose[:3])
+    more = f" and {len(loose) - 3} more" if len(loose) > 3 else ""
+    return Check(
+        "files",
+        False,
+        f"other users may read or write {shown}{more}",
+        f"chmod -R go-rwx {shlex.quote(str(var_dir))}  (new files are private: manage.py, gunicorn and scripts/serve "
+        "set umask 077)",
+    )
 
 
 def _docker() -> Check:
@@ -96,14 +116,14 @@ def _port(name: str, host: str, port: int) -> Check:
 
 
 class Command(BaseCommand):
-    help = "Check Python, the database, Docker, nginx and the ports Portico needs."
+    help = "Check Python, the database, the modes of var/, Docker, nginx and the ports Portico needs."
 
     def add_arguments(self, parser):
         parser.add_argument("--port", type=int, default=8000, help="The port Portico's web server will use.")
         parser.add_argument("--skip-ports", action="store_true", help="Do not check ports (Portico is running).")
 
     def handle(self, *args, port: int, skip_ports: bool, **options):
-        checks = [_python(), _database(), _docker(), _nginx()]
+        checks = [_python(), _database(), _file_modes(), _docker(), _nginx()]
         if settings.PORTICO_PUBLISHER == "npm":
             checks.append(_npm())
         if not skip_ports:
