@@ -23,8 +23,10 @@ from acme import client as acme_client
 from acme import errors as acme_errors
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from django.conf import settings
 
 from certificates.dns_providers import DnsError, DnsProvider
+from dashboard.filemodes import open_passage
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +96,9 @@ class ChallengeFiles:
         if not _TOKEN.fullmatch(token):
             raise AcmeError("The ACME server sent a challenge token that is not base64url; refusing to use it.")
         try:
-            self.directory.mkdir(mode=0o755, parents=True, exist_ok=True)
+            self.directory.mkdir(parents=True, exist_ok=True)
+            self.directory.chmod(0o755)  # mkdir's mode is masked by Portico's umask (077)
+            open_passage(Path(settings.VAR_DIR), self.directory)  # nginx's workers, `nobody` under root
             path = self.directory / token
             path.write_text(content)
             path.chmod(0o644)

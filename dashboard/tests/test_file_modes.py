@@ -259,3 +259,22 @@ def test_nginx_run_as_root_buffers_a_large_upload_inside_the_private_var(setting
         os.umask(umask)
         nginx.stop()
         backend.stop()
+
+
+def test_acme_answers_stay_readable_by_nginx_workers_inside_the_private_var(settings, checkout_like_var):
+    from certificates.acme_client import ChallengeFiles
+
+    umask = os.umask(0o077)
+    try:
+        answer = ChallengeFiles(checkout_like_var / "acme-challenges").write(
+            "tok-En_1234567890", "tok-En_1234567890.thumbprint"
+        )
+    finally:
+        os.umask(umask)
+    assert (mode(answer.parent), mode(answer)) == (0o755, 0o644)  # public by nature: nginx serves them to anyone
+    if os.geteuid() == 0:  # nginx's workers are `nobody`: they must get through var/ (search only, no listing)
+        assert mode(checkout_like_var) == 0o701
+        worker = subprocess.run(["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", "cat", str(answer)],
+                                capture_output=True, text=True)  # fmt: skip
+        assert worker.stdout == "tok-En_1234567890.thumbprint", worker.stderr
+    assert loose_paths(checkout_like_var, public=(answer.parent,)) == []
