@@ -5,7 +5,6 @@ can act on; provider secrets never appear in it.
 
 from __future__ import annotations
 
-import os
 import re
 import shlex
 import subprocess
@@ -103,26 +102,27 @@ class LexiconProvider:
         self._do("delete", name, value)
 
     def config(self) -> dict[str, Any]:
-        """dns-lexicon's configuration for this provider (the zone given, never guessed over the network)."""
-        return {
-            "provider_name": self.provider,
-            "domain": self.zone,
-            "delegated": self.zone,
-            self.provider: self.options,
-        }
+        """dns-lexicon's configuration for this provider, with the zone as given."""
+        return {"provider_name": self.provider, "domain": self.zone, self.provider: self.options}
 
     def _do(self, action: str, name: str, value: str) -> None:
-        _offline_suffix_list()
-        from lexicon.client import Client
+        # The provider class itself, not lexicon.client.Client: the Client guesses the zone from the public-suffix
+        # list (downloading it) and gets zones under private suffixes wrong (pdns.corp.test became
+        # pdns.corp.test.test); the admin names the zone, so there is nothing to guess.
+        from lexicon._private.discovery import load_provider_module
         from lexicon.config import ConfigResolver
 
         try:
             config = ConfigResolver().with_dict(self.config())  # type: ignore[no-untyped-call]
-            with Client(config) as operations:
+            provider = load_provider_module(self.provider).Provider(config)
+            provider.authenticate()
+            try:
                 if action == "create":
-                    operations.create_record("TXT", name.rstrip("."), value)
+                    provider.create_record("TXT", name.rstrip("."), value)
                 else:
-                    operations.delete_record(None, "TXT", name.rstrip("."), value)
+                    provider.delete_record(None, "TXT", name.rstrip("."), value)
+            finally:
+                provider.cleanup()
         except Exception as exc:  # lexicon and its providers raise anything (requests, boto, their own)
             raise DnsError(
                 f"{self.provider} did not {action} the TXT record {name} in zone {self.zone}: "
@@ -134,13 +134,6 @@ class LexiconProvider:
             if is_secret(option) and secret:
                 text = text.replace(secret, "***")
         return _tail(text)
-
-
-def _offline_suffix_list() -> None:
-    """dns-lexicon guesses zones with tldextract, which downloads the public-suffix list unless told not to:
-    Portico passes the zone itself, so the bundled snapshot is enough and no request leaves for it."""
-    os.environ.setdefault("TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS", "")
-    os.environ.setdefault("TLDEXTRACT_CACHE_PATH", str(Path(settings.VAR_DIR) / "tldextract"))
 
 
 def lexicon_providers() -> list[str]:

@@ -6,6 +6,7 @@ the same location block Portico's renderer uses. A missing part skips loudly on 
 from __future__ import annotations
 
 import contextlib
+import glob
 import json
 import os
 import shutil
@@ -129,6 +130,46 @@ http {{
     return conf
 
 
+def _start_pebble(
+    processes: _Processes, folder: Path, cert: Path, key: Path, dns_port: int, http_port: int
+) -> tuple[int, int]:
+    """Start pebble asking the DNS server on ``dns_port`` and validating HTTP-01 on ``http_port``; returns its
+    ACME and management ports once both listen."""
+    pebble = shutil.which("pebble")
+    if not pebble:
+        _unavailable("pebble is not installed (apt-get install pebble; scripts/test installs it)")
+    assert pebble
+    acme_port, pmgmt_port = free_port(), free_port()
+    name = f"pebble-{acme_port}"
+    config = folder / f"{name}.json"
+    config.write_text(
+        json.dumps(
+            {
+                "pebble": {
+                    "listenAddress": f"127.0.0.1:{acme_port}",
+                    "managementListenAddress": f"127.0.0.1:{pmgmt_port}",
+                    "certificate": str(cert),
+                    "privateKey": str(key),
+                    "httpPort": http_port,
+                    "tlsPort": free_port(),
+                    "ocspResponderURL": "",
+                    "externalAccountBindingRequired": False,
+                }
+            }
+        )
+    )
+    # No sleeps before validation, no random nonce rejections and no authorization reuse: every test
+    # really validates, and runs as fast as the protocol allows.
+    env = {"PEBBLE_VA_NOSLEEP": "1", "PEBBLE_WFE_NONCEREJECT": "0", "PEBBLE_AUTHZREUSE": "0"}
+    processes.start(name, [pebble, "-config", str(config), "-dnsserver", f"127.0.0.1:{dns_port}"], env)
+    for port in (acme_port, pmgmt_port):
+        try:
+            wait_for_port(port, timeout=20)
+        except TimeoutError:
+            _unavailable(f"pebble did not listen on 127.0.0.1:{port}: {processes.log(name)}")
+    return acme_port, pmgmt_port
+
+
 @pytest.fixture(scope="session")
 def acme_server(tmp_path_factory) -> Iterator[AcmeServer]:
     """pebble + challtestsrv + an nginx for HTTP-01, all on 127.0.0.1, for the whole session."""
@@ -145,7 +186,7 @@ def acme_server(tmp_path_factory) -> Iterator[AcmeServer]:
     challenge_dir = folder / "acme-challenges"
     challenge_dir.mkdir()
     ca, cert, key = _write_tls(folder)
-    dns_port, mgmt_port, acme_port, pmgmt_port, tls_port, http_port = (free_port() for _ in range(6))
+    dns_port, mgmt_port, http_port = free_port(), free_port(), free_port()
     processes = _Processes(folder)
     nginx_prefix = folder / "nginx"
     conf = _nginx_conf(nginx_prefix, http_port, render_challenge_location(challenge_dir))
@@ -159,32 +200,11 @@ def acme_server(tmp_path_factory) -> Iterator[AcmeServer]:
             [challtestsrv, "-dns01", f"127.0.0.1:{dns_port}", "-http01", "", "-https01", "", "-tlsalpn01", "",
              "-management", f"127.0.0.1:{mgmt_port}", "-defaultIPv4", "127.0.0.1", "-defaultIPv6", ""],
         )  # fmt: skip
-        config = folder / "pebble.json"
-        config.write_text(
-            json.dumps(
-                {
-                    "pebble": {
-                        "listenAddress": f"127.0.0.1:{acme_port}",
-                        "managementListenAddress": f"127.0.0.1:{pmgmt_port}",
-                        "certificate": str(cert),
-                        "privateKey": str(key),
-                        "httpPort": http_port,
-                        "tlsPort": tls_port,
-                        "ocspResponderURL": "",
-                        "externalAccountBindingRequired": False,
-                    }
-                }
-            )
-        )
-        # No sleeps before validation, no random nonce rejections and no authorization reuse: every test
-        # really validates, and runs as fast as the protocol allows.
-        env = {"PEBBLE_VA_NOSLEEP": "1", "PEBBLE_WFE_NONCEREJECT": "0", "PEBBLE_AUTHZREUSE": "0"}
-        processes.start("pebble", [pebble, "-config", str(config), "-dnsserver", f"127.0.0.1:{dns_port}"], env)
-        for name, port in (("challtestsrv", mgmt_port), ("pebble", acme_port), ("pebble", pmgmt_port)):
-            try:
-                wait_for_port(port, timeout=20)
-            except TimeoutError:
-                _unavailable(f"{name} did not listen on 127.0.0.1:{port}: {processes.log(name)}")
+        acme_port, pmgmt_port = _start_pebble(processes, folder, cert, key, dns_port, http_port)
+        try:
+            wait_for_port(mgmt_port, timeout=20)
+        except TimeoutError:
+            _unavailable(f"challtestsrv did not listen on 127.0.0.1:{mgmt_port}: {processes.log('challtestsrv')}")
         yield AcmeServer(
             directory=f"https://127.0.0.1:{acme_port}/dir",
             ca_bundle=ca,
@@ -212,3 +232,133 @@ def acme_settings(acme_server, settings) -> AcmeServer:
     settings.PORTICO_ACME_TIMEOUT = 60
     settings.PORTICO_DNS_HOOK = acme_server.hook_command()
     return acme_server
+
+
+# --- a real DNS host's API for the dns-lexicon provider ---------------------------------------
+
+PDNS_BACKENDS = "/usr/lib/*/pdns/libgsqlite3backend.so"
+PDNS_SCHEMA = Path("/usr/share/pdns-backend-sqlite3/schema/schema.sqlite3.sql")
+PDNS_ZONE = "pdns.portico.test"
+
+
+@dataclass
+class PowerDns:
+    """A PowerDNS authoritative server (SQLite backend, HTTP API) and a pebble that asks it for names."""
+
+    api: str
+    api_key: str
+    acme: AcmeServer
+
+    def lexicon_settings(self) -> dict[str, str]:
+        """dns_settings for dns-lexicon's powerdns provider against this server."""
+        return {"zone": PDNS_ZONE, "pdns_server": self.api, "auth_token": self.api_key}
+
+    def txt_records(self, name: str) -> list[str]:
+        """The TXT values the zone holds for ``name`` right now, read through the API."""
+        zone = requests.get(
+            f"{self.api}/api/v1/servers/localhost/zones/{PDNS_ZONE}.", headers={"X-API-Key": self.api_key}, timeout=10
+        ).json()
+        return [
+            record["content"].strip('"')
+            for rrset in zone["rrsets"]
+            if rrset["type"] == "TXT" and rrset["name"] == name
+            for record in rrset["records"]
+        ]
+
+
+@pytest.fixture(scope="session")
+def powerdns(acme_server, tmp_path_factory) -> Iterator[PowerDns]:
+    """Debian's pdns_server on free 127.0.0.1 ports serving ``pdns.portico.test`` (every name 127.0.0.1), its
+    HTTP API on, and a second pebble whose DNS server it is (the first one asks challtestsrv)."""
+    import secrets
+    import sqlite3
+
+    binary = shutil.which("pdns_server") or (
+        "/usr/sbin/pdns_server" if os.path.exists("/usr/sbin/pdns_server") else None
+    )
+    if not binary or not glob.glob(PDNS_BACKENDS):
+        _unavailable("PowerDNS is not installed (apt-get install pdns-server pdns-backend-sqlite3)")
+    assert binary
+    folder = tmp_path_factory.mktemp("pdns")
+    database = folder / "pdns.sqlite3"
+    with sqlite3.connect(database) as db:
+        db.executescript(PDNS_SCHEMA.read_text())
+    dns_port, api_port, key = free_port(), free_port(), secrets.token_hex(16)
+    (folder / "pdns.conf").write_text(
+        "\n".join(
+            [
+                "launch=gsqlite3",
+                f"gsqlite3-database={database}",
+                "local-address=127.0.0.1",
+                f"local-port={dns_port}",
+                "api=yes",
+                f"api-key={key}",
+                "webserver=yes",
+                "webserver-address=127.0.0.1",
+                f"webserver-port={api_port}",
+                "webserver-allow-from=127.0.0.0/8",
+                f"socket-dir={folder}",
+                "guardian=no",
+                "daemon=no",
+                "disable-syslog=yes",
+                "loglevel=4",
+                # Answers must not come from a cache that predates a TXT record just set.
+                "cache-ttl=0",
+                "negquery-cache-ttl=0",
+                "query-cache-ttl=0",
+                "zone-cache-refresh-interval=0",
+                "",
+            ]
+        )
+    )
+    processes = _Processes(folder)
+    try:
+        processes.start("pdns", [binary, f"--config-dir={folder}"])
+        try:
+            wait_for_port(api_port, timeout=20)
+            wait_for_port(dns_port, timeout=20)
+        except TimeoutError:
+            _unavailable(f"pdns_server did not listen: {processes.log('pdns')}")
+        api = f"http://127.0.0.1:{api_port}"
+        headers = {"X-API-Key": key}
+        made = requests.post(
+            f"{api}/api/v1/servers/localhost/zones",
+            headers=headers,
+            timeout=10,
+            json={
+                "name": f"{PDNS_ZONE}.",
+                "kind": "Native",
+                "nameservers": [],
+                "rrsets": [
+                    {
+                        "name": f"{name}{PDNS_ZONE}.",
+                        "type": "A",
+                        "ttl": 1,
+                        "changetype": "REPLACE",
+                        "records": [{"content": "127.0.0.1", "disabled": False}],
+                    }
+                    for name in ("", "*.")
+                ],  # fmt: skip
+            },
+        )
+        if made.status_code != 201:
+            _unavailable(f"PowerDNS refused the test zone ({made.status_code}): {made.text[:500]}")
+        _, cert, tls_key = _write_tls(folder)
+        acme_port, pmgmt_port = _start_pebble(processes, folder, cert, tls_key, dns_port, acme_server.http_port)
+        # This pebble's certificate comes from a CA of its own: trust both CAs in one bundle.
+        bundle = folder / "ca-bundle.pem"
+        bundle.write_text(acme_server.ca_bundle.read_text() + (folder / "ca.pem").read_text())
+        yield PowerDns(
+            api=api,
+            api_key=key,
+            acme=AcmeServer(
+                directory=f"https://127.0.0.1:{acme_port}/dir",
+                ca_bundle=bundle,
+                challtestsrv="",
+                management=f"https://127.0.0.1:{pmgmt_port}",
+                challenge_dir=acme_server.challenge_dir,
+                http_port=acme_server.http_port,
+            ),
+        )
+    finally:
+        processes.stop()
