@@ -8,11 +8,10 @@ from django.utils.translation import gettext as _
 
 from containers.docker_client import ContainerDetail, ContainerInfo, DockerError
 from containers.engines import EngineRef, client_for
-from containers.status import is_route_target
+from containers.status import is_route_target, scope_allows
 from dashboard import audit
 
 ACTIONS = ("start", "stop", "restart")
-MANAGE_LABEL = "portico.manage"  # with PORTICO_CONTAINER_SCOPE=labelled: the containers operators may act on
 
 
 class OutOfScope(Exception):
@@ -24,13 +23,9 @@ class OutOfScope(Exception):
 
 
 def in_scope(info: ContainerInfo) -> bool:
-    """Whether PORTICO_CONTAINER_SCOPE lets start/stop/restart touch this container."""
-    parts = settings.PORTICO_CONTAINER_SCOPE.split("+")
-    if "all" in parts:
-        return True
-    if "labelled" in parts and info.labels.get(MANAGE_LABEL) == "true":
-        return True
-    return "targets" in parts and is_route_target(info)
+    """Whether PORTICO_CONTAINER_SCOPE lets start/stop/restart touch this container (decided on the engine's
+    current labels and the stored routes, whatever the page showed)."""
+    return scope_allows(info, is_target=is_route_target(info))
 
 
 def _scope_message(name: str) -> str:

@@ -20,6 +20,8 @@ from containers.engines import EngineRef, all_engines, client_for, get_engine
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 _pool = concurrent.futures.ThreadPoolExecutor(max_workers=8, thread_name_prefix="portico-engines")
 
+MANAGE_LABEL = "portico.manage"  # with PORTICO_CONTAINER_SCOPE=labelled: the containers actions may touch
+
 
 @dataclass(frozen=True)
 class RouteLink:
@@ -46,6 +48,11 @@ class ContainerRow:
     href: str = ""  # the container's page on its engine (link_rows fills it in)
     action_hrefs: dict[str, str] = field(default_factory=dict)  # start / stop / restart -> URL
     action_confirms: dict[str, str] = field(default_factory=dict)  # start / stop / restart -> the question
+
+    @property
+    def in_scope(self) -> bool:
+        """Whether PORTICO_CONTAINER_SCOPE lets actions touch it (its routes are the targets pointing at it)."""
+        return scope_allows(self.info, is_target=bool(self.routes))
 
 
 _MARKER = "portico-ref-marker"
@@ -102,6 +109,16 @@ def points_at(host: str, port: int, info: ContainerInfo) -> bool:
     if host.lstrip("/") == info.name.lower():
         return True
     return host in LOOPBACK and port in info.host_ports
+
+
+def scope_allows(info: ContainerInfo, *, is_target: bool) -> bool:
+    """PORTICO_CONTAINER_SCOPE's rule: all, labelled (portico.manage=true), targets, or labelled+targets."""
+    parts = settings.PORTICO_CONTAINER_SCOPE.split("+")
+    if "all" in parts:
+        return True
+    if "labelled" in parts and info.labels.get(MANAGE_LABEL) == "true":
+        return True
+    return "targets" in parts and is_target
 
 
 def is_route_target(info: ContainerInfo) -> bool:

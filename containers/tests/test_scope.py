@@ -73,3 +73,20 @@ def test_the_page_refuses_with_the_reason_and_acts_on_containers_in_scope(settin
 
     client.post(f"/containers/c/{target.name}/stop/")
     assert state(target) == "exited"
+
+
+def test_the_list_offers_actions_only_on_containers_in_scope(settings, three, client, operator_user):
+    settings.PORTICO_CONTAINER_SCOPE = "labelled"
+    client.force_login(operator_user)
+    html = client.get("/containers/").content.decode()
+
+    def row(container) -> str:
+        start = html.index(f'id="container-{container.short_id}"')
+        return html[start : html.index("</tr>", start)]
+
+    assert 'data-testid="stop"' in row(three["labelled"])
+    for kind in ("plain", "target"):
+        assert 'data-testid="stop"' not in row(three[kind])
+        assert 'data-testid="out-of-scope"' in row(three[kind])
+    settings.PORTICO_CONTAINER_SCOPE = "all"
+    assert 'data-testid="out-of-scope"' not in client.get("/containers/").content.decode()
