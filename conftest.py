@@ -300,6 +300,7 @@ POSTGRES_TESTS = (
     "certificates/tests/test_upload.py",
     "certificates/tests/test_worker.py",
     "certificates/tests/test_api.py",
+    "certificates/tests/test_worker_race.py",
 )
 POSTGRES_SCHEMES = ("postgres://", "postgresql://", "pgsql://")
 

@@ -159,6 +159,7 @@ class AcmeClient:
         if self.account_uri:
             client.net.account = messages.RegistrationResource(uri=self.account_uri, body=messages.Registration())
             return self.account_uri
+        client.net.account = None  # a new registration is signed with the key itself, not an account URL
         new = messages.NewRegistration.from_data(email=self.email or None, terms_of_service_agreed=True)
         try:
             regr = self._call("register the account", client.new_account, new)

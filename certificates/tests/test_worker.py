@@ -163,3 +163,29 @@ def test_manage_py_certificates_run_once_orders_and_lists(acme_settings, operato
     listing = StringIO()
     call_command("certificates", "list", stdout=listing)
     assert listing.getvalue().startswith(f"{cert.pk}\tvalid\t{cert.not_after:%Y-%m-%d}\tcli.portico.test")
+
+
+def test_no_private_key_reaches_a_log_line(acme_settings, operator_user, caplog):
+    import logging
+
+    caplog.set_level(logging.DEBUG)  # the acme library logs whole requests and answers at DEBUG
+    cert = request(operator_user, ["logs.portico.test"], challenge="http-01")
+    operations.process_due()
+    cert.refresh_from_db()
+    assert cert.status == "valid"
+    assert "Sending POST request" in caplog.text  # the library's debug log was captured...
+    account_key = unseal(AcmeAccount.objects.get().key_sealed)
+    for key in (unseal(cert.key_sealed), account_key):
+        body = "".join(key.splitlines()[1:-1])
+        assert body[20:60] not in caplog.text and "PRIVATE KEY" not in caplog.text  # ...and holds no key
+
+
+def test_an_account_the_server_forgot_is_registered_again(acme_settings, operator_user):
+    cert = request(operator_user, ["forgot.portico.test"], challenge="http-01")
+    operations._account()
+    # As after an ACME server lost its state (pebble restarted): the stored account URL names nothing there.
+    AcmeAccount.objects.update(uri=acme_settings.directory.replace("/dir", "/my-account/999999"))
+    operations.process_due()
+    cert.refresh_from_db()
+    assert cert.status == "valid", cert.message
+    assert not AcmeAccount.objects.get().uri.endswith("/999999")
