@@ -844,8 +844,8 @@ def default_containers(timeout: int = 5) -> tuple[list[ContainerInfo] | None, st
 # --- files and exec (used by routes.nginx for nginx running in a container) -----------------------------
 
 
-def _tar(files: dict[str, str]) -> bytes:
-    """A tar archive holding ``files`` (name -> text) at its top level."""
+def _tar(files: dict[str, str], mode: int = 0o644) -> bytes:
+    """A tar archive holding ``files`` (name -> text) at its top level, each with permissions ``mode``."""
     import io
     import tarfile
     import time
@@ -856,7 +856,7 @@ def _tar(files: dict[str, str]) -> bytes:
             data = text.encode()
             info = tarfile.TarInfo(name)
             info.size = len(data)
-            info.mode = 0o644
+            info.mode = mode
             info.mtime = int(time.time())
             archive.addfile(info, io.BytesIO(data))
     return buffer.getvalue()
@@ -901,9 +901,15 @@ def exec_in(client: DockerClient, container: str, argv: list[str]) -> tuple[int,
 
 
 def put_files(
-    client: DockerClient, container: str, directory: str, files: dict[str, str], replace: bool = False
+    client: DockerClient,
+    container: str,
+    directory: str,
+    files: dict[str, str],
+    replace: bool = False,
+    mode: int = 0o644,
 ) -> None:
-    """Copy ``files`` into ``directory`` of the container (created if missing; emptied first with ``replace``).
+    """Copy ``files`` into ``directory`` of the container (created if missing; emptied first with ``replace``),
+    each with permissions ``mode`` (0o600 for private keys).
 
     Raises DockerUnavailable with the engine's reason when the directory cannot be written.
     """
@@ -914,7 +920,7 @@ def put_files(
     if code != 0:
         raise DockerUnavailable(f"cannot create {directory} in {container}: {output.strip()}")
     try:
-        ok = target.put_archive(directory, _tar(files))
+        ok = target.put_archive(directory, _tar(files, mode))
     except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
         raise DockerUnavailable(f"cannot copy files into {container}:{directory}: {exc}") from None
     if not ok:

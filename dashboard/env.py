@@ -74,3 +74,10 @@ def envhostport(name: str, default: str) -> tuple[str, int]:
     if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
         raise ImproperlyConfigured(f"{name} must look like 127.0.0.1:8080, not {raw!r}")
     return host.strip("[]"), int(port)
+
+
+def envhostport_optional(name: str, default: str) -> tuple[str, int] | None:
+    """Like envhostport, but an empty value (set empty, or an empty default) means "none" and gives None."""
+    if not os.environ.get(name, default).strip():
+        return None
+    return envhostport(name, default)

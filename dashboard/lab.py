@@ -27,7 +27,7 @@ from dashboard.errors import error_message
 from dashboard.models import LabContainer
 from routes.models import Domain
 from routes.schemas import ConfigDocument, DomainSpec, RouteSpec, TargetSpec
-from routes.state import writing_state
+from routes.state import domain_settings, writing_state
 
 LABEL = "portico.lab"  # value: the lab's id, so two labs (or parallel test runs) never touch each other
 ROLE_LABEL = "portico.lab.role"  # front | task | user | mysql
@@ -204,14 +204,11 @@ class LabSpec:
         return TargetSpec(host=host, port=service.port)
 
     def domain_spec(self, existing: Domain | None = None) -> DomainSpec:
-        """The lab's domain with its three routes (an existing domain keeps its notes and enabled flag)."""
+        """The lab's domain with its three routes (an existing domain keeps its own settings: notes, enabled
+        flag, certificate and HTTPS options)."""
         routes = [RouteSpec(path=s.path, targets=[self.target(s)]) for s in self.services() if s.path]
-        return DomainSpec(
-            name=self.domain,
-            enabled=existing.enabled if existing else True,
-            notes=existing.notes if existing else DOMAIN_NOTE.format(lab_id=self.lab_id),
-            routes=routes,
-        )
+        kept = domain_settings(existing) if existing else {"notes": DOMAIN_NOTE.format(lab_id=self.lab_id)}
+        return DomainSpec(name=self.domain, **kept, routes=routes)
 
 
 @dataclass

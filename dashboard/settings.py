@@ -9,7 +9,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from dashboard.env import envbool, envchoice, envhostport, envint, envlist, envsecret, envstr
+from dashboard.env import envbool, envchoice, envhostport, envhostport_optional, envint, envlist, envsecret, envstr
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -201,6 +201,11 @@ PORTICO_PUBLISHER = envchoice("PORTICO_PUBLISHER", "nginx", ("nginx", "npm"))
 PORTICO_NGINX_MODE = envchoice("PORTICO_NGINX_MODE", "managed", ("managed", "system", "container"))
 PORTICO_NGINX_BIN = envstr("PORTICO_NGINX_BIN", "nginx")
 PORTICO_NGINX_LISTEN = envhostport("PORTICO_NGINX_LISTEN", "127.0.0.1:8080")
+# The TLS listener of domains with a certificate; empty: none (HTTP only). Portico's own nginx listens on 8443 by
+# default; a system or container nginx gets one only when this is set (its own default server may hold 443).
+PORTICO_NGINX_LISTEN_TLS = envhostport_optional(
+    "PORTICO_NGINX_LISTEN_TLS", "127.0.0.1:8443" if PORTICO_NGINX_MODE == "managed" else ""
+)
 PORTICO_NGINX_DIR = Path(envstr("PORTICO_NGINX_DIR", str(VAR_DIR / "nginx")))
 PORTICO_NGINX_CONF_DIR = envstr("PORTICO_NGINX_CONF_DIR")  # system mode: where site files go
 PORTICO_NGINX_TEST_CMD = envstr("PORTICO_NGINX_TEST_CMD", "nginx -t")

@@ -14,7 +14,7 @@ import ipaddress
 import re
 from collections.abc import Iterator
 
-from routes.schemas import ConfigDocument, DomainSpec, RouteSpec, TargetSpec
+from routes.schemas import HSTS_MAX, ConfigDocument, DomainSpec, RouteSpec, TargetSpec
 
 _LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
 DOMAIN = re.compile(rf"(?:\*\.)?{_LABEL}(?:\.{_LABEL})*")
@@ -23,6 +23,9 @@ PATH = re.compile(r"/(?:[A-Za-z0-9\-._~!&()*+,=:@/]|%[0-9A-Fa-f]{2}){0,254}")
 HOST_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,252}")
 HOST_IPV6 = re.compile(r"[0-9a-f:.]{2,45}")
 LISTEN = re.compile(r"(?:(?:\[[0-9a-f:.]{2,45}\]|[A-Za-z0-9.*-]{1,253})?:)?[0-9]{1,5}")
+# A directory Portico itself names (its TLS store, the ACME challenge directory): absolute, no dot-dot step.
+DIRECTORY = re.compile(r"(?:/[A-Za-z0-9_-][A-Za-z0-9._-]{0,254})+")
+DIGEST = re.compile(r"[0-9a-f]{32}")
 SCHEMES = frozenset({"http", "https"})
 BALANCES = frozenset({"round_robin", "least_conn", "ip_hash"})
 
@@ -110,6 +113,9 @@ def _route_problems(domain: str, route: RouteSpec) -> Iterator[str]:
         return
     for index, target in enumerate(route.targets):
         yield from _target_problems(where, index, target)
+    if all(getattr(t, "backup", None) is True for t in route.targets):
+        # The schema refuses this too; unchecked, the renderer would have no target to send requests to.
+        yield f"{where}: every target is a backup; at least one must not be."
 
 
 def domain_problems(domain: DomainSpec) -> list[str]:
@@ -120,6 +126,13 @@ def domain_problems(domain: DomainSpec) -> list[str]:
         problems.append(f"{name}: the domain name is not a lowercase punycode host name.")
     if not _flag(domain.enabled):
         problems.append(f"{name}: enabled {_shown(domain.enabled)} is not true or false.")
+    if domain.certificate is not None and not _whole_number(domain.certificate, 1, 2**63 - 1):
+        problems.append(f"{name}: certificate {_shown(domain.certificate)} is not a certificate id.")
+    for flag in ("force_https", "http2"):
+        if not _flag(getattr(domain, flag)):
+            problems.append(f"{name}: {flag} {_shown(getattr(domain, flag))} is not true or false.")
+    if not _whole_number(domain.hsts, 0, HSTS_MAX):
+        problems.append(f"{name}: hsts {_shown(domain.hsts)} is not 0 to {HSTS_MAX} seconds.")
     for route in domain.routes:
         problems.extend(_route_problems(name, route))
     return problems
@@ -144,11 +157,54 @@ def check_domain(domain: DomainSpec) -> None:
         raise UnsafeValue(problems)
 
 
-def check_options(listen: object, resolvers: object, resolver_valid: object) -> None:
-    """Raise UnsafeValue when where nginx listens or whom it asks for names (from the settings) is malformed."""
+def directory_ok(path: object) -> bool:
+    """True for an absolute directory path of letters, digits and . _ - / with no ``.`` or ``..`` step."""
+    return (
+        isinstance(path, str)
+        and len(path) <= 1024
+        and DIRECTORY.fullmatch(path) is not None
+        and not any(step in (".", "..") for step in path.split("/"))
+    )
+
+
+def check_certificate_files(certificate: object, digest: object, stapling: object) -> None:
+    """Raise UnsafeValue when what names a certificate's files in the config (its id and content digest) or its
+    stapling flag is malformed."""
+    problems = []
+    if not _whole_number(certificate, 1, 2**63 - 1):
+        problems.append(f"The certificate id {_shown(certificate)} is not a whole number.")
+    if not isinstance(digest, str) or not DIGEST.fullmatch(digest):
+        problems.append(f"The certificate digest {_shown(digest)} is not 32 hex digits.")
+    if not _flag(stapling):
+        problems.append(f"The stapling flag {_shown(stapling)} is not true or false.")
+    if problems:
+        raise UnsafeValue(problems)
+
+
+def check_options(
+    listen: object,
+    resolvers: object,
+    resolver_valid: object,
+    listen_tls: object = "",
+    tls_dir: object = "",
+    acme_root: object = "",
+) -> None:
+    """Raise UnsafeValue when where nginx listens, whom it asks for names or the directories it reads (all from the
+    settings) are malformed; the TLS listener and the directories may be empty (not used)."""
     problems = []
     if not isinstance(listen, str) or not LISTEN.fullmatch(listen):
         problems.append(f"The listen address {_shown(listen)} is not host:port (check PORTICO_NGINX_LISTEN).")
+    if listen_tls != "" and (not isinstance(listen_tls, str) or not LISTEN.fullmatch(listen_tls)):
+        problems.append(
+            f"The TLS listen address {_shown(listen_tls)} is not host:port (check PORTICO_NGINX_LISTEN_TLS)."
+        )
+    if tls_dir != "" and not directory_ok(tls_dir):
+        problems.append(f"The certificate directory {_shown(tls_dir)} is not an absolute path of . _ - / letters.")
+    if acme_root != "" and not directory_ok(acme_root):
+        problems.append(
+            f"The ACME challenge directory {_shown(acme_root)} is not an absolute path of . _ - / letters "
+            "(check PORTICO_ACME_CHALLENGE_DIR)."
+        )
     if not isinstance(resolvers, tuple) or not all(host_ok(r) for r in resolvers):
         problems.append(f"The resolvers {_shown(resolvers)} are not host names or IP addresses.")
     if not _whole_number(resolver_valid, 1, 86400):

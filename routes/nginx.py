@@ -22,6 +22,8 @@ import re
 import shlex
 import shutil
 import signal
+import socket
+import ssl
 import subprocess
 import time
 import uuid
@@ -34,10 +36,15 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from containers.docker_client import DockerClient
 
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 from django.conf import settings
 
+from certificates.models import Certificate
+from certificates.sealing import SealError
+from certificates.staging import NotServable, tls_files
 from dashboard.filemodes import open_passage
-from routes.render import CONFIG_PROBE, FILE_PREFIX, HTTP_FILE, config_digest
+from routes.render import CONFIG_PROBE, FILE_PREFIX, HTTP_FILE, config_digest, referenced_certificates, tls_digest
 
 COMMAND_TIMEOUT = 60
 VERIFY_SETTLE = 0.3
@@ -135,6 +142,66 @@ def listen_directive() -> str:
     return f"{host}:{port}"
 
 
+def tls_listen_directive() -> str:
+    """The ``listen`` argument for HTTPS server blocks; empty when there is no TLS listener."""
+    if not settings.PORTICO_NGINX_LISTEN_TLS:
+        return ""
+    host, port = settings.PORTICO_NGINX_LISTEN_TLS
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def tls_address() -> tuple[str, int] | None:
+    """Where the TLS listener is reached (a wildcard address through loopback); None without one."""
+    if not settings.PORTICO_NGINX_LISTEN_TLS:
+        return None
+    host, port = settings.PORTICO_NGINX_LISTEN_TLS
+    if host in ("", "0.0.0.0", "*"):
+        host = "127.0.0.1"
+    elif host == "::":
+        host = "::1"
+    return host, port
+
+
+# --- certificate files ---------------------------------------------------------------------------------
+
+_STEM = re.compile(r"portico-([0-9]+)-([0-9a-f]{32})")
+
+
+def _stored_chain(stem: str) -> tuple[Certificate, str]:
+    """The certificate a file stem names, checked against the digest in the stem. Raises NginxError."""
+    match = _STEM.fullmatch(stem)
+    cert = Certificate.objects.filter(pk=int(match.group(1))).first() if match else None
+    if match is None or cert is None or not cert.chain_pem or tls_digest(cert.chain_pem) != match.group(2):
+        number = match.group(1) if match else stem
+        raise NginxError(
+            f"Certificate {number} was renewed, replaced or deleted while it was being published: apply again."
+        )
+    return cert, cert.chain_pem
+
+
+def certificate_material(stem: str) -> tuple[str, str]:
+    """The chain and the private key (PEM) of the files named ``stem``, from the certificates store. The key goes
+    only into the file nginx reads. Raises NginxError when the certificate changed or its key cannot be opened."""
+    cert, _chain = _stored_chain(stem)
+    try:
+        files = tls_files(cert)
+    except (NotServable, SealError) as exc:
+        raise NginxError(str(exc)) from None
+    return files.chain_pem, files.key_pem
+
+
+def expected_leaves(files: dict[str, str]) -> dict[str, bytes]:
+    """For each domain file with an HTTPS server: the leaf certificate (DER) a handshake must present."""
+    leaves: dict[str, bytes] = {}
+    for name, text in files.items():
+        stems = referenced_certificates({name: text})
+        if stems:
+            _cert, chain = _stored_chain(stems.pop())
+            leaf = x509.load_pem_x509_certificates(chain.encode())[0]
+            leaves[name] = leaf.public_bytes(serialization.Encoding.DER)
+    return leaves
+
+
 def resolvers() -> tuple[str, ...]:
     """DNS servers nginx asks for named targets: PORTICO_NGINX_RESOLVER, else Docker's DNS in container mode,
     else the nameservers of /etc/resolv.conf."""
@@ -193,12 +260,38 @@ def _probe(address: tuple[str, int], host: str) -> str:
     return body.strip() if response.status == 200 else f"status {response.status}"
 
 
+def _tls_probe(address: tuple[str, int], host: str) -> bytes | str:
+    """The leaf certificate (DER) the TLS listener presents for SNI ``host``, or ``error ...``.
+
+    Nothing is verified here on purpose: the caller compares the whole leaf with the one it published, which says
+    more than a chain check (a self-made or expired certificate is still the one asked for).
+    """
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    try:
+        with (
+            socket.create_connection(address, timeout=2.0) as raw,
+            context.wrap_socket(raw, server_hostname=host) as conn,
+        ):
+            return conn.getpeercert(binary_form=True) or "error: no certificate"
+    except (OSError, ssl.SSLError) as exc:
+        return f"error: {exc}"
+
+
+def _serial(der: bytes | str) -> str:
+    if isinstance(der, str):
+        return der
+    return "serial " + format(x509.load_der_x509_certificate(der).serial_number, "x")
+
+
 def verify(
     desired: dict[str, str],
     previous: dict[str, str],
     timeout: float | None = None,
     grace: float = 0.0,
     old_workers_done: Callable[[], bool | None] | None = None,
+    leaves: dict[str, bytes] | None = None,
 ) -> str:
     """Prove with HTTP requests that nginx serves ``desired``: every changed domain answers its new digest,
     every removed domain stops answering its old one. Raises NginxError after ``timeout`` seconds.
@@ -210,8 +303,11 @@ def verify(
     for the switch and checking every domain each get ``timeout`` seconds plus ``grace`` (the caller passes
     what testing the config took: nginx parses it again on reload, so big configs switch later).
     ``old_workers_done`` tells, where the mode can, that the old workers stopped accepting; None from it means
-    it cannot tell.
+    it cannot tell. ``leaves`` (file name -> leaf certificate, DER) adds a TLS handshake per changed domain with
+    an HTTPS server: the listener must present exactly that certificate for the domain's name.
     """
+    leaves = leaves or {}
+    tls_at = tls_address()
     timeout = (timeout or settings.PORTICO_VERIFY_TIMEOUT) + grace
     expected: dict[str, tuple[str, bool]] = {}
     for name in sorted(set(desired) | set(previous)):
@@ -230,7 +326,14 @@ def verify(
     def serving(name: str) -> bool:
         digest, present = expected[name]
         seen[name] = _probe(address, _probe_host(name))
-        return (seen[name] == digest) == present
+        if (seen[name] == digest) != present:
+            return False
+        if present and name in leaves and tls_at is not None:
+            presented = _tls_probe(tls_at, _probe_host(name))
+            if presented != leaves[name]:
+                seen[name] += f", TLS presented {_serial(presented)} instead of {_serial(leaves[name])}"
+                return False
+        return True
 
     def settle(names: list[str]) -> list[str]:
         deadline = time.monotonic() + timeout + VERIFY_PER_DOMAIN * len(names)
@@ -264,7 +367,9 @@ def verify(
             f"nginx did not serve the new config within {timeout:.1f} s ({len(pending)} domain(s)): {details}{more}",
             details,
         )
-    return f"verified {len(expected)} domain(s) on {base}"
+    handshakes = sum(1 for name in expected if expected[name][1] and name in leaves and tls_at is not None)
+    tls_note = f", {handshakes} TLS handshake(s) presented the new certificate" if handshakes else ""
+    return f"verified {len(expected)} domain(s) on {base}{tls_note}"
 
 
 # --- backends ------------------------------------------------------------------------------------------
@@ -278,11 +383,99 @@ class Status:
     detail: str
 
 
+class _LocalTlsStore:
+    """Certificate files in a directory of this machine (managed and system modes)."""
+
+    tls_dir: str
+
+    def tls_present(self) -> set[str]:
+        try:
+            names = {p.name for p in Path(self.tls_dir).iterdir()}
+        except FileNotFoundError:
+            return set()
+        except OSError as exc:
+            raise NginxError(f"cannot read the certificate directory {self.tls_dir}: {exc}") from None
+        return {name[:-4] for name in names if name.endswith(".crt") and f"{name[:-4]}.key" in names}
+
+    def tls_write(self, material: dict[str, tuple[str, str]]) -> None:
+        directory = Path(self.tls_dir)
+        try:
+            directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+            for stem, (chain, key) in material.items():
+                # The key first and the chain last: a stem counts as present once its .crt exists.
+                _write_private(directory / f"{stem}.key", key, 0o600)
+                _write_private(directory / f"{stem}.crt", chain, 0o644)
+        except OSError as exc:
+            raise NginxError(f"cannot write certificate files into {self.tls_dir}: {exc}") from None
+
+    def tls_remove(self, stems: set[str]) -> None:
+        try:
+            for stem in stems:
+                for suffix in (".crt", ".key"):
+                    (Path(self.tls_dir) / f"{stem}{suffix}").unlink(missing_ok=True)
+        except OSError as exc:
+            raise NginxError(f"cannot remove certificate files from {self.tls_dir}: {exc}") from None
+
+
+def _write_private(path: Path, text: str, mode: int) -> None:
+    """Write ``text`` to ``path`` through a temporary file created with ``mode`` (a key is never readable by
+    others, not even for a moment) and renamed into place."""
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+        os.chmod(tmp, mode)  # the umask may have taken bits away from a .crt
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
 class Backend:
     """Where the live files are and how nginx is tested and reloaded; ``push`` is the same for all."""
 
     mode = ""
     journal_path: Path
+    # Where certificate files live, as nginx sees the path: content-addressed (routes.render.TlsCert), so a file
+    # is written once and never changed, and the files of the previous config stay until an apply succeeds.
+    tls_dir: str = ""
+
+    def tls_present(self) -> set[str]:
+        """The certificate file stems whose .crt and .key are both in the TLS directory. Raises NginxError."""
+        raise NotImplementedError
+
+    def tls_write(self, material: dict[str, tuple[str, str]]) -> None:
+        """Write each stem's chain (.crt, 0644) and key (.key, 0600) into the TLS directory. Raises NginxError."""
+        raise NotImplementedError
+
+    def tls_remove(self, stems: set[str]) -> None:
+        """Delete the files of ``stems`` from the TLS directory (missing ones are fine). Raises NginxError."""
+        raise NotImplementedError
+
+    def materialise(self, files: dict[str, str]) -> set[str]:
+        """Make the certificate files ``files`` name exist before nginx tests them; returns the stems written now.
+
+        Only missing files are written (from the certificates store): those of the live config are there already,
+        so restoring the previous config never depends on certificates that changed since. Raises NginxError.
+        """
+        needed = referenced_certificates(files)
+        if not needed:
+            return set()
+        missing = needed - self.tls_present()
+        if missing:
+            self.tls_write({stem: certificate_material(stem) for stem in sorted(missing)})
+        return missing
+
+    def collect(self, keep: dict[str, str], also: set[str] | None = None) -> None:
+        """Delete certificate files that neither ``keep``'s files nor ``also`` name (never raises: an unused
+        file left behind costs nothing, and the next apply collects it)."""
+        if not self.tls_dir:
+            return
+        with contextlib.suppress(NginxError):
+            unused = self.tls_present() - referenced_certificates(keep) - (also or set())
+            if unused:
+                self.tls_remove(unused)
 
     def read_live(self) -> dict[str, str]:
         """The files nginx serves now (only Portico's own names). Raises NginxError."""
@@ -351,7 +544,12 @@ class Backend:
         """Make nginx serve ``desired``; on any failure serve ``previous`` again and raise NginxError."""
         self.recover()
         started = time.monotonic()
-        outputs = [self.stage(desired, live=previous)]
+        leaves = expected_leaves(desired)
+        try:
+            outputs = [self.stage(desired, live=previous)]
+        except NginxError:
+            self.collect(previous)  # a certificate file nginx refused leaves nothing behind
+            raise
         staged = time.monotonic() - started
         self._write_journal(previous)
         try:
@@ -371,7 +569,9 @@ class Backend:
             tested = staged + time.monotonic() - started
             reloading = True
             outputs.append(self.reload())
-            outputs.append(verify(desired, previous, grace=2 * tested, old_workers_done=self.old_workers_done))
+            outputs.append(
+                verify(desired, previous, grace=2 * tested, old_workers_done=self.old_workers_done, leaves=leaves)
+            )
         except NginxError as exc:
             log = self.recent_log() if reloading else ""
             restore_note = self._restore(previous)
@@ -384,6 +584,8 @@ class Backend:
                 rolled_back=reloading,
             ) from None
         self._clear_journal()
+        # The previous config's files stay: the next apply may have to put it back (see materialise()).
+        self.collect(desired, also=referenced_certificates(previous))
         return "\n".join(o for o in outputs if o)
 
     def _restore(self, previous: dict[str, str]) -> str:
@@ -395,6 +597,8 @@ class Backend:
                 self.reload()
         except NginxError as exc:
             note = f", but restoring it failed: {exc.message}"
+        else:
+            self.collect(previous)
         self._clear_journal()
         return note
 
@@ -437,7 +641,7 @@ MAIN_CONF = (
 )
 
 
-class ManagedNginx(Backend):
+class ManagedNginx(_LocalTlsStore, Backend):
     """Portico's own nginx under PORTICO_NGINX_DIR: conf/live is a symlink swapped atomically to a new set."""
 
     mode = "managed"
@@ -450,6 +654,7 @@ class ManagedNginx(Backend):
         self.staging = self.prefix / "staging"
         self.pidfile = self.prefix / "logs" / "nginx.pid"
         self.journal_path = self.prefix / "apply-journal.json"
+        self.tls_dir = str(self.prefix / "tls")
         self._staged: Path | None = None  # the set stage() tested, which swap() puts live
 
     def _main_conf(self, sites: Path) -> str:
@@ -500,6 +705,7 @@ class ManagedNginx(Backend):
 
     def stage(self, files: dict[str, str], live: dict[str, str] | None = None) -> str:
         self.prepare()
+        self.materialise(files)
         live = live or {}
         current = self.live.resolve()
         token = time.strftime("%Y%m%d%H%M%S") + "-" + uuid.uuid4().hex[:8]
@@ -651,7 +857,7 @@ class ManagedNginx(Backend):
         return ""
 
 
-class SystemNginx(Backend):
+class SystemNginx(_LocalTlsStore, Backend):
     """A system nginx: files in PORTICO_NGINX_CONF_DIR, tested and reloaded with the configured commands.
 
     The system's nginx.conf must include ``<dir>/*.conf`` inside ``http {}``. A staged copy cannot be tested
@@ -670,6 +876,8 @@ class SystemNginx(Backend):
         self.reload_cmd = shlex.split(reload_cmd or settings.PORTICO_NGINX_RELOAD_CMD)
         self.staging = self.dir.parent / f".{self.dir.name}.portico-staging"
         self.journal_path = Path(settings.VAR_DIR) / "nginx-system-journal.json"
+        # Inside the included directory, but nginx's include of *.conf does not reach into it.
+        self.tls_dir = str(self.dir / "portico-tls")
 
     def read_live(self) -> dict[str, str]:
         try:
@@ -680,6 +888,7 @@ class SystemNginx(Backend):
             raise NginxError(f"cannot read {self.dir}: {exc}") from None
 
     def stage(self, files: dict[str, str], live: dict[str, str] | None = None) -> str:
+        self.materialise(files)
         try:
             shutil.rmtree(self.staging, ignore_errors=True)
             self.staging.mkdir(parents=True)
@@ -727,6 +936,7 @@ class ContainerNginx(Backend):
         self.journal_path = (
             Path(settings.VAR_DIR) / f"nginx-container-{re.sub(r'[^A-Za-z0-9_.-]', '_', self.container)}.json"
         )
+        self.tls_dir = f"{self.dir}/portico-tls"
 
     def _docker[T](self, action: Callable[[ModuleType, DockerClient], T]) -> T:
         """Run ``action(docker_client module, client)``; the SDK is imported only when nginx runs in a container."""
@@ -755,7 +965,23 @@ class ContainerNginx(Backend):
         files = self._docker(lambda d, c: d.read_files(c, self.container, self.dir))
         return {name: text for name, text in sorted(files.items()) if is_owned(name)}
 
+    def tls_present(self) -> set[str]:
+        code, output = self._docker(lambda d, c: d.exec_in(c, self.container, ["ls", "-1", self.tls_dir]))
+        names = set(output.split()) if code == 0 else set()
+        return {name[:-4] for name in names if name.endswith(".crt") and f"{name[:-4]}.key" in names}
+
+    def tls_write(self, material: dict[str, tuple[str, str]]) -> None:
+        keys = {f"{stem}.key": key for stem, (_chain, key) in material.items()}
+        chains = {f"{stem}.crt": chain for stem, (chain, _key) in material.items()}
+        self._docker(lambda d, c: d.put_files(c, self.container, self.tls_dir, keys, mode=0o600))
+        self._docker(lambda d, c: d.put_files(c, self.container, self.tls_dir, chains))
+
+    def tls_remove(self, stems: set[str]) -> None:
+        paths = [f"{self.tls_dir}/{stem}{suffix}" for stem in sorted(stems) for suffix in (".crt", ".key")]
+        self._exec(["rm", "-f", *paths], "removing old certificate files")
+
     def stage(self, files: dict[str, str], live: dict[str, str] | None = None) -> str:
+        self.materialise(files)
         # The staging copy goes in beside the live directory, where nginx's include does not reach.
         self._docker(lambda d, c: d.put_files(c, self.container, f"{self.dir}.portico-staging", files, replace=True))
         return ""

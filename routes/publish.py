@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from django.contrib.auth.models import AnonymousUser, User
 
     from routes.nginx import Backend
-    from routes.render import RenderOptions
+    from routes.render import RenderOptions, TlsCert
 
 
 class PublishError(Exception):
@@ -80,21 +80,43 @@ class NginxPublisher:
         return self._backend
 
     def options(self) -> RenderOptions:
+        from certificates.acme_client import AcmeError, challenge_root
         from routes import nginx
         from routes.render import RenderOptions
 
-        return RenderOptions(listen=nginx.listen_directive(), resolvers=nginx.resolvers())
+        try:
+            acme_root = challenge_root(settings.PORTICO_ACME_CHALLENGE_DIR)
+        except AcmeError as exc:
+            raise PublishError(str(exc)) from None
+        return RenderOptions(
+            listen=nginx.listen_directive(),
+            resolvers=nginx.resolvers(),
+            listen_tls=nginx.tls_listen_directive(),
+            tls_dir=self.backend.tls_dir,
+            acme_root=acme_root,
+        )
+
+    def certificates(self, document: ConfigDocument) -> dict[int, TlsCert]:
+        """The files of the certificates ``document``'s domains name (those with a chain; a pending one has none)."""
+        from certificates.models import Certificate
+        from routes.render import tls_cert
+
+        wanted = {d.certificate for d in document.domains if d.certificate is not None}
+        if not wanted:
+            return {}
+        rows = Certificate.objects.filter(pk__in=wanted).exclude(chain_pem="").values_list("pk", "chain_pem")
+        return {pk: tls_cert(pk, chain) for pk, chain in rows}
 
     def render(self, document: ConfigDocument) -> dict[str, str]:
-        """File name -> nginx config text (pure)."""
+        """File name -> nginx config text (pure once the certificates' file names are known)."""
         from routes.render import render_config
 
-        return render_config(document, self.options())
+        return render_config(document, self.options(), self.certificates(document))
 
     def warnings(self, document: ConfigDocument) -> list[str]:
         from routes.render import render_warnings
 
-        return render_warnings(document, self.options())
+        return render_warnings(document, self.options(), self.certificates(document))
 
     def current(self) -> dict[str, str]:
         """The live files. Raises PublishError."""

@@ -22,11 +22,14 @@ import contextlib
 import hashlib
 import ipaddress
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from cryptography import x509
+from cryptography.x509.oid import AuthorityInformationAccessOID
 from django.template.loader import render_to_string
 
-from routes.alphabet import check_document, check_domain, check_options
+from routes.alphabet import check_certificate_files, check_document, check_domain, check_options
 from routes.schemas import ConfigDocument, DomainSpec, RouteSpec, TargetSpec
 
 HTTP_FILE = "portico.conf"
@@ -37,13 +40,73 @@ DIGEST_PLACEHOLDER = "@@PORTICO-DIGEST@@"
 STATIC_HOSTS = {"localhost"}
 
 
+# Mozilla's "intermediate" TLS configuration (ssl-config.mozilla.org, guideline 5.7): TLS 1.2 and 1.3, AEAD
+# ciphers with forward secrecy; the DHE ones stay unused without ssl_dhparam, which nginx accepts quietly.
+TLS_PROTOCOLS = "TLSv1.2 TLSv1.3"
+TLS_CIPHERS = (
+    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:"
+    "ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305:"
+    "DHE-RSA-AES128-GCM-SHA256:DHE-RSA-AES256-GCM-SHA384:DHE-RSA-CHACHA20-POLY1305"
+)
+
+
 @dataclass(frozen=True)
 class RenderOptions:
-    """What the renderer needs to know about where nginx runs (not about the routes)."""
+    """What the renderer needs to know about where nginx runs (not about the routes).
+
+    ``listen_tls`` empty: no TLS listener (domains are served over HTTP only); ``tls_dir`` is where the nginx
+    wrapper puts certificate files; ``acme_root`` is the directory ACME HTTP-01 answers are served from (empty:
+    no challenge location).
+    """
 
     listen: str = "127.0.0.1:8080"
     resolvers: tuple[str, ...] = ("127.0.0.1",)
     resolver_valid: int = 10
+    listen_tls: str = ""
+    tls_dir: str = ""
+    acme_root: str = ""
+
+    def check(self) -> None:
+        """Raise UnsafeValue when any option is outside its alphabet."""
+        check_options(self.listen, self.resolvers, self.resolver_valid, self.listen_tls, self.tls_dir, self.acme_root)
+
+    @property
+    def https_port_suffix(self) -> str:
+        """``:port`` for redirects to the TLS listener, empty for 443."""
+        port = self.listen_tls.rsplit(":", 1)[-1]
+        return "" if port == "443" else f":{port}"
+
+
+@dataclass(frozen=True)
+class TlsCert:
+    """A certificate as the config names it: files ``portico-<id>-<digest>.crt``/``.key`` in the TLS directory
+    (the digest is of the chain, so a renewed certificate gets new file names and the previous files stay for a
+    rollback), and whether its chain lets nginx staple OCSP answers (an OCSP URL in the leaf and its issuer)."""
+
+    id: int
+    digest: str
+    stapling: bool = False
+
+    @property
+    def stem(self) -> str:
+        return f"portico-{self.id}-{self.digest}"
+
+
+def tls_digest(chain_pem: str) -> str:
+    """The content digest that names a chain's files (the key belongs to the leaf, so the chain decides it)."""
+    return hashlib.sha256(chain_pem.encode()).hexdigest()[:32]
+
+
+def tls_cert(certificate_id: int, chain_pem: str) -> TlsCert:
+    """The files of a stored chain (leaf first). Stapling only where nginx can do it without a warning: the leaf
+    names an OCSP responder and the chain holds its issuer."""
+    certs = x509.load_pem_x509_certificates(chain_pem.encode())
+    try:
+        access = certs[0].extensions.get_extension_for_class(x509.AuthorityInformationAccess).value
+    except x509.ExtensionNotFound:
+        access = None
+    ocsp = any(d.access_method == AuthorityInformationAccessOID.OCSP for d in access or [])
+    return TlsCert(certificate_id, tls_digest(chain_pem), stapling=ocsp and len(certs) > 1)
 
 
 @dataclass
@@ -159,17 +222,20 @@ def _digest(text: str) -> str:
 # Rendering is pure, so a domain's text can be kept: an apply that changes one route among thousands of
 # domains renders one file instead of all of them (bench/ measures it). Bounded; oldest entries go first.
 RENDER_CACHE_SIZE = 20_000
-_rendered: dict[tuple[str, RenderOptions], str] = {}
+_rendered: dict[tuple[str, RenderOptions, TlsCert | None], str] = {}
 
 
-def render_domain(domain: DomainSpec, options: RenderOptions) -> str:
-    """The config file of one domain: its upstreams and its server block. Raises UnsafeValue."""
-    key = (domain.model_dump_json(), options)
+def render_domain(domain: DomainSpec, options: RenderOptions, tls: TlsCert | None = None) -> str:
+    """The config file of one domain: its upstreams, its HTTP server block and, with ``tls`` (the domain's
+    certificate, when it has one with a chain) and a TLS listener, its HTTPS server block. Raises UnsafeValue."""
+    key = (domain.model_dump_json(), options, tls)
     text = _rendered.get(key)
     if text is None:
-        check_options(options.listen, options.resolvers, options.resolver_valid)
+        options.check()
         check_domain(domain)
-        text = _render_domain(domain, options)
+        if tls is not None:
+            check_certificate_files(tls.id, tls.digest, tls.stapling)
+        text = _render_domain(domain, options, tls)
         if len(_rendered) >= RENDER_CACHE_SIZE:
             with contextlib.suppress(RuntimeError, StopIteration):  # another thread evicted at the same time
                 _rendered.pop(next(iter(_rendered)), None)
@@ -177,13 +243,25 @@ def render_domain(domain: DomainSpec, options: RenderOptions) -> str:
     return text
 
 
-def _render_domain(domain: DomainSpec, options: RenderOptions) -> str:
+def serves_tls(domain: DomainSpec, options: RenderOptions, tls: TlsCert | None) -> bool:
+    """Whether ``domain`` gets an HTTPS server block: it names a certificate that has files and a TLS listener
+    exists. Without one its HTTPS options are not rendered (a redirect to a listener that cannot answer would take
+    the site down); render_warnings says so."""
+    return bool(options.listen_tls and options.tls_dir and tls is not None and domain.certificate == tls.id)
+
+
+def _render_domain(domain: DomainSpec, options: RenderOptions, tls: TlsCert | None) -> str:
     routes = [r for r in domain.routes if r.enabled]
     locations = [_location(domain, r) for r in sorted(routes, key=lambda r: r.path)]
+    https = serves_tls(domain, options, tls)
     text: str = render_to_string(
         "routes/nginx/domain.conf",
         {
             "domain": domain,
+            "tls": tls if https else None,
+            "redirect": https and domain.force_https,
+            "tls_protocols": TLS_PROTOCOLS,
+            "tls_ciphers": TLS_CIPHERS,
             "locations": locations,
             "has_root": any(r.path == "/" for r in routes),
             "has_dynamic": any(not loc.static for loc in locations),
@@ -205,35 +283,76 @@ def config_digest(text: str) -> str:
     return match.group(1) if match else ""
 
 
-def render_http() -> str:
-    """The http-level pieces shared by every domain file."""
-    return render_to_string("routes/nginx/portico.conf", {}).strip() + "\n"
+def render_http(options: RenderOptions | None = None, tls: bool = False) -> str:
+    """The http-level pieces shared by every domain file; with ``tls`` (some domain is served over HTTPS) the
+    TLS listener's default server, which refuses the handshake for every name no domain claims, so no domain's
+    certificate is ever shown for another name."""
+    options = options or RenderOptions()
+    context = {"listen_tls": options.listen_tls if tls else ""}
+    return re.sub(r"\n{3,}", "\n\n", render_to_string("routes/nginx/portico.conf", context)).strip() + "\n"
 
 
-def render_config(document: ConfigDocument, options: RenderOptions | None = None) -> dict[str, str]:
-    """Every file nginx needs for ``document``: file name -> text, sorted by name.
+def render_config(
+    document: ConfigDocument, options: RenderOptions | None = None, certificates: Mapping[int, TlsCert] | None = None
+) -> dict[str, str]:
+    """Every file nginx needs for ``document``: file name -> text, sorted by name. ``certificates`` maps the ids
+    the domains name to their files (a certificate without a chain yet is absent: its domains stay HTTP only).
 
     Raises UnsafeValue (routes.alphabet) naming every stored value outside its field's alphabet; then nothing
     is rendered at all, so no partial config can be applied either.
     """
     options = options or RenderOptions()
-    check_options(options.listen, options.resolvers, options.resolver_valid)
+    certificates = certificates or {}
+    options.check()
     check_document(document)
-    files = {HTTP_FILE: render_http()}
+    files = {}
+    any_tls = False
     for domain in document.domains:
         if domain.enabled:
-            files[file_name(domain.name)] = render_domain(domain, options)
+            tls = certificates.get(domain.certificate) if domain.certificate is not None else None
+            any_tls = any_tls or serves_tls(domain, options, tls)
+            files[file_name(domain.name)] = render_domain(domain, options, tls)
+    files[HTTP_FILE] = render_http(options, any_tls)
     return dict(sorted(files.items()))
 
 
-def render_warnings(document: ConfigDocument, options: RenderOptions | None = None) -> list[str]:
-    """What a person should know before applying: unreachable-by-design routes, approximated balancing."""
+def referenced_certificates(files: Mapping[str, str]) -> set[str]:
+    """The certificate file stems (``portico-<id>-<digest>``) the rendered ``files`` name."""
+    return {
+        match.group(1)
+        for text in files.values()
+        for match in re.finditer(r'ssl_certificate "[^"]*/(portico-[0-9]+-[0-9a-f]{32})\.crt";', text)
+    }
+
+
+def render_warnings(
+    document: ConfigDocument, options: RenderOptions | None = None, certificates: Mapping[int, TlsCert] | None = None
+) -> list[str]:
+    """What a person should know before applying: unreachable-by-design routes, approximated balancing, HTTPS
+    settings that cannot take effect yet."""
     options = options or RenderOptions()
+    certificates = certificates or {}
     warnings: list[str] = []
+    http2_somewhere = False
     for domain in document.domains:
         if not domain.enabled:
             warnings.append(f"{domain.name} is disabled: nginx will not serve it.")
             continue
+        if domain.certificate is not None:
+            tls = certificates.get(domain.certificate)
+            if not options.listen_tls:
+                warnings.append(
+                    f"{domain.name} has a certificate but nginx has no TLS listener (PORTICO_NGINX_LISTEN_TLS is "
+                    "empty): it is served over HTTP only, without its HTTPS settings."
+                )
+            elif tls is None:
+                warnings.append(
+                    f"{domain.name}: certificate {domain.certificate} has not been issued yet: the domain is "
+                    "served over HTTP only (no redirect, no HSTS) until it is, and the next apply after that adds "
+                    "HTTPS."
+                )
+            else:
+                http2_somewhere = http2_somewhere or domain.http2
         enabled = [r for r in domain.routes if r.enabled]
         if not enabled:
             warnings.append(f"{domain.name} has no enabled route: every path answers 404.")
@@ -255,4 +374,9 @@ def render_warnings(document: ConfigDocument, options: RenderOptions | None = No
                 )
             if sum(1 for t in route.targets if t.backup) > 1:
                 warnings.append(f"{where}: with host names only the first backup target is used.")
+    if http2_somewhere:
+        warnings.append(
+            f"HTTP/2 is offered by every domain on the TLS listener {options.listen_tls}, not only those that ask "
+            "for it: before version 1.25 nginx switches HTTP/2 on per listening address, not per domain."
+        )
     return warnings

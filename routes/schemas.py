@@ -33,6 +33,11 @@ def first_repeated(values: Iterable[Hashable]) -> Any:
     return None
 
 
+# HSTS max-age ceiling: two years, what browsers' preload lists ask for at most.
+HSTS_MAX = 63_072_000
+HTTPS_OPTIONS = ("force_https", "hsts", "http2")
+
+
 class TargetSpec(BaseModel):
     """An upstream server: host (container name, DNS name, IPv4, IPv6) and port."""
 
@@ -89,6 +94,14 @@ class DomainSpec(BaseModel):
     name: str = Field(max_length=253, examples=["gctask.com"])
     enabled: bool = True
     notes: str = Field(default="", max_length=2000)
+    certificate: int | None = Field(
+        default=None, ge=1, description="The id of the certificate served on the TLS listener (null: HTTP only)."
+    )
+    force_https: bool = Field(default=False, description="Answer HTTP with a 301 to https (except ACME challenges).")
+    hsts: int = Field(
+        default=0, ge=0, le=HSTS_MAX, description="Strict-Transport-Security max-age in seconds; 0 sends no header."
+    )
+    http2: bool = Field(default=False, description="Offer HTTP/2 (ALPN h2) on the TLS listener.")
     routes: list[RouteSpec] = Field(default_factory=list)
 
     @field_validator("name")
@@ -101,6 +114,14 @@ class DomainSpec(BaseModel):
         twice = first_repeated(r.path for r in self.routes)
         if twice is not None:
             raise ValueError(f"routes: the path {twice} appears twice in {self.name}.")
+        return self
+
+    @model_validator(mode="after")
+    def _https_needs_certificate(self) -> DomainSpec:
+        if self.certificate is None:
+            wanted = [name for name in HTTPS_OPTIONS if getattr(self, name)]
+            if wanted:
+                raise ValueError(f"{', '.join(wanted)}: {self.name} has no certificate; attach one first.")
         return self
 
 

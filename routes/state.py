@@ -12,12 +12,17 @@ from typing import Any
 
 from django.db import connection, transaction
 
+from certificates.models import Certificate
+from certificates.pem import covers
 from dashboard import audit
+from dashboard.errors import Invalid
 from routes.models import Domain, Route, Target
 from routes.schemas import ConfigDocument, DomainSpec, RouteSpec, TargetSpec
 
 STATE_LOCK_KEY = 0x706F727469636F  # "portico": the advisory lock of the desired state on PostgreSQL
 ROUTE_FIELDS = ("scheme", "strip_prefix", "balance", "websocket", "connect_timeout", "read_timeout", "enabled")
+# The domain's own settings, as the document names them (the model's ``certificate`` is ``certificate_id``).
+DOMAIN_FIELDS = ("enabled", "notes", "certificate", "force_https", "hsts", "http2")
 
 
 def route_spec(route: Route) -> RouteSpec:
@@ -76,13 +81,55 @@ def _export_document() -> ConfigDocument:
         version=1,
         domains=[
             DomainSpec.model_construct(
-                name=name, enabled=enabled, notes=notes, routes=sorted(routes[pk], key=lambda r: r.path)
+                name=row["name"],
+                **{name: row[_column(name)] for name in DOMAIN_FIELDS},
+                routes=sorted(routes[row["id"]], key=lambda r: r.path),
             )
-            for pk, name, enabled, notes in Domain.objects.order_by("name").values_list(
-                "id", "name", "enabled", "notes"
-            )
+            for row in Domain.objects.order_by("name").values("id", "name", *(_column(name) for name in DOMAIN_FIELDS))
         ],
     )
+
+
+def _column(name: str) -> str:
+    return "certificate_id" if name == "certificate" else name
+
+
+def domain_settings(domain: Domain) -> dict[str, Any]:
+    """A stored domain's own settings (no routes) under the document's field names."""
+    return {name: getattr(domain, _column(name)) for name in DOMAIN_FIELDS}
+
+
+def certificate_errors(specs: list[tuple[str, DomainSpec]]) -> list[dict[str, str]]:
+    """Field errors for certificates the domains name: an id that does not exist, or a certificate that does not
+    cover the domain's name (a ``*.`` name covers exactly one label, RFC 6125). ``specs`` pairs each domain with
+    the field prefix its errors get (``domains.3.`` in a document, "" for one domain)."""
+    wanted = {spec.certificate for _prefix, spec in specs if spec.certificate is not None}
+    if not wanted:
+        return []
+    names = dict(Certificate.objects.filter(pk__in=wanted).values_list("pk", "domains"))
+    errors = []
+    for prefix, spec in specs:
+        if spec.certificate is None:
+            continue
+        field_name = f"{prefix}certificate"
+        if spec.certificate not in names:
+            errors.append({"field": field_name, "message": f"There is no certificate with id {spec.certificate}."})
+        elif not covers(list(names[spec.certificate]), spec.name):
+            shown = ", ".join(names[spec.certificate]) or "no names yet"
+            errors.append(
+                {
+                    "field": field_name,
+                    "message": f"Certificate {spec.certificate} does not cover {spec.name} (it is for {shown}).",
+                }
+            )
+    return errors
+
+
+def check_certificates(specs: list[tuple[str, DomainSpec]]) -> None:
+    """Raise Invalid with every certificate_errors() entry; return quietly when there is none."""
+    errors = certificate_errors(specs)
+    if errors:
+        raise Invalid("; ".join(f"{e['field']}: {e['message']}" for e in errors), errors)
 
 
 def export_state() -> dict[str, Any]:
@@ -192,16 +239,19 @@ def replace_state(
     """
     changes = Changes()
     with writing_state(exclusive=True):
+        check_certificates([(f"domains.{i}.", spec) for i, spec in enumerate(document.domains)])
         before = export_state()
         existing = {d.name: d for d in Domain.objects.prefetch_related("routes__targets")}
         wanted = {d.name for d in document.domains}
         for spec in document.domains:
             domain = existing.get(spec.name)
+            settings_in = {_column(name): getattr(spec, name) for name in DOMAIN_FIELDS}
             if domain is None:
-                domain = Domain.objects.create(name=spec.name, enabled=spec.enabled, notes=spec.notes)
+                domain = Domain.objects.create(name=spec.name, **settings_in)
                 changes.created.append(spec.name)
-            elif (domain.enabled, domain.notes) != (spec.enabled, spec.notes):
-                domain.enabled, domain.notes = spec.enabled, spec.notes
+            elif domain_settings(domain) != {name: getattr(spec, name) for name in DOMAIN_FIELDS}:
+                for column, value in settings_in.items():
+                    setattr(domain, column, value)
                 domain.version += 1
                 domain.save()
                 changes.updated.append(spec.name)
