@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from functools import wraps
+from http import HTTPStatus
 
 from django.conf import settings
 from django.core.exceptions import ObjectDoesNotExist, PermissionDenied
@@ -50,9 +51,14 @@ class PorticoAPI(NinjaAPI):
         error = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorOut"}}}}
         for operations in schema["paths"].values():
             for method, operation in operations.items():
-                responses = operation.setdefault("responses", {})
+                # ninja keys declared answers by int (503), these defaults by str ("503"): one key per status,
+                # or the JSON lists it twice and Swagger UI refuses the document ("duplicated mapping key").
+                responses = {str(status): answer for status, answer in operation.get("responses", {}).items()}
+                operation["responses"] = responses
                 responses.setdefault("4XX", {"description": "Client error (see detail and errors).", **error})
-                responses.setdefault("503", {"description": "Docker, nginx or NPM is unavailable.", **error})
+                if responses.get("503", {}).get("description") in (None, HTTPStatus.SERVICE_UNAVAILABLE.phrase):
+                    # ninja describes a declared 503 only by its reason phrase; say which services it means.
+                    responses["503"] = {"description": "Docker, nginx or NPM is unavailable.", **error}
                 if method in ("put", "patch", "delete"):
                     operation.setdefault("parameters", []).append(IF_MATCH)
                     responses.setdefault("412", {"description": "If-Match names a stale version.", **error})
