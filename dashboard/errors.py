@@ -94,7 +94,7 @@ def field_errors(errors: Iterable[Mapping[str, Any]], prefix: str = "") -> list[
                 loc = loc[1:]
         message = error_message(err)
         head, sep, rest = message.partition(": ")
-        if sep and head.replace("_", "").isalpha() and head.islower():
+        if sep and head[:1].isalpha() and head.replace("_", "").isalnum() and head.islower():  # http2 too
             loc.append(head)
             message = rest
         field = ".".join(loc) or "__all__"

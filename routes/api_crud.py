@@ -30,8 +30,8 @@ from dashboard.api_common import (
 )
 from dashboard.errors import field_errors
 from routes.models import Domain, Route
-from routes.schemas import RouteSpec, TargetSpec
-from routes.state import route_spec, save_route, writing_state
+from routes.schemas import HSTS_MAX, RouteSpec, TargetSpec
+from routes.state import checked_settings, domain_settings, route_spec, save_route, writing_state
 from routes.validators import normalize_domain
 
 router = Router()
@@ -116,10 +116,18 @@ class DomainOut(Schema):
     unicode_name: str = Field(description="The name as people read it (IDN decoded).")
     enabled: bool
     notes: str
+    certificate: int | None = Field(description="The id of the certificate served over HTTPS (null: HTTP only).")
+    force_https: bool = Field(description="HTTP answers 301 to https, except /.well-known/acme-challenge/.")
+    hsts: int = Field(description="Strict-Transport-Security max-age in seconds (0: no header).")
+    http2: bool = Field(description="HTTP/2 offered on the TLS listener.")
     routes: int = Field(description="How many routes the domain has.")
     version: int
     created_at: datetime
     updated_at: datetime
+
+    @staticmethod
+    def resolve_certificate(obj: Domain) -> int | None:
+        return obj.certificate_id
 
     @staticmethod
     def resolve_routes(obj: Domain) -> int:
@@ -133,6 +141,10 @@ class DomainIn(Schema):
     name: str = Field(max_length=253, examples=["gctask.com"])
     enabled: bool = True
     notes: str = Field(default="", max_length=2000)
+    certificate: int | None = Field(default=None, ge=1, description="A certificate that covers the name.")
+    force_https: bool = False
+    hsts: int = Field(default=0, ge=0, le=HSTS_MAX, description="Seconds; 0 sends no header.")
+    http2: bool = False
 
     @field_validator("name")
     @classmethod
@@ -141,10 +153,16 @@ class DomainIn(Schema):
 
 
 class DomainPatch(Schema):
+    """The fields to change; ``certificate: null`` detaches the certificate (HTTPS options must be off then)."""
+
     model_config = ConfigDict(extra="forbid")
 
     enabled: bool | None = None
     notes: str | None = Field(default=None, max_length=2000)
+    certificate: int | None = Field(default=None, ge=1)
+    force_https: bool | None = None
+    hsts: int | None = Field(default=None, ge=0, le=HSTS_MAX)
+    http2: bool | None = None
 
 
 class RouteFilters(Schema):
@@ -171,7 +189,7 @@ def route_data(route: Route) -> dict[str, Any]:
 
 
 def domain_data(domain: Domain) -> dict[str, Any]:
-    return {"name": domain.name, "enabled": domain.enabled, "notes": domain.notes}
+    return {"name": domain.name, **domain_settings(domain)}
 
 
 def _routes():
@@ -505,11 +523,12 @@ def create_domain(request: HttpRequest, payload: DomainIn, response: HttpRespons
     with writing_state():
         if Domain.objects.filter(name=payload.name).exists():
             raise exists
+        values = checked_settings(payload.name, payload.model_dump(exclude={"name"}))
         try:
             # Two creates of one name can both pass the check above (PostgreSQL runs them side by side); the
             # unique index stops the second, and the savepoint keeps its transaction usable for the answer.
             with transaction.atomic():
-                domain = Domain.objects.create(name=payload.name, enabled=payload.enabled, notes=payload.notes)
+                domain = Domain.objects.create(name=payload.name, **values)
         except IntegrityError:
             raise exists from None
         audit.record(
@@ -531,16 +550,20 @@ def get_domain(request: HttpRequest, name: str, response: HttpResponse):
 
 @router.patch("/domains/{name}", response=DomainOut, tags=["domains"])
 def update_domain(request: HttpRequest, name: str, payload: DomainPatch, response: HttpResponse):
-    """Enable or disable a domain or change its notes. Send If-Match to refuse a stale write with 412."""
+    """Enable or disable a domain, change its notes or its HTTPS settings (certificate, force_https, hsts, http2:
+    the options need a certificate that covers the name). Send If-Match to refuse a stale write with 412."""
     require(request, "operate")
     with writing_state():
         domain = _get_domain(name, lock=True)
         check_if_match(request, domain.version, f"Domain {domain.name}")
         before = domain_data(domain)
-        changes = {k: v for k, v in payload.model_dump(exclude_unset=True).items() if v is not None}
-        if any(getattr(domain, k) != v for k, v in changes.items()):
+        # null means "leave as it is", except for the certificate, where it means "none".
+        sent = {k: v for k, v in payload.model_dump(exclude_unset=True).items() if v is not None or k == "certificate"}
+        current = domain_settings(domain)
+        if any(current[k] != v for k, v in sent.items()):
+            values = checked_settings(domain.name, {**current, **sent})
             claim_version(Domain.objects.filter(pk=domain.pk), domain.version, f"Domain {domain.name}")
-            Domain.objects.filter(pk=domain.pk).update(**changes)
+            Domain.objects.filter(pk=domain.pk).update(**values)
             domain = _get_domain(domain.name)
             audit.record(
                 "domain.update",

@@ -121,7 +121,10 @@ class DomainSpec(BaseModel):
         if self.certificate is None:
             wanted = [name for name in HTTPS_OPTIONS if getattr(self, name)]
             if wanted:
-                raise ValueError(f"{', '.join(wanted)}: {self.name} has no certificate; attach one first.")
+                # The first field named leads the message, so the error is reported on that field.
+                raise ValueError(
+                    f"{wanted[0]}: {self.name} has no certificate; attach one before turning on {', '.join(wanted)}."
+                )
         return self
 
 

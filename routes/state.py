@@ -11,11 +11,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import connection, transaction
+from pydantic import ValidationError
 
 from certificates.models import Certificate
 from certificates.pem import covers
 from dashboard import audit
-from dashboard.errors import Invalid
+from dashboard.errors import Invalid, field_errors
 from routes.models import Domain, Route, Target
 from routes.schemas import ConfigDocument, DomainSpec, RouteSpec, TargetSpec
 
@@ -123,6 +124,18 @@ def certificate_errors(specs: list[tuple[str, DomainSpec]]) -> list[dict[str, st
                 }
             )
     return errors
+
+
+def checked_settings(name: str, values: dict[str, Any]) -> dict[str, Any]:
+    """A domain's own settings (DOMAIN_FIELDS) checked as the config document checks them, certificates included;
+    returns them as the model's columns. Raises Invalid naming each field."""
+    try:
+        spec = DomainSpec.model_validate({"name": name, **values})
+    except ValidationError as exc:
+        errors = field_errors(exc.errors())
+        raise Invalid("; ".join(f"{e['field']}: {e['message']}" for e in errors), errors) from None
+    check_certificates([("", spec)])
+    return {_column(field_name): getattr(spec, field_name) for field_name in DOMAIN_FIELDS}
 
 
 def check_certificates(specs: list[tuple[str, DomainSpec]]) -> None:
