@@ -40,7 +40,7 @@ from containers.models import Engine
 from containers.status import RouteLink, container_row, domain_containers, list_engines
 from dashboard import audit
 from dashboard.api_common import ApiError, ErrorOut, LazyPage, PagePagination, check_if_match, require, set_etag
-from dashboard.visibility import without_credentials
+from dashboard.visibility import sees_upstream_words, without_credentials
 
 router = Router(tags=["containers"])
 ERRORS = {400: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut, 503: ErrorOut}
@@ -159,6 +159,7 @@ class EngineOut(Schema):
     builtin: bool
     tls: bool
     status: str | None = None
+    detail: str = Field("", description="With check=true: what the engine answered when it failed; admins only.")
     version: int = Field(1, description="Bumped on every change of the stored engine; also the ETag.")
 
 
@@ -531,16 +532,16 @@ def list_engines_api(request: HttpRequest, filters: Query[EngineFilters]):
     engines = [e for e in all_engines() if _engine_matches(e, filters)]
     if not filters.check:
         return [_engine_out(engine) for engine in engines]
-    return LazyPage(engines, _checked_engine_out)  # pings only the engines on the asked page
+    admin = sees_upstream_words(request.user)
+    return LazyPage(engines, lambda engine: _checked_engine_out(engine, admin))  # pings only the asked page
 
 
-def _checked_engine_out(engine: EngineRef) -> dict:
+def _checked_engine_out(engine: EngineRef, admin: bool) -> dict:
     try:
         client_for(engine).ping()
-        status = "ok"
     except DockerError as exc:
-        status = f"unavailable: {exc.reason}"
-    return _engine_out(engine, status)
+        return {**_engine_out(engine, f"unavailable: {exc.reason}"), "detail": exc.detail if admin else ""}
+    return _engine_out(engine, "ok")
 
 
 def _engine_matches(engine: EngineRef, filters: EngineFilters) -> bool:
@@ -587,7 +588,7 @@ def get_engine_api(request: HttpRequest, name: str, response: HttpResponse, chec
     except EngineNotFound as exc:
         raise ApiError(404, str(exc)) from None
     set_etag(response, engine.version)
-    return _checked_engine_out(engine) if check else _engine_out(engine)
+    return _checked_engine_out(engine, sees_upstream_words(request.user)) if check else _engine_out(engine)
 
 
 @router.delete("/engines/{name}", response={204: None, **ERRORS})

@@ -9,6 +9,7 @@ from __future__ import annotations
 import calendar
 import contextlib
 import http.client
+import logging
 import re
 import socket
 import struct
@@ -16,6 +17,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
 import docker
@@ -32,6 +34,8 @@ from dashboard.visibility import without_credentials
 if TYPE_CHECKING:
     from requests.sessions import _Settings
 
+logger = logging.getLogger(__name__)
+
 COMPOSE_PROJECT = "com.docker.compose.project"
 COMPOSE_SERVICE = "com.docker.compose.service"
 # Host-network containers publish nothing Docker can list; this label says which ports they listen on.
@@ -41,12 +45,20 @@ MAX_LINE = 64 * 1024  # a longer log line is cut here (and marked), so one runaw
 
 class DockerError(Exception):
     """Something went wrong talking to an engine; ``reason`` is for people (and never carries a URL's
-    credentials: it is shown to every role, and engine URLs such as ``tcp://user:pass@host`` quote them)."""
+    credentials: it is shown to every role, and engine URLs such as ``tcp://user:pass@host`` quote them).
 
-    def __init__(self, reason: str):
+    ``reason`` never quotes what answered either: an admin may point an engine at any URL, and what a service
+    there says would reach every role through Portico. The other side's words (the engine's explanation, the
+    library's message quoting a response) are ``detail``: the server log (here) and admins only.
+    """
+
+    def __init__(self, reason: str, detail: str = ""):
         reason = without_credentials(reason)
         super().__init__(reason)
         self.reason = reason
+        self.detail = without_credentials(detail)
+        if detail:
+            logger.warning("%s Details: %s", reason, self.detail[:2000])
 
 
 class DockerUnavailable(DockerError):
@@ -67,6 +79,8 @@ _TRANSPORT_ERRORS = (
 
 
 def _explain(url: str, exc: BaseException) -> str:
+    """Why ``url`` could not be used, in words for anyone: never the library's message, which may quote what
+    answered there (a web page's body behind a tcp:// URL). ``_unavailable`` keeps that message as detail."""
     text = str(exc)
     if "No such file" in text or "FileNotFoundError" in text:
         return (
@@ -79,10 +93,25 @@ def _explain(url: str, exc: BaseException) -> str:
     if "timed out" in text.lower() or "timeout" in type(exc).__name__.lower():
         return f"{url} did not answer in time: is the host up and the port open?"
     if "CERTIFICATE" in text.upper() or "SSL" in text.upper():
-        return f"TLS failed for {url}: check the engine's CA, certificate and key files ({text})"
+        return f"TLS failed for {url}: check the engine's CA, certificate and key files"
     if "Connection aborted" in text or "RemoteDisconnected" in text or "reset by peer" in text:
-        return f"{url} closed the connection: is dockerd running? ({text})"
-    return f"{url}: {text}"
+        return f"{url} closed the connection: is dockerd running?"
+    return f"{url} did not answer as a Docker engine ({type(exc).__name__}): is the URL right?"
+
+
+def _unavailable(url: str, exc: BaseException) -> DockerUnavailable:
+    """The engine at ``url`` cannot be used: the reason for anyone, the library's own message as detail."""
+    return DockerUnavailable(_explain(url, exc), str(exc))
+
+
+def _refused(who: str, exc: docker.errors.APIError) -> DockerError:
+    """The engine answered with an error status: the status for anyone, its explanation as detail."""
+    code = exc.status_code
+    try:
+        status = f"{code} {HTTPStatus(code).phrase}" if code else "no status"
+    except ValueError:
+        status = str(code)
+    return DockerError(f"{who} refused ({status})", str(exc.explanation or exc))
 
 
 # --- typed results ---------------------------------------------------------------------
@@ -598,7 +627,7 @@ class LogFollow:
         except (*_TRANSPORT_ERRORS, ValueError, AttributeError) as exc:
             if self._closed.is_set():
                 return
-            self.end_reason = f"the log stream broke: {_explain(self.client.url, exc)}"
+            self.end_reason = f"the log stream broke: {_unavailable(self.client.url, exc).reason}"
         if not self._closed.is_set() and not self.end_reason:
             self.end_reason = self._why_it_ended()
 
@@ -667,7 +696,7 @@ class DockerClient:
                 try:
                     self._client = _EngineSdk(**kwargs)
                 except (docker.errors.DockerException, *_TRANSPORT_ERRORS) as exc:
-                    raise DockerUnavailable(_explain(self.url, exc)) from None
+                    raise _unavailable(self.url, exc) from None
             return self._client
 
     def _call[**P, T](self, what: str, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
@@ -677,9 +706,9 @@ class DockerClient:
         except docker.errors.NotFound as exc:
             raise ContainerNotFound(f"no container {what} on engine {self.name}") from exc
         except docker.errors.APIError as exc:
-            raise DockerError(f"engine {self.name} refused: {exc.explanation or exc}") from exc
+            raise _refused(f"engine {self.name} ({what})", exc) from exc
         except (docker.errors.DockerException, *_TRANSPORT_ERRORS) as exc:
-            raise DockerUnavailable(_explain(self.url, exc)) from None
+            raise _unavailable(self.url, exc) from None
 
     def ping(self) -> None:
         """Return if the engine answers; raise DockerUnavailable otherwise."""
@@ -791,7 +820,7 @@ class DockerClient:
                 yield from assembler.feed(stream, payload)
             yield from assembler.flush()
         except _TRANSPORT_ERRORS as exc:
-            raise DockerUnavailable(_explain(self.url, exc)) from None
+            raise _unavailable(self.url, exc) from None
         finally:
             response.close()
 
@@ -884,7 +913,7 @@ def _container(client: DockerClient, name: str) -> docker.models.containers.Cont
     except docker.errors.NotFound:
         raise DockerUnavailable(f"no container named {name!r}") from None
     except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
-        raise DockerUnavailable(_explain(client.url, exc)) from None
+        raise _unavailable(client.url, exc) from None
 
 
 def exec_in(client: DockerClient, container: str, argv: list[str]) -> tuple[int, str]:
@@ -972,9 +1001,9 @@ def _lab_call[T](client: DockerClient, what: str, fn: Callable[[], T]) -> T:
             f"{what}: image not found on engine {client.url} (no registry is used: load it first)"
         ) from None
     except docker.errors.APIError as exc:
-        raise DockerError(f"{what}: {exc.explanation or exc}") from None
+        raise _refused(f"{what}: engine {client.name}", exc) from None
     except (docker.errors.DockerException, *_TRANSPORT_ERRORS) as exc:
-        raise DockerUnavailable(_explain(client.url, exc)) from None
+        raise _unavailable(client.url, exc) from None
 
 
 def _network_info(raw: dict[str, Any]) -> NetworkInfo:
@@ -995,7 +1024,7 @@ def get_network(client: DockerClient, name: str) -> NetworkInfo | None:
     except docker.errors.NotFound:
         return None
     except (docker.errors.DockerException, *_TRANSPORT_ERRORS) as exc:
-        raise DockerUnavailable(_explain(client.url, exc)) from None
+        raise _unavailable(client.url, exc) from None
     return _network_info(raw) if raw.get("Name") == name else None
 
 
@@ -1045,9 +1074,9 @@ def image_present(client: DockerClient, image: str) -> bool:
     except docker.errors.ImageNotFound:
         return False
     except docker.errors.APIError as exc:
-        raise DockerError(f"inspect image {image}: {exc.explanation or exc}") from None
+        raise _refused(f"inspect image {image}: engine {client.name}", exc) from None
     except (docker.errors.DockerException, *_TRANSPORT_ERRORS) as exc:
-        raise DockerUnavailable(_explain(client.url, exc)) from None
+        raise _unavailable(client.url, exc) from None
     return True
 
 
@@ -1100,6 +1129,6 @@ def remove_container(client: DockerClient, ref: str) -> None:
     except docker.errors.NotFound:
         return
     except docker.errors.APIError as exc:
-        raise DockerError(f"remove {ref}: {exc.explanation or exc}") from None
+        raise _refused(f"remove {ref}: engine {client.name}", exc) from None
     except (docker.errors.DockerException, *_TRANSPORT_ERRORS) as exc:
-        raise DockerUnavailable(_explain(client.url, exc)) from None
+        raise _unavailable(client.url, exc) from None

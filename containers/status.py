@@ -91,6 +91,7 @@ class EngineListing:
     rows: list[ContainerRow] = field(default_factory=list)
     error: str = ""
     hint: str = ""
+    detail: str = ""  # what the engine (or whatever answered at its URL) said: admins only
 
     @property
     def ok(self) -> bool:
@@ -216,7 +217,7 @@ def list_engines(
         try:
             infos = future.result()
         except DockerError as exc:
-            listings.append(EngineListing(eng, error=exc.reason, hint=eng.fix_hint()))
+            listings.append(EngineListing(eng, error=exc.reason, hint=eng.fix_hint(), detail=exc.detail))
             continue
         rows = rows_for(infos, targets)
         if routed:

@@ -21,6 +21,15 @@ def without_credentials(text: str) -> str:
     return _USERINFO.sub(lambda m: f"{m.group(1)}{REDACTED}@", text)
 
 
+def sees_upstream_words(user: Any) -> bool:
+    """Whether ``user`` may read what another system answered (NPM's error text, a Docker engine's explanation,
+    a body that was not NPM's at all): admins only. Admins choose the URLs Portico talks to; shown to lower
+    roles, those answers would make Portico a reader of internal URLs for them. The server log has them too."""
+    from dashboard.roles import can
+
+    return can(user, "administer")
+
+
 def audit_value(value: Any, *, admin: bool) -> Any:
     """An audit before/after as ``admin`` (or anyone below) may read it: URLs never carry credentials, and
     below admin the ADMIN_ONLY_KEYS are left out, at any depth."""

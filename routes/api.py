@@ -55,9 +55,14 @@ class RevisionSummaryOut(Schema):
 
 class RevisionOut(RevisionSummaryOut):
     diff: str
-    output: str = Field(description="What nginx (or NPM) printed.")
+    output: str = Field(description="What nginx (or NPM) printed; NPM's words are for admins only (empty below).")
     files: dict[str, str]
     snapshot: dict
+
+    @staticmethod
+    def resolve_output(obj, context) -> str:
+        request = (context or {}).get("request")
+        return obj.output_for(request.user if request else None)
 
 
 class RevisionEnvelope(Schema):

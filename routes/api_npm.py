@@ -16,7 +16,7 @@ from pydantic import Field
 from dashboard import audit
 from dashboard.api_common import ApiError, PagePagination, check_if_match, require, set_etag
 from dashboard.roles import can
-from dashboard.visibility import without_credentials
+from dashboard.visibility import sees_upstream_words, without_credentials
 from routes.npm import NpmClient, NpmConfig, NpmError, NpmNotConfigured, forget_tokens
 from routes.npm_publisher import NpmPublisher, run_import
 from routes.publish import PublishError
@@ -31,13 +31,14 @@ def publisher() -> NpmPublisher:
     return NpmPublisher()
 
 
-def _fail(exc: PublishError | NpmError) -> ApiError:
+def _fail(exc: PublishError | NpmError, user) -> ApiError:
     # The publisher re-raises NpmNotConfigured as a PublishError; the original is its __context__.
     if isinstance(exc, NpmNotConfigured) or isinstance(exc.__context__, NpmNotConfigured):
         # Nothing upstream failed: Portico itself is not set up for NPM yet (fix the settings, then retry).
         return ApiError(409, exc.message)
-    # NPM being down or refusing is a problem of the upstream, not of the request.
-    return ApiError(502, exc.message, [{"field": "npm", "message": exc.output}] if exc.output != exc.message else [])
+    # NPM being down or refusing is a problem of the upstream, not of the request. Its own words: admins only.
+    said = exc.output != exc.message and sees_upstream_words(user)
+    return ApiError(502, exc.message, [{"field": "npm", "message": exc.output}] if said else [])
 
 
 # --- status and hosts ---------------------------------------------------------------------------------
@@ -51,6 +52,7 @@ class NpmStatusOut(Schema):
     reachable: bool
     version: str
     error: str
+    detail: str = Field(description="What NPM (or whatever answers at the URL) said about the error; admins only.")
 
 
 def npm_status(client_factory=NpmClient.from_settings) -> dict[str, Any]:
@@ -64,6 +66,7 @@ def npm_status(client_factory=NpmClient.from_settings) -> dict[str, Any]:
         "reachable": False,
         "version": "",
         "error": "",
+        "detail": "",
     }
     if not config.complete:
         out["error"] = "NPM is not configured."
@@ -74,28 +77,33 @@ def npm_status(client_factory=NpmClient.from_settings) -> dict[str, Any]:
             client.list_proxy_hosts()  # proves the login works too
     except NpmError as exc:
         out["error"] = exc.message
+        out["detail"] = exc.output if exc.output != exc.message else ""
         return out
     version = health.get("version") or {}
     out["reachable"] = True
-    out["version"] = ".".join(str(version.get(k, "?")) for k in ("major", "minor", "revision"))
+    numbers = (version.get(k) if isinstance(version, dict) else None for k in ("major", "minor", "revision"))
+    out["version"] = ".".join(str(n) if isinstance(n, int) else "?" for n in numbers)
     return out
 
 
 def for_reader(out: dict[str, Any], user) -> dict[str, Any]:
-    """NPM status or settings as ``user`` may read them: the login e-mail for admins only, and no URL
-    credentials for anyone (a PORTICO_NPM_URL may carry them)."""
+    """NPM status or settings as ``user`` may read them: the login e-mail and NPM's own words (``detail``) for
+    admins only, and no URL credentials for anyone (a PORTICO_NPM_URL may carry them)."""
     shown = {**out, "url": without_credentials(out["url"])}
-    if "error" in shown:
-        shown["error"] = without_credentials(shown["error"])
+    for key in ("error", "detail"):
+        if key in shown:
+            shown[key] = without_credentials(shown[key])
     if not can(user, "administer"):
         shown["identity"] = ""
+    if not sees_upstream_words(user) and "detail" in shown:
+        shown["detail"] = ""
     return shown
 
 
 @router.get("/npm/status", response=NpmStatusOut)
 def status(request: HttpRequest) -> dict[str, Any]:
     """Where NPM is (never the secret), where each setting comes from (env, db, unset) and whether it answers.
-    The login e-mail (``identity``) is empty below admin."""
+    The login e-mail (``identity``) and NPM's own words about an error (``detail``) are empty below admin."""
     require(request, "view_portico")
     return for_reader(npm_status(lambda: publisher()._client_factory()), request.user)
 
@@ -170,7 +178,7 @@ def hosts(request: HttpRequest, filters: Query[HostFilters]) -> list[dict[str, A
     try:
         rows = host_rows(publisher().hosts())
     except PublishError as exc:
-        raise _fail(exc) from None
+        raise _fail(exc, request.user) from None
     return [row for row in sorted(rows, key=lambda row: row["id"]) if _host_matches(row, filters)]
 
 
@@ -214,7 +222,7 @@ def import_hosts(request: HttpRequest, payload: ImportIn) -> dict[str, Any]:
             publisher=publisher(),
         )
     except PublishError as exc:
-        raise _fail(exc) from None
+        raise _fail(exc, request.user) from None
     return result.as_dict()
 
 
@@ -232,7 +240,7 @@ def adopt(request: HttpRequest, host_id: int) -> dict[str, Any]:
             publisher=publisher(),
         )
     except PublishError as exc:
-        raise _fail(exc) from None
+        raise _fail(exc, request.user) from None
     if not result.adopted and not any(h.managed for h in result.preview.hosts):
         notes = "; ".join(result.preview.notes) or "nothing in it can be expressed in Portico"
         raise ApiError(422, f"NPM host #{host_id} cannot be adopted: {notes}.")

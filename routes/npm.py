@@ -8,6 +8,7 @@ signals an auth problem, and turns every failure into ``NpmError(message, status
 
 from __future__ import annotations
 
+import logging
 import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -15,6 +16,8 @@ from typing import Any
 
 import httpx
 from django.conf import settings
+
+logger = logging.getLogger(__name__)
 
 # The key Portico writes into a proxy host's free-form ``meta`` to mark it as its own.
 MANAGED_KEY = "portico_managed"
@@ -47,13 +50,21 @@ LOCATION_FIELDS = ("path", "forward_scheme", "forward_host", "forward_port", "fo
 
 
 class NpmError(Exception):
-    """NPM refused or could not be reached; ``status`` is NPM's HTTP status (None: no answer), ``output`` its words."""
+    """NPM refused or could not be reached; ``status`` is NPM's HTTP status (None: no answer).
+
+    ``message`` is shown to every role and never quotes what the other side sent: the URL is an admin's to set,
+    and pointed at an internal service, its answers would reach viewers through Portico. ``output`` holds the
+    other side's words (NPM's error message, a body that is not NPM's); it goes to the server log (here) and to
+    admins only.
+    """
 
     def __init__(self, message: str, status: int | None = None, output: str = ""):
         super().__init__(message)
         self.message = message
         self.status = status
         self.output = output or message
+        if output:
+            logger.warning("%s NPM said: %s", message, output[:2000])
 
 
 class NpmNotConfigured(NpmError):
@@ -120,7 +131,7 @@ class ProxyHost:
     def from_api(cls, data: dict[str, Any]) -> ProxyHost:
         """Build from NPM's JSON (``locations`` may be null; dates are SQLite or ISO text, kept as given)."""
         if not isinstance(data, dict) or "id" not in data:
-            raise NpmError(f"NPM answered something that is not a proxy host: {str(data)[:200]}")
+            raise NpmError("NPM answered something that is not a proxy host.", None, str(data)[:500])
         return cls(
             id=int(data["id"]),
             domain_names=sorted(str(d) for d in data.get("domain_names") or []),
@@ -320,7 +331,12 @@ class NpmClient:
             except httpx.TransportError as exc:
                 if attempt + 1 < attempts and isinstance(exc, httpx.ConnectError | httpx.RemoteProtocolError):
                     continue
-                raise NpmError(f"Cannot reach NPM at {self.url}: {exc}.", None) from None
+                if isinstance(exc, httpx.ConnectError):  # the operating system's words ("Connection refused")
+                    raise NpmError(f"Cannot reach NPM at {self.url}: {exc}.", None) from None
+                # A protocol error quotes the bytes received (an SSH banner, a Redis reply): output only.
+                raise NpmError(
+                    f"Cannot reach NPM at {self.url}: it did not answer as an HTTP server.", None, str(exc)
+                ) from None
         raise AssertionError("unreachable")
 
     @staticmethod
@@ -344,9 +360,8 @@ class NpmClient:
         return response.status_code in (401, 403, 500)
 
     def _error(self, method: str, path: str, response: httpx.Response) -> NpmError:
-        message = self._message(response)
         return NpmError(
-            f"NPM refused {method} {path} ({response.status_code}): {message}", response.status_code, message
+            f"NPM refused {method} {path} ({response.status_code}).", response.status_code, self._message(response)
         )
 
     @staticmethod
@@ -355,9 +370,10 @@ class NpmClient:
             return response.json()
         except ValueError:
             raise NpmError(
-                f"NPM answered {response.status_code} with something that is not JSON: {response.text[:200]!r}. "
+                f"NPM answered {response.status_code} with something that is not JSON. "
                 "Is the URL NPM's API (it ends in /api)?",
                 response.status_code,
+                response.text[:500],
             ) from None
 
     # --- tokens ---------------------------------------------------------------------------
@@ -366,8 +382,11 @@ class NpmClient:
         """POST /tokens with the identity and secret; returns a fresh token (also cached)."""
         response = self._send("POST", "/tokens", json={"identity": self.identity, "secret": self._secret})
         if response.status_code != 200:
-            message = self._message(response)
-            raise NpmError(f"NPM login as {self.identity} failed: {message}", response.status_code, message)
+            raise NpmError(
+                f"NPM refused Portico's login ({response.status_code}): check the user e-mail and password.",
+                response.status_code,
+                self._message(response),
+            )
         data = self._json(response)
         if isinstance(data, dict) and data.get("requires_2fa"):
             raise NpmError(
@@ -375,7 +394,7 @@ class NpmClient:
             )
         token = self._remember(data)
         if token is None:
-            raise NpmError(f"NPM's login answer has no token: {str(data)[:200]}", response.status_code)
+            raise NpmError("NPM's login answer has no token.", response.status_code, str(data)[:500])
         return token
 
     def _remember(self, data: Any) -> str | None:
@@ -438,14 +457,14 @@ class NpmClient:
             raise self._error("GET", "/", response)
         data = self._json(response)
         if not isinstance(data, dict) or data.get("status") != "OK":
-            raise NpmError(f"{self.url} does not look like NPM's API: {str(data)[:200]}", response.status_code)
+            raise NpmError(f"{self.url} does not look like NPM's API.", response.status_code, str(data)[:500])
         return data
 
     def list_proxy_hosts(self) -> list[ProxyHost]:
         """Every (not deleted) proxy host, sorted by id."""
         data = self.request("GET", "/nginx/proxy-hosts")
         if not isinstance(data, list):
-            raise NpmError(f"NPM's host list is not a list: {str(data)[:200]}")
+            raise NpmError("NPM's host list is not a list.", None, str(data)[:500])
         return sorted((ProxyHost.from_api(item) for item in data), key=lambda h: h.id)
 
     def get_proxy_host(self, host_id: int) -> ProxyHost:

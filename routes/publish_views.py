@@ -17,6 +17,7 @@ from dashboard.audit import source_of
 from dashboard.auth import capability_required
 from dashboard.htmx import is_fragment
 from dashboard.roles import can
+from dashboard.visibility import sees_upstream_words
 from routes import publish
 from routes.models import Revision
 
@@ -48,7 +49,9 @@ def plan_page(request: HttpRequest) -> HttpResponse:
         plan = publish.plan()
     except publish.PublishError as exc:
         context["error"] = exc.message
-        context["error_output"] = exc.output
+        # NPM's own words (or whatever answers at its URL) are for admins; nginx's output is Portico's own.
+        if context["publisher"] != "npm" or sees_upstream_words(request.user):
+            context["error_output"] = exc.output
     else:
         context.update(plan=plan, lines=diff_lines(plan.diff))
     context["last"] = publish.last_applied()
@@ -57,7 +60,8 @@ def plan_page(request: HttpRequest) -> HttpResponse:
 
 def _outcome(request: HttpRequest, revision: Revision | None, busy: str = "") -> HttpResponse:
     if is_fragment(request):
-        return render(request, "routes/plan.html#apply-outcome", {"revision": revision, "busy": busy})
+        output = revision.output_for(request.user) if revision else ""
+        return render(request, "routes/plan.html#apply-outcome", {"revision": revision, "busy": busy, "output": output})
     if busy:
         messages.error(request, busy)
         return redirect("routes:plan")
@@ -111,6 +115,7 @@ def revision_page(request: HttpRequest, revision_id: int) -> HttpResponse:
         "routes/revision.html",
         {
             "revision": revision,
+            "output": revision.output_for(request.user),
             "lines": diff_lines(revision.diff),
             "files": sorted(revision.files.items()),
             "can_operate": can(request.user, "operate"),

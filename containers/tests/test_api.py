@@ -248,6 +248,7 @@ def test_engines_are_validated_and_only_admins_change_them(api_client, admin_use
         "builtin": False,
         "tls": False,
         "status": None,
+        "detail": "",
         "version": 1,
     }
     assert admin.delete("/api/v1/engines/local").status_code == 409

@@ -162,7 +162,8 @@ def test_npm_refusing_the_login_fails_the_apply(published, npm_publishing, monke
     )
     revision = publish.apply()
     assert revision.status == "failed"
-    assert "Invalid email or password" in revision.message
+    assert "refused Portico's login (400)" in revision.message
+    assert "Invalid email or password" in revision.output
     assert_nothing_changed(npm_publishing, published)
 
 

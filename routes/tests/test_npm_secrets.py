@@ -7,61 +7,29 @@ check goes on to log in, and records every request it gets.
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from dashboard.models import AuditEntry
 from routes.models import NpmSettings
+from tests.support import Listener
 
 PASSWORD = "pw-only-for-npm-a-5f2c"
 
 
-class Listener:
-    """An HTTP server on 127.0.0.1 that records every request and answers like NPM would a stranger."""
-
-    def __init__(self) -> None:
-        self.requests: list[dict[str, str]] = []
-        listener = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def _answer(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length).decode(errors="replace")
-                listener.requests.append({"method": self.command, "path": self.path, "body": body})
-                if self.command == "GET" and self.path.rstrip("/").endswith("/api"):
-                    status, answer = 200, {"status": "OK", "setup": True, "version": {"major": 2, "minor": 15}}
-                else:
-                    status, answer = 401, {"error": {"message": "Invalid email or password"}}
-                data = json.dumps(answer).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            do_GET = do_POST = do_PUT = _answer  # noqa: N815 (http.server's naming)
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/api"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def everything_received(self) -> str:
-        return json.dumps(self.requests)
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+def like_npm_to_a_stranger(method: str, path: str) -> tuple[int, str, bytes]:
+    """NPM's health answer (so a status check goes on to log in), and a refused login for everything else."""
+    if method == "GET" and path.rstrip("/").endswith("/api"):
+        status, answer = 200, {"status": "OK", "setup": True, "version": {"major": 2, "minor": 15}}
+    else:
+        status, answer = 401, {"error": {"message": "Invalid email or password"}}
+    return status, "application/json", json.dumps(answer).encode()
 
 
 @pytest.fixture
 def listener() -> Iterator[Listener]:
-    server = Listener()
+    server = Listener(like_npm_to_a_stranger)
     yield server
     server.close()
 
@@ -87,7 +55,7 @@ def test_changing_only_the_url_through_the_api_keeps_the_password_from_the_new_h
     db, admin_api, api_client, viewer_user, listener
 ):
     admin_api(url="http://127.0.0.1:9/api", identity="admin@example.com", secret=PASSWORD)
-    saved = admin_api(url=listener.url, identity="admin@example.com")
+    saved = admin_api(url=f"{listener.url}/api", identity="admin@example.com")
     status = check_status(api_client, viewer_user)
     assert PASSWORD not in listener.everything_received()
     assert saved["secret_set"] is False
@@ -98,8 +66,8 @@ def test_changing_only_the_url_through_the_api_keeps_the_password_from_the_new_h
 
 
 def test_changing_only_the_identity_removes_the_password_too(db, admin_api, api_client, viewer_user, listener):
-    admin_api(url=listener.url, identity="admin@example.com", secret=PASSWORD)
-    saved = admin_api(url=listener.url, identity="someone-else@example.com")
+    admin_api(url=f"{listener.url}/api", identity="admin@example.com", secret=PASSWORD)
+    saved = admin_api(url=f"{listener.url}/api", identity="someone-else@example.com")
     check_status(api_client, viewer_user)
     assert PASSWORD not in listener.everything_received()
     assert saved["secret_set"] is False
@@ -107,7 +75,7 @@ def test_changing_only_the_identity_removes_the_password_too(db, admin_api, api_
 
 def test_a_new_password_given_with_the_new_url_is_used_there(db, admin_api, api_client, viewer_user, listener):
     admin_api(url="http://127.0.0.1:9/api", identity="admin@example.com", secret=PASSWORD)
-    assert admin_api(url=listener.url, identity="admin@example.com", secret="pw-for-b")["secret_set"] is True
+    assert admin_api(url=f"{listener.url}/api", identity="admin@example.com", secret="pw-for-b")["secret_set"] is True
     check_status(api_client, viewer_user)
     logins = [r for r in listener.requests if r["method"] == "POST" and r["path"].endswith("/tokens")]
     assert [json.loads(r["body"])["secret"] for r in logins] == ["pw-for-b"]
@@ -124,7 +92,7 @@ def test_the_page_removes_the_password_when_the_url_changes(db, client, admin_us
     first = {"url": "http://127.0.0.1:9/api", "identity": "admin@example.com", "secret": PASSWORD}
     assert client.post("/routes/npm/settings/", first).status_code == 302
     answer = client.post(
-        "/routes/npm/settings/", {"url": listener.url, "identity": "admin@example.com", "secret": ""},
+        "/routes/npm/settings/", {"url": f"{listener.url}/api", "identity": "admin@example.com", "secret": ""},
         headers={"HX-Request": "true"},
     )  # fmt: skip
     assert answer.status_code == 200
@@ -139,11 +107,11 @@ def test_a_password_from_the_environment_is_not_sent_to_an_address_changed_here(
     db, admin_api, api_client, viewer_user, listener, settings
 ):
     settings.PORTICO_NPM_SECRET = PASSWORD
-    [error] = admin_api(expect=422, url=listener.url, identity="admin@example.com")["errors"]
+    [error] = admin_api(expect=422, url=f"{listener.url}/api", identity="admin@example.com")["errors"]
     assert error["field"] == "url" and "PORTICO_NPM_SECRET" in error["message"]
     assert not NpmSettings.objects.exists()
     check_status(api_client, viewer_user)
     assert listener.requests == []
     # With the address from the environment too, the stored address decides nothing and may be saved.
     settings.PORTICO_NPM_URL = "http://127.0.0.1:9/api"
-    assert admin_api(url=listener.url, identity="admin@example.com")["secret_set"] is True
+    assert admin_api(url=f"{listener.url}/api", identity="admin@example.com")["secret_set"] is True
