@@ -58,7 +58,8 @@ class DockerError(Exception):
         self.reason = reason
         self.detail = without_credentials(detail)
         if detail:
-            logger.warning("%s Details: %s", reason, self.detail[:2000])
+            # INFO, not WARNING: the Containers page asks a dead engine again every few seconds.
+            logger.info("%s Details: %s", reason, self.detail[:2000])
 
 
 class DockerUnavailable(DockerError):
