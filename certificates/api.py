@@ -7,6 +7,7 @@ from typing import Any, Literal
 from django.db.models import TextField
 from django.db.models.functions import Cast
 from django.http import HttpRequest, HttpResponse
+from django.utils.translation import gettext as _
 from ninja import Field, Query, Router, Schema, Status
 from ninja.pagination import paginate
 
@@ -94,7 +95,7 @@ def create_certificate(request: HttpRequest, payload: CertificateIn, response: H
     if payload.source == "upload":
         for name in ("challenge", "dns_provider", "dns_settings"):
             if getattr(payload, name) is not None:
-                raise Invalid.field(name, "Only for certificates from ACME (source acme).")
+                raise Invalid.field(name, _("Only for certificates from ACME (source acme)."))
         cert = operations.upload_certificate(
             payload.certificate or "",
             payload.private_key or "",
@@ -106,7 +107,7 @@ def create_certificate(request: HttpRequest, payload: CertificateIn, response: H
     else:
         for name in ("certificate", "private_key"):
             if getattr(payload, name) is not None:
-                raise Invalid.field(name, "Only for uploads (source upload).")
+                raise Invalid.field(name, _("Only for uploads (source upload)."))
         cert = operations.request_certificate(
             payload.domains or [],
             challenge=payload.challenge or "http-01",

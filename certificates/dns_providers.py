@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from django.conf import settings
+from django.utils.translation import gettext as _
 
 HOOK = "hook"
 # Settings whose names look like credentials are sealed at rest and never shown back (dns-lexicon names them
@@ -150,33 +151,36 @@ def check_settings(provider: str, options: dict[str, Any]) -> list[dict[str, str
         errors = []
         if not settings.PORTICO_DNS_HOOK:
             errors.append(
-                {"field": "dns_provider", "message": "The hook provider needs PORTICO_DNS_HOOK set on the server."}
+                {"field": "dns_provider", "message": _("The hook provider needs PORTICO_DNS_HOOK set on the server.")}
             )
         extra = sorted(set(options) - {"propagation_seconds"})
         if extra:
-            errors.append(
-                {"field": "dns_settings", "message": f"The hook provider takes no settings but propagation_seconds "
-                 f"(got {', '.join(extra)}); its command comes from PORTICO_DNS_HOOK."}
-            )  # fmt: skip
+            message = _(
+                "The hook provider takes no settings but propagation_seconds (got %(names)s); its command comes "
+                "from PORTICO_DNS_HOOK."
+            )
+            errors.append({"field": "dns_settings", "message": message % {"names": ", ".join(extra)}})
         return errors + _check_wait(options)
     if not _PROVIDER_NAME.fullmatch(provider or "") or provider not in lexicon_providers():
-        return [{"field": "dns_provider", "message": "Use hook or a dns-lexicon provider name (e.g. cloudflare)."}]
+        return [{"field": "dns_provider", "message": _("Use hook or a dns-lexicon provider name (e.g. cloudflare).")}]
     errors = []
     zone = options.get("zone")
     if not isinstance(zone, str) or not re.fullmatch(r"(?=.{1,253}$)([a-z0-9-]{1,63}\.)+[a-z0-9-]{2,63}", zone):
-        errors.append({"field": "dns_settings.zone", "message": "Give the DNS zone, e.g. example.com (lower case)."})
+        errors.append({"field": "dns_settings.zone", "message": _("Give the DNS zone, e.g. example.com (lower case).")})
     for name, value in options.items():
         if not _OPTION_NAME.fullmatch(name):
-            errors.append({"field": "dns_settings", "message": f"{name[:50]!r} is not a setting name."})
+            errors.append(
+                {"field": "dns_settings", "message": _("%(name)r is not a setting name.") % {"name": name[:50]}}
+            )
         elif name != "propagation_seconds" and (not isinstance(value, str) or len(value) > 4000 or "\x00" in value):
-            errors.append({"field": f"dns_settings.{name}", "message": "Give text (at most 4000 characters)."})
+            errors.append({"field": f"dns_settings.{name}", "message": _("Give text (at most 4000 characters).")})
     return errors + _check_wait(options)
 
 
 def _check_wait(options: dict[str, Any]) -> list[dict[str, str]]:
     wait = options.get("propagation_seconds", 0)
     if not isinstance(wait, int) or isinstance(wait, bool) or not 0 <= wait <= 3600:
-        return [{"field": "dns_settings.propagation_seconds", "message": "Give whole seconds from 0 to 3600."}]
+        return [{"field": "dns_settings.propagation_seconds", "message": _("Give whole seconds from 0 to 3600.")}]
     return []
 
 

@@ -21,14 +21,15 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import ProtectedError, Q, QuerySet
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from certificates import pem
 from certificates.acme_client import DNS01, HTTP01, AcmeClient, AcmeError, new_account_key
-from certificates.dns_providers import HOOK, DnsError, check_settings, is_secret, provider_for
+from certificates.dns_providers import DnsError, check_settings, is_secret, provider_for
 from certificates.models import AcmeAccount, Certificate
 from certificates.sealing import SealError, seal, unseal
 from dashboard import audit
-from dashboard.errors import Conflict, Forbidden, Invalid, NotFound, Stale
+from dashboard.errors import INVALID_INPUT, Conflict, Forbidden, Invalid, NotFound, Stale
 from dashboard.roles import can
 from routes.validators import normalize_domain
 
@@ -55,7 +56,7 @@ def get_certificate(cert_id: int, *, lock: bool = False) -> Certificate:
     qs = Certificate.objects.select_for_update() if lock else Certificate.objects
     cert = qs.filter(pk=cert_id).first()
     if cert is None:
-        raise NotFound(f"No certificate with id {cert_id}.")
+        raise NotFound(_("No certificate with id %(id)s.") % {"id": cert_id})
     return cert
 
 
@@ -71,7 +72,7 @@ def renewal_due_at(not_before: dt.datetime, not_after: dt.datetime) -> dt.dateti
 def _require(actor: Any, capability: str) -> None:
     # ``None`` is Portico itself (the worker, manage.py): the host's operator, who holds every role.
     if actor is not None and not can(actor, capability):
-        raise Forbidden(f"Your role may not do this (needs {capability}).")
+        raise Forbidden(_("Your role may not do this (needs %(capability)s).") % {"capability": capability})
 
 
 def _claim(cert: Certificate, expected: Expected) -> None:
@@ -80,9 +81,17 @@ def _claim(cert: Certificate, expected: Expected) -> None:
         accepted = {expected} if isinstance(expected, int) else set(expected)
         if cert.version not in accepted:
             raise Stale(
-                f"Certificate {cert.pk} was changed by someone else (it is at version {cert.version} now): read it "
-                "again, then retry.",
-                [{"field": "If-Match", "message": f'Stale version; the current ETag is "{cert.version}".'}],
+                _(
+                    "Certificate %(id)s was changed by someone else (it is at version %(version)s now): read it "
+                    "again, then retry."
+                )
+                % {"id": cert.pk, "version": cert.version},
+                [
+                    {
+                        "field": "If-Match",
+                        "message": _('Stale version; the current ETag is "%(version)s".') % {"version": cert.version},
+                    }
+                ],
                 current_version=cert.version,
             )
     cert.version += 1
@@ -91,9 +100,9 @@ def _claim(cert: Certificate, expected: Expected) -> None:
 def _names(domains: Any) -> list[str]:
     """The requested names, normalised (lower-case punycode), in order, without repeats. Raises Invalid."""
     if not isinstance(domains, list | tuple) or not domains:
-        raise Invalid.field("domains", 'Give at least one name, e.g. ["shop.example.com"].')
+        raise Invalid.field("domains", _('Give at least one name, e.g. ["shop.example.com"].'))
     if len(domains) > MAX_NAMES:
-        raise Invalid.field("domains", f"A certificate holds at most {MAX_NAMES} names.")
+        raise Invalid.field("domains", _("A certificate holds at most %(max)d names.") % {"max": MAX_NAMES})
     names: list[str] = []
     errors = []
     for i, raw in enumerate(domains):
@@ -105,7 +114,7 @@ def _names(domains: Any) -> list[str]:
         if name not in names:
             names.append(name)
     if errors:
-        raise Invalid("Invalid input.", errors)
+        raise Invalid(INVALID_INPUT, errors)
     return names
 
 
@@ -131,20 +140,22 @@ def request_certificate(
     _require(actor, "operate")
     names = _names(domains)
     if challenge not in CHALLENGES:
-        raise Invalid.field("challenge", f"Choose {' or '.join(CHALLENGES)}.")
+        raise Invalid.field("challenge", _("Choose http-01 or dns-01."))
     options = dict(dns_settings or {})
     if challenge == HTTP01:
         wildcards = [n for n in names if n.startswith("*.")]
         if wildcards:
-            raise Invalid.field("challenge", f"{wildcards[0]} is a wildcard: wildcards need dns-01.")
+            raise Invalid.field(
+                "challenge", _("%(name)s is a wildcard: wildcards need dns-01.") % {"name": wildcards[0]}
+            )
         if dns_provider or options:
-            raise Invalid.field("dns_provider", "http-01 takes no DNS provider.")
+            raise Invalid.field("dns_provider", _("http-01 takes no DNS provider."))
     else:
         if not dns_provider:
-            raise Invalid.field("dns_provider", f"dns-01 needs a provider: {HOOK} or a dns-lexicon provider name.")
+            raise Invalid.field("dns_provider", _("dns-01 needs a provider: hook or a dns-lexicon provider name."))
         errors = check_settings(dns_provider, options)
         if errors:
-            raise Invalid("Invalid input.", errors)
+            raise Invalid(INVALID_INPUT, errors)
     plain, sealed = _split_secrets(options)
     with transaction.atomic():
         cert = Certificate.objects.create(
@@ -192,7 +203,7 @@ def renew_certificate(cert_id: int, *, actor: Any, source: str, expected_version
     with transaction.atomic():
         cert = get_certificate(cert_id, lock=True)
         if cert.source != Certificate.Source.ACME:
-            raise Invalid.field("source", "An uploaded certificate is renewed by uploading its successor.")
+            raise Invalid.field("source", _("An uploaded certificate is renewed by uploading its successor."))
         _claim(cert, expected_version)
         before = cert.snapshot()
         cert.next_attempt_at = timezone.now()
@@ -211,14 +222,19 @@ def delete_certificate(cert_id: int, *, actor: Any, source: str, expected_versio
         users = list(cert.domain_set.order_by("name").values_list("name", flat=True)[:6])
         if users:
             shown = ", ".join(users[:5]) + (" ..." if len(users) > 5 else "")
-            raise Conflict(f"Certificate {cert} is used by {shown}: attach another certificate to them first.")
+            raise Conflict(
+                _("Certificate %(name)s is used by %(domains)s: attach another certificate to them first.")
+                % {"name": cert, "domains": shown}
+            )
         before = cert.snapshot()
         pk = cert.pk
         try:
             cert.delete()
         except ProtectedError:
             # A domain attached it after the check above (the row lock makes this rare): same answer.
-            raise Conflict(f"Certificate {cert} is in use by a domain: attach another certificate first.") from None
+            raise Conflict(
+                _("Certificate %(name)s is in use by a domain: attach another certificate first.") % {"name": cert}
+            ) from None
         audit.record(
             "certificate.delete",
             actor=actor,

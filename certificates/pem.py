@@ -13,6 +13,7 @@ from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
+from django.utils.translation import gettext as _
 
 from dashboard.errors import Invalid
 
@@ -41,36 +42,36 @@ def _refuse(field: str, message: str) -> Invalid:
 def load_chain(text: str, field: str = "certificate") -> list[x509.Certificate]:
     """The certificates of a PEM text, leaf first. Raises Invalid naming ``field`` for anything else."""
     if not text or not text.strip():
-        raise _refuse(field, "Paste the certificate in PEM form (-----BEGIN CERTIFICATE----- ...).")
+        raise _refuse(field, _("Paste the certificate in PEM form (-----BEGIN CERTIFICATE----- ...)."))
     if len(text) > MAX_PEM_CHARS:
-        raise _refuse(field, f"The PEM text is longer than {MAX_PEM_CHARS} characters.")
+        raise _refuse(field, _("The PEM text is longer than %(limit)d characters.") % {"limit": MAX_PEM_CHARS})
     if "PRIVATE KEY-----" in text:
-        raise _refuse(field, "This field holds a private key: put it in private_key, and only certificates here.")
+        raise _refuse(field, _("This field holds a private key: put it in private_key, and only certificates here."))
     if "-----BEGIN CERTIFICATE-----" not in text:
-        raise _refuse(field, "This is not a PEM certificate (no -----BEGIN CERTIFICATE----- line).")
+        raise _refuse(field, _("This is not a PEM certificate (no -----BEGIN CERTIFICATE----- line)."))
     try:
         certs = x509.load_pem_x509_certificates(text.encode())
     except (ValueError, UnicodeEncodeError):
-        raise _refuse(field, "The PEM certificate cannot be read (damaged or cut short?).") from None
+        raise _refuse(field, _("The PEM certificate cannot be read (damaged or cut short?).")) from None
     if text.count("-----BEGIN CERTIFICATE-----") != len(certs):
-        raise _refuse(field, "One of the certificates in this PEM text cannot be read (damaged or cut short?).")
+        raise _refuse(field, _("One of the certificates in this PEM text cannot be read (damaged or cut short?)."))
     return certs
 
 
 def load_private_key(text: str, field: str = "private_key") -> PrivateKey:
     """The private key of a PEM text (unencrypted RSA, EC or EdDSA). Raises Invalid naming ``field``."""
     if not text or not text.strip():
-        raise _refuse(field, "Paste the private key in PEM form (-----BEGIN PRIVATE KEY----- ...).")
+        raise _refuse(field, _("Paste the private key in PEM form (-----BEGIN PRIVATE KEY----- ...)."))
     if len(text) > MAX_PEM_CHARS:
-        raise _refuse(field, f"The PEM text is longer than {MAX_PEM_CHARS} characters.")
+        raise _refuse(field, _("The PEM text is longer than %(limit)d characters.") % {"limit": MAX_PEM_CHARS})
     if "ENCRYPTED" in text:
-        raise _refuse(field, "The key is protected by a passphrase: remove it (openssl pkey -in KEY -out PLAIN).")
+        raise _refuse(field, _("The key is protected by a passphrase: remove it (openssl pkey -in KEY -out PLAIN)."))
     try:
         key = serialization.load_pem_private_key(text.encode(), password=None)
     except (ValueError, TypeError, UnsupportedAlgorithm, UnicodeEncodeError):
-        raise _refuse(field, "This is not a readable PEM private key.") from None
+        raise _refuse(field, _("This is not a readable PEM private key.")) from None
     if not isinstance(key, PrivateKey):
-        raise _refuse(field, "Use an RSA, ECDSA or Ed25519 key.")
+        raise _refuse(field, _("Use an RSA, ECDSA or Ed25519 key."))
     return key
 
 
@@ -121,23 +122,39 @@ def _check_order(certs: list[x509.Certificate], field: str) -> None:
         if any(_is_issuer(certs[i], other) for j, other in enumerate(certs) if j != i):
             raise _refuse(
                 field,
-                "The chain is in the wrong order: put the server certificate first, then the certificate that "
-                "issued it, and so on up the chain.",
+                _(
+                    "The chain is in the wrong order: put the server certificate first, then the certificate "
+                    "that issued it, and so on up the chain."
+                ),
             )
         raise _refuse(
             field,
-            f"The chain is broken: certificate {i + 2} did not issue certificate {i + 1} "
-            "(a missing or wrong intermediate certificate?).",
+            _(
+                "The chain is broken: certificate %(issuer)d did not issue certificate %(child)d "
+                "(a missing or wrong intermediate certificate?)."
+            )
+            % {"issuer": i + 2, "child": i + 1},
         )
 
 
 def _check_dates(certs: list[x509.Certificate], now: dt.datetime, field: str) -> None:
     for i, cert in enumerate(certs):
-        which = "The certificate" if i == 0 else f"Certificate {i + 1} of the chain"
         if now < cert.not_valid_before_utc:
-            raise _refuse(field, f"{which} is not valid yet (from {cert.not_valid_before_utc:%Y-%m-%d %H:%M} UTC).")
+            when = {"n": i + 1, "when": f"{cert.not_valid_before_utc:%Y-%m-%d %H:%M}"}
+            message = (
+                _("The certificate is not valid yet (from %(when)s UTC).")
+                if i == 0
+                else _("Certificate %(n)d of the chain is not valid yet (from %(when)s UTC).")
+            )
+            raise _refuse(field, message % when)
         if now >= cert.not_valid_after_utc:
-            raise _refuse(field, f"{which} has expired (on {cert.not_valid_after_utc:%Y-%m-%d %H:%M} UTC).")
+            when = {"n": i + 1, "when": f"{cert.not_valid_after_utc:%Y-%m-%d %H:%M}"}
+            message = (
+                _("The certificate has expired (on %(when)s UTC).")
+                if i == 0
+                else _("Certificate %(n)d of the chain has expired (on %(when)s UTC).")
+            )
+            raise _refuse(field, message % when)
 
 
 def describe(certs: list[x509.Certificate]) -> CertInfo:
@@ -168,22 +185,27 @@ def check_upload(
         if any(_spki(key.public_key()) == _spki(c.public_key()) for c in certs[1:]):
             raise _refuse(
                 "certificate",
-                "The chain is in the wrong order: the certificate this key belongs to must come first, then the "
-                "certificate that issued it, and so on up the chain.",
+                _(
+                    "The chain is in the wrong order: the certificate this key belongs to must come first, then "
+                    "the certificate that issued it, and so on up the chain."
+                ),
             )
         raise _refuse(
             "private_key",
-            "This private key does not belong to the certificate (the first certificate of the PEM text).",
+            _("This private key does not belong to the certificate (the first certificate of the PEM text)."),
         )
     _check_order(certs, "certificate")
     _check_dates(certs, now or dt.datetime.now(dt.UTC), "certificate")
     info = describe(certs)
     if not info.names:
-        raise _refuse("certificate", "The certificate names no DNS names (subjectAltName): browsers would refuse it.")
+        raise _refuse(
+            "certificate", _("The certificate names no DNS names (subjectAltName): browsers would refuse it.")
+        )
     missing = [name for name in names or [] if not covers(info.names, name)]
     if missing:
         raise _refuse(
             "domains",
-            f"The certificate does not cover {', '.join(missing)} (it is for {', '.join(info.names)}).",
+            _("The certificate does not cover %(missing)s (it is for %(names)s).")
+            % {"missing": ", ".join(missing), "names": ", ".join(info.names)},
         )
     return info, key_pem(key)

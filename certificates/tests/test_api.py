@@ -160,3 +160,13 @@ def test_the_openapi_document_describes_certificates(api_client, operator_user):
     assert any(p["name"] == "If-Match" for p in renew["parameters"])
     out = schema["components"]["schemas"]["CertificateOut"]["properties"]
     assert not any("key" in name for name in out)
+
+
+def test_the_api_answers_in_english_whatever_the_browser_asks(api_client, operator_user):
+    client = api_client(operator_user)
+    response = client.post(
+        URL, data=json.dumps({"domains": [], "challenge": "http-01"}), content_type="application/json",
+        headers={"Accept-Language": "ko"},
+    )  # fmt: skip
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["message"].startswith("Give at least one name")

@@ -163,3 +163,13 @@ def test_an_uploaded_certificate_is_not_renewed_by_acme(operator_user):
     cert = operations.upload_certificate(chain(leaf, intermediate), leaf.key_pem, actor=operator_user, source="api")
     with pytest.raises(Invalid):
         operations.renew_certificate(cert.pk, actor=operator_user, source="api")
+
+
+def test_refusals_speak_the_page_language(operator_user):
+    from django.utils import translation
+
+    _, intermediate, leaf = pki()
+    other = make_cert("other.example.test")
+    with translation.override("ko"):
+        errors = refusal(operator_user, chain(leaf, intermediate), other.key_pem)
+    assert errors["private_key"] == "이 개인 키는 인증서(PEM 텍스트의 첫 번째 인증서)와 짝이 아닙니다."
