@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from conftest import free_port
 from routes import publish
 from routes.schemas import ConfigDocument
 from routes.state import export_state, replace_state
@@ -119,3 +120,83 @@ def test_container_mode_copies_files_in_and_reloads_with_exec(container_nginx, e
     assert publish.apply().status == "applied"
     assert container_nginx.get("gctask.test", "/").status_code == 404
     assert sorted(publish.NginxPublisher().current()) == ["portico-other.test.conf", "portico.conf"]
+
+
+def _https_site(settings, operator_user, backend_port: int):
+    """A domain with an uploaded certificate and force_https, and a free TLS port for the mode under test."""
+    from routes.tests.test_https import ROOT, Https, leaf, upload
+
+    settings.PORTICO_NGINX_LISTEN_TLS = ("127.0.0.1", free_port())
+    cert = upload(operator_user, leaf("shop.test"))
+    replace_state(
+        ConfigDocument.model_validate(
+            {
+                "domains": [
+                    {
+                        "name": "shop.test",
+                        "certificate": cert.pk,
+                        "force_https": True,
+                        "routes": [{"path": "/", "targets": [{"host": "127.0.0.1", "port": backend_port}]}],
+                    }
+                ]
+            }
+        )
+    )
+    return cert, Https(settings.PORTICO_NGINX_LISTEN_TLS[1], ROOT)
+
+
+def test_system_mode_serves_https_with_the_certificate_files_beside_the_config(
+    system_nginx, echo_backend, settings, operator_user
+):
+    backend = echo_backend("shop")
+    cert, https = _https_site(settings, operator_user, backend.port)
+    revision = publish.apply()
+    assert revision.status == "applied", (revision.message, revision.output)
+    assert "TLS handshake" in revision.output
+    assert format(https.handshake("shop.test")[0].serial_number, "x") == cert.serial
+    assert https.get("shop.test", "/").json()["backend"] == "shop"
+    assert system_nginx.get("shop.test", "/").status_code == 301
+    key = next((system_nginx.sites / "portico-tls").glob("*.key"))
+    assert key.stat().st_mode & 0o777 == 0o600
+    # The rendered file names the certificate's files; only *.conf are included, so nginx reads them as files.
+    assert (
+        f"{system_nginx.sites}/portico-tls/{key.stem}.key"
+        in (system_nginx.sites / "portico-shop.test.conf").read_text()
+    )
+    failed = publish.apply(publisher=BrokenRender())
+    assert failed.status == "failed"
+    assert format(https.handshake("shop.test")[0].serial_number, "x") == cert.serial
+
+
+@pytest.mark.docker
+def test_container_mode_copies_certificate_files_in_with_the_key_0600(
+    container_nginx, echo_backend, settings, operator_user
+):
+    backend = echo_backend("shop")
+    cert, https = _https_site(settings, operator_user, backend.port)
+    revision = publish.apply()
+    assert revision.status == "applied", (revision.message, revision.output)
+    assert format(https.handshake("shop.test")[0].serial_number, "x") == cert.serial
+    assert https.get("shop.test", "/").json()["backend"] == "shop"
+    code, output = container_nginx.container.exec_run(["sh", "-c", "stat -c '%a %n' /etc/nginx/conf.d/portico-tls/*"])
+    assert code == 0, output
+    modes = dict(reversed(line.split(" ", 1)) for line in output.decode().splitlines())
+    assert sorted(modes.values()) == ["600", "644"], modes
+    assert sorted(publish.NginxPublisher().current()) == ["portico-shop.test.conf", "portico.conf"]
+    # Without the certificate the files go at the next apply, and unknown names still get no handshake.
+    replace_state(
+        ConfigDocument.model_validate(
+            {
+                "domains": [
+                    {
+                        "name": "shop.test",
+                        "routes": [{"path": "/", "targets": [{"host": "127.0.0.1", "port": backend.port}]}],
+                    }
+                ]
+            }
+        )
+    )
+    assert publish.apply().status == "applied"
+    assert publish.apply().status == "applied"
+    code, output = container_nginx.container.exec_run(["ls", "/etc/nginx/conf.d/portico-tls"])
+    assert output.decode().split() == []
