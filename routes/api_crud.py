@@ -24,6 +24,7 @@ from dashboard.api_common import (
     check_if_match,
     claim_version,
     filter_by,
+    if_match_versions,
     precondition_failed,
     require,
     set_etag,
@@ -31,7 +32,14 @@ from dashboard.api_common import (
 from dashboard.errors import field_errors
 from routes.models import Domain, Route
 from routes.schemas import HSTS_MAX, RouteSpec, TargetSpec
-from routes.state import checked_settings, domain_settings, route_spec, save_route, writing_state
+from routes.state import (
+    change_domain_settings,
+    checked_settings,
+    domain_settings,
+    route_spec,
+    save_route,
+    writing_state,
+)
 from routes.validators import normalize_domain
 
 router = Router()
@@ -553,26 +561,17 @@ def update_domain(request: HttpRequest, name: str, payload: DomainPatch, respons
     """Enable or disable a domain, change its notes or its HTTPS settings (certificate, force_https, hsts, http2:
     the options need a certificate that covers the name). Send If-Match to refuse a stale write with 412."""
     require(request, "operate")
-    with writing_state():
-        domain = _get_domain(name, lock=True)
-        check_if_match(request, domain.version, f"Domain {domain.name}")
-        before = domain_data(domain)
-        # null means "leave as it is", except for the certificate, where it means "none".
-        sent = {k: v for k, v in payload.model_dump(exclude_unset=True).items() if v is not None or k == "certificate"}
-        current = domain_settings(domain)
-        if any(current[k] != v for k, v in sent.items()):
-            values = checked_settings(domain.name, {**current, **sent})
-            claim_version(Domain.objects.filter(pk=domain.pk), domain.version, f"Domain {domain.name}")
-            Domain.objects.filter(pk=domain.pk).update(**values)
-            domain = _get_domain(domain.name)
-            audit.record(
-                "domain.update",
-                actor=request.user,
-                source=audit.source_of(request),
-                obj=domain,
-                before=before,
-                after=domain_data(domain),
-            )
+    domain = _get_domain(name)
+    # If-Match names the version the caller read: a different current one is 412 here, and one that changes
+    # before the write is locked is the operation's Stale (412 too).
+    check_if_match(request, domain.version, f"Domain {domain.name}")
+    expected = domain.version if if_match_versions(request) is not None else None
+    # null means "leave as it is", except for the certificate, where it means "none".
+    sent = {k: v for k, v in payload.model_dump(exclude_unset=True).items() if v is not None or k == "certificate"}
+    change_domain_settings(
+        domain.pk, sent, actor=request.user, source=audit.source_of(request), expected_version=expected
+    )
+    domain = _get_domain(domain.name)
     set_etag(response, domain.version)
     return domain
 

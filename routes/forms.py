@@ -14,8 +14,9 @@ from django.core.exceptions import ValidationError
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
+from certificates.models import Certificate
 from routes.models import Domain, Route
-from routes.schemas import DomainSpec, RouteSpec
+from routes.schemas import HSTS_MAX, DomainSpec, RouteSpec
 from routes.state import route_spec
 from routes.validators import normalize_target_host, validate_path, validate_port
 
@@ -41,6 +42,56 @@ class DomainNotesForm(forms.Form):
         kwargs.setdefault("auto_id", f"domain-{domain.pk}-notes-%s")
         super().__init__(*args, **kwargs)
         self.domain = domain
+
+
+class CertificateChoice(forms.ModelChoiceField):
+    """A certificate shown by its names, state and expiry."""
+
+    def label_from_instance(self, obj: Certificate) -> str:
+        until = obj.not_after.date().isoformat() if obj.not_after else _("not issued yet")
+        return f"#{obj.pk} {', '.join(obj.domains)} ({obj.get_status_display()}, {until})"
+
+
+class DomainHttpsForm(forms.Form):
+    """A domain's HTTPS settings; the rules (a certificate is needed and must cover the name) are the operation's."""
+
+    certificate = CertificateChoice(
+        label=_("Certificate"), queryset=Certificate.objects.all(), required=False, empty_label=_("none (HTTP only)")
+    )
+    force_https = forms.BooleanField(label=_("Redirect HTTP to HTTPS"), required=False)
+    hsts = forms.IntegerField(
+        label=_("HSTS max-age (seconds, 0 = off)"),
+        min_value=0,
+        max_value=HSTS_MAX,
+        initial=0,
+        widget=forms.NumberInput(attrs={"size": 10}),
+    )
+    http2 = forms.BooleanField(label=_("HTTP/2"), required=False)
+
+    def __init__(self, *args, domain: Domain, **kwargs):
+        kwargs.setdefault("auto_id", f"domain-{domain.pk}-https-%s")
+        kwargs.setdefault(
+            "initial",
+            {
+                "certificate": domain.certificate_id,
+                "force_https": domain.force_https,
+                "hsts": domain.hsts,
+                "http2": domain.http2,
+            },
+        )
+        super().__init__(*args, **kwargs)
+        self.domain = domain
+
+    def settings(self) -> dict[str, Any]:
+        """The cleaned values as the domain's settings (certificate as its id)."""
+        data = self.cleaned_data
+        certificate = data["certificate"]
+        return {
+            "certificate": certificate.pk if certificate else None,
+            "force_https": data["force_https"],
+            "hsts": data["hsts"],
+            "http2": data["http2"],
+        }
 
 
 class DomainForm(forms.Form):

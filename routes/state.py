@@ -16,7 +16,8 @@ from pydantic import ValidationError
 from certificates.models import Certificate
 from certificates.pem import covers
 from dashboard import audit
-from dashboard.errors import Invalid, field_errors
+from dashboard.errors import Forbidden, Invalid, NotFound, Stale, field_errors
+from dashboard.roles import can
 from routes.models import Domain, Route, Target
 from routes.schemas import ConfigDocument, DomainSpec, RouteSpec, TargetSpec
 
@@ -136,6 +137,46 @@ def checked_settings(name: str, values: dict[str, Any]) -> dict[str, Any]:
         raise Invalid("; ".join(f"{e['field']}: {e['message']}" for e in errors), errors) from None
     check_certificates([("", spec)])
     return {_column(field_name): getattr(spec, field_name) for field_name in DOMAIN_FIELDS}
+
+
+def change_domain_settings(
+    domain_id: int, sent: dict[str, Any], *, actor: Any, source: str, expected_version: int | None = None
+) -> tuple[Domain, bool]:
+    """Change a domain's own settings (any of DOMAIN_FIELDS in ``sent``) with the document's checks, under the state
+    lock, claiming its version and writing the audit entry; returns the domain and whether anything changed.
+
+    Raises Forbidden (the actor may not operate), NotFound, Stale (``expected_version`` is not current) or
+    Invalid naming the field (e.g. force_https without a certificate, a certificate that does not cover the name).
+    """
+    if actor is not None and not can(actor, "operate"):
+        raise Forbidden("Your role may not do this (needs operate).")
+    with writing_state():
+        domain = Domain.objects.select_for_update().filter(pk=domain_id).first()
+        if domain is None:
+            raise NotFound(f"No domain with id {domain_id}.")
+        if expected_version is not None and expected_version != domain.version:
+            raise Stale(
+                f"Domain {domain.name} was changed by someone else (version {domain.version}): read it again.",
+                [{"field": "If-Match", "message": f'Stale; the current version is "{domain.version}".'}],
+            )
+        current = domain_settings(domain)
+        if all(current[name] == value for name, value in sent.items()):
+            return domain, False
+        values = checked_settings(domain.name, {**current, **sent})
+        before = {"name": domain.name, **current}
+        for column, value in values.items():
+            setattr(domain, column, value)
+        domain.version += 1
+        domain.save()
+        audit.record(
+            "domain.update",
+            actor=actor,
+            source=source,
+            obj=domain,
+            before=before,
+            after={"name": domain.name, **domain_settings(domain)},
+        )
+    return domain, True
 
 
 def check_certificates(specs: list[tuple[str, DomainSpec]]) -> None:

@@ -14,6 +14,7 @@ urlpatterns = [
     path("domains/<int:domain_id>/toggle/", views.domain_toggle, name="domain-toggle"),
     path("domains/<int:domain_id>/delete/", views.domain_delete, name="domain-delete"),
     path("domains/<int:domain_id>/notes/", views.domain_notes, name="domain-notes"),
+    path("domains/<int:domain_id>/https/", views.domain_https, name="domain-https"),
     path("domains/<int:domain_id>/routes/new/", views.route_create, name="route-create"),
     path("domains/<int:domain_id>/routes/validate/", views.route_create_validate, name="route-create-validate"),
     path("<int:route_id>/", views.route_detail, name="route"),

@@ -20,19 +20,29 @@ from django_htmx.http import reswap, retarget
 
 from dashboard import audit
 from dashboard.auth import capability_required
-from dashboard.htmx import HtmxHttpRequest, is_fragment
+from dashboard.errors import OperationError
+from dashboard.htmx import HtmxHttpRequest, is_fragment, show_on_form
 from dashboard.roles import can
-from routes.forms import STALE, DomainForm, DomainNotesForm, RouteForm, parse_pick, target_rows, with_target_rows
+from routes.forms import (
+    STALE,
+    DomainForm,
+    DomainHttpsForm,
+    DomainNotesForm,
+    RouteForm,
+    parse_pick,
+    target_rows,
+    with_target_rows,
+)
 from routes.models import Domain, Route
 from routes.pending import unapplied_changes
 from routes.picker import target_choices
-from routes.state import route_spec, save_route, writing_state
+from routes.state import change_domain_settings, route_spec, save_route, writing_state
 
 TEMPLATE = "routes/index.html"
 
 
 def _domains():
-    return Domain.objects.prefetch_related("routes__targets")
+    return Domain.objects.select_related("certificate").prefetch_related("routes__targets")
 
 
 def _page(request: HtmxHttpRequest, status: int = 200, **extra: Any) -> HttpResponse:
@@ -175,6 +185,30 @@ def domain_notes(request: HtmxHttpRequest, domain_id: int) -> HttpResponse:
             request, ("domain-section", {"domain": domain, "notes_form": form}), banner=False, status=status
         )
     return _page(request, status=status, notes_form=form)
+
+
+@require_http_methods(["GET", "POST"])
+@capability_required("operate")
+def domain_https(request: HtmxHttpRequest, domain_id: int) -> HttpResponse:
+    """GET: the domain with its HTTPS settings in a form; POST: save them (state.change_domain_settings)."""
+    domain = get_object_or_404(_domains(), pk=domain_id)
+    form = DomainHttpsForm(request.POST or None, domain=domain)
+    if request.method == "POST" and form.is_valid():
+        try:
+            change_domain_settings(domain.pk, form.settings(), actor=request.user, source="ui")
+        except OperationError as exc:
+            show_on_form(form, exc)
+        else:
+            if is_fragment(request):
+                fresh = get_object_or_404(_domains(), pk=domain_id)
+                return _fragments(request, ("domain-section", {"domain": fresh}))
+            return _back(f"domain-{domain_id}")
+    status = 422 if request.method == "POST" else 200
+    if is_fragment(request):
+        return _fragments(
+            request, ("domain-section", {"domain": domain, "https_form": form}), banner=False, status=status
+        )
+    return _page(request, status=status, https_form=form)
 
 
 @require_http_methods(["GET", "POST"])

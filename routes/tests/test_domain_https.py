@@ -161,3 +161,56 @@ def test_a_domain_change_is_audited_with_its_https_settings(api_client, operator
     entry = AuditEntry.objects.filter(action="domain.update").latest("id")
     assert entry.before["certificate"] is None and entry.after["certificate"] == cert.pk
     assert entry.after["hsts"] == 60
+
+
+HX = {"HX-Request": "true"}
+
+
+def test_the_routes_page_edits_https_settings_in_place_with_the_same_checks(
+    client, operator_user, viewer_user, certificate
+):
+    from django.urls import reverse
+
+    from dashboard.models import AuditEntry
+
+    cert = certificate("shop.test")
+    other = certificate("other.test")
+    domain = Domain.objects.create(name="shop.test")
+    client.force_login(operator_user)
+    url = reverse("routes:domain-https", args=[domain.pk])
+    page = client.get(reverse("routes:index")).content.decode()
+    assert 'data-testid="domain-https"' in page and "HTTP only" in page
+    form = client.get(url, headers=HX).content.decode()
+    assert 'data-testid="domain-https-form"' in form and f'id="domain-{domain.pk}"' in form
+    assert f"#{cert.pk} shop.test" in form
+
+    refused = client.post(url, {"certificate": "", "force_https": "on", "hsts": "0"}, headers=HX)
+    assert refused.status_code == 422
+    assert "has no certificate" in refused.content.decode()
+    wrong = client.post(url, {"certificate": str(other.pk), "hsts": "0"}, headers=HX)
+    assert wrong.status_code == 422 and "does not cover shop.test" in wrong.content.decode()
+    assert Domain.objects.get().certificate_id is None
+
+    saved = client.post(
+        url, {"certificate": str(cert.pk), "force_https": "on", "hsts": "600", "http2": "on"}, headers=HX
+    )
+    assert saved.status_code == 200
+    text = saved.content.decode()
+    assert 'data-testid="domain-https-form"' not in text and "HTTP redirects to HTTPS" in text and "HSTS 600 s" in text
+    fresh = Domain.objects.get()
+    assert (fresh.certificate_id, fresh.force_https, fresh.hsts, fresh.http2, fresh.version) == (
+        cert.pk,
+        True,
+        600,
+        True,
+        domain.version + 1,
+    )
+    entry = AuditEntry.objects.get(action="domain.update")
+    assert (entry.source, entry.after["certificate"], entry.after["hsts"]) == ("ui", cert.pk, 600)
+    # Without JavaScript the form posts and redirects back.
+    back = client.post(url, {"certificate": str(cert.pk), "hsts": "0"})
+    assert back.status_code == 302 and Domain.objects.get().force_https is False
+
+    client.force_login(viewer_user)
+    assert client.post(url, {"certificate": "", "hsts": "0"}, headers=HX).status_code == 403
+    assert 'data-testid="domain-https-edit"' not in client.get(reverse("routes:index")).content.decode()
