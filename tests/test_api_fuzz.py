@@ -12,7 +12,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import requests
+
+pytestmark = pytest.mark.postgres
 
 CHECKS = [
     "not_a_server_error",

@@ -11,7 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import need, nginx_bin
+from tests.support import need, nginx_bin
 
 ROOT = Path(__file__).resolve().parent.parent
 

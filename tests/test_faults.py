@@ -20,8 +20,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from conftest import PorticoServer, free_port, need, nginx_bin
-from routes.tests.conftest import EchoBackend
+from routes.tests.support import EchoBackend
+from tests.support import PorticoServer, free_port, need, nginx_bin
+
+pytestmark = pytest.mark.postgres
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -13,7 +13,7 @@ from certificates.models import Certificate
 from certificates.tests.pki import chain, make_cert, pki
 from routes.models import Domain
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
 URL = "/api/v1/certificates"
 
 

@@ -13,7 +13,7 @@ from certificates.tests.pki import NOW, chain, make_cert, pki
 from dashboard.errors import Conflict, Forbidden, Invalid, Stale
 from dashboard.models import AuditEntry
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
 
 
 def refusal(operator, certificate: str, key: str, domains: list[str] | None = None) -> dict[str, str]:

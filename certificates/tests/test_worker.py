@@ -16,7 +16,7 @@ from dashboard.errors import Invalid
 from dashboard.models import AuditEntry
 from tests.support import free_port
 
-pytestmark = [pytest.mark.django_db, pytest.mark.nginx]
+pytestmark = [pytest.mark.django_db, pytest.mark.nginx, pytest.mark.postgres]
 
 
 def request(operator, names, **options) -> Certificate:

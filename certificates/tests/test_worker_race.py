@@ -12,7 +12,7 @@ from django.utils import timezone
 from certificates import operations
 from certificates.models import Certificate
 
-pytestmark = [pytest.mark.postgres_only, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.postgres_only, pytest.mark.django_db(transaction=True), pytest.mark.postgres]
 
 
 def test_of_eight_workers_exactly_one_claims_a_due_certificate():

@@ -6,16 +6,14 @@ import contextlib
 import os
 import shutil
 import tempfile
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from conftest import need
 from containers.tests.dockerd import SecondDockerd, TlsCertificates, tls_certificates
-from tests.support import free_port
+from tests.support import free_port, need
 
 
 @pytest.fixture(autouse=True)
@@ -51,21 +49,6 @@ def create_container(docker_sdk, test_image, request) -> Iterator[Callable]:
     for container in made:
         with contextlib.suppress(Exception):
             container.remove(force=True)
-
-
-def wait_until(check: Callable[[], bool], timeout: float = 15.0, what: str = "condition") -> None:
-    """Poll ``check`` until it is true (for container state changes that take a moment)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-def wait_for_log(container, text: str, timeout: float = 15.0) -> None:
-    """Block until the container has printed ``text``."""
-    wait_until(lambda: text in container.logs().decode(), timeout, f"{text!r} in the log")
 
 
 @dataclass(frozen=True)

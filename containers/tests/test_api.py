@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from containers.tests.conftest import wait_for_log, wait_until
+from tests.support import wait_for_log, wait_until
 
 pytestmark = pytest.mark.django_db
 

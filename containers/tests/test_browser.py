@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from containers.tests.conftest import wait_for_log
+from tests.support import wait_for_log
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

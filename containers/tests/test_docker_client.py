@@ -10,7 +10,7 @@ import threading
 import pytest
 
 from containers.docker_client import ContainerNotFound, DockerClient, DockerUnavailable
-from containers.tests.conftest import wait_for_log
+from tests.support import wait_for_log
 
 MANY = 200
 

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import need
 from containers.tests.dockerd import SecondDockerd
+from tests.support import need
 
 pytestmark = pytest.mark.django_db
 

@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from containers.tests.conftest import wait_for_log
+from tests.support import wait_for_log
 
 pytestmark = pytest.mark.django_db
 

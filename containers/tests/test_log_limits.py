@@ -8,7 +8,7 @@ import re
 import pytest
 
 from containers.logs import DOWNLOAD_CHUNK, LogLine, line_size
-from containers.tests.conftest import wait_for_log
+from tests.support import wait_for_log
 
 pytestmark = pytest.mark.django_db
 

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from containers.tests.conftest import wait_for_log, wait_until
+from tests.support import wait_for_log, wait_until
 
 pytestmark = pytest.mark.django_db
 

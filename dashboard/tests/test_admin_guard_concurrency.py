@@ -2,7 +2,7 @@
 
 On PostgreSQL (READ COMMITTED) each demotion locks only its own account row; without dashboard.accounts'
 advisory lock both would count the other admin as still there and both commit, leaving Portico without an admin.
-PostgreSQL pass only (conftest.POSTGRES_TESTS): the suite's in-memory SQLite cannot make a second writer wait.
+PostgreSQL pass only (pytest.mark.postgres): the suite's in-memory SQLite cannot make a second writer wait.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from django.test import Client
 from dashboard import accounts
 from dashboard.roles import role_of
 
-pytestmark = [pytest.mark.postgres_only, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.postgres_only, pytest.mark.django_db(transaction=True), pytest.mark.postgres]
 
 HOLD_SECONDS = 3  # how long the first demotion stays in its transaction when nothing releases it
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
 
 # Log endpoints answer a window of lines chosen by tail/since/until/search, the way `docker logs` does;
 # pages of a log that grows while it is read would skip or repeat lines.

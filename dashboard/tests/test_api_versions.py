@@ -16,7 +16,7 @@ import pytest
 from containers.models import Engine
 from dashboard.models import ApiToken, AuditEntry
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
 
 TASK = {"domain": "gctask.com", "path": "/task/", "targets": [{"host": "mytaskapi", "port": 80}]}
 

@@ -10,7 +10,7 @@ from django.utils import timezone
 from dashboard import audit
 from dashboard.models import AuditEntry
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
 
 
 @pytest.fixture

@@ -1,6 +1,6 @@
 """The database Portico runs on: the one DATABASE_URL names (PostgreSQL for scale-out), else SQLite in VAR_DIR.
 
-scripts/test runs this file on both engines (conftest.POSTGRES_TESTS), so the PostgreSQL pass cannot quietly
+scripts/test runs this file on both engines (pytest.mark.postgres), so the PostgreSQL pass cannot quietly
 run on SQLite, and a Portico set up the way scripts/serve does it (migrate, ensure_admin) works on either.
 """
 
@@ -12,7 +12,9 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
-from conftest import POSTGRES_SCHEMES, PorticoServer
+from tests.support import POSTGRES_SCHEMES, PorticoServer
+
+pytestmark = pytest.mark.postgres
 
 
 @pytest.mark.django_db

@@ -19,8 +19,8 @@ import httpx
 import pytest
 from django.core.management import call_command
 
-from conftest import free_port, need, nginx_bin, wait_for_port
 from dashboard.filemodes import loose_paths
+from tests.support import free_port, need, nginx_bin, wait_for_port
 
 ROOT = Path(__file__).resolve().parents[2]
 

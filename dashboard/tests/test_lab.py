@@ -13,14 +13,13 @@ import uuid
 import httpx
 import pytest
 
-from conftest import free_port, wait_for_port
 from dashboard import lab
 from dashboard.models import LabContainer
 from dashboard.tests.labs import host_network_spec
 from routes.models import Domain, Route
-from routes.tests.conftest import managed_nginx  # noqa: F401 (Portico's own nginx on a free port)
+from tests.support import free_port, wait_for_port
 
-pytestmark = [pytest.mark.docker, pytest.mark.django_db]
+pytestmark = [pytest.mark.docker, pytest.mark.django_db, pytest.mark.postgres]
 
 
 @pytest.fixture(autouse=True)

@@ -8,7 +8,6 @@ import pytest
 
 from dashboard import lab
 from dashboard.tests.labs import host_network_spec
-from routes.tests.conftest import managed_nginx  # noqa: F401 (Portico's own nginx on a free port)
 
 pytestmark = [pytest.mark.browser, pytest.mark.docker, pytest.mark.django_db(transaction=True)]
 

@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from dashboard.models import ApiToken, AuditEntry, hash_token
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
 
 
 def bearer(plain: str) -> Client:

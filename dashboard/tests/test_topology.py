@@ -12,7 +12,6 @@ from containers.docker_client import ContainerInfo, PortBinding
 from dashboard import lab, topology
 from dashboard.tests.labs import host_network_spec
 from routes.models import Domain, Route, Target
-from routes.tests.conftest import managed_nginx  # noqa: F401 (Portico's own nginx on a free port)
 
 SVG = "{http://www.w3.org/2000/svg}"
 

@@ -8,7 +8,7 @@ from django.contrib.auth import get_user_model
 from dashboard.models import AuditEntry
 from dashboard.roles import can, role_of
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
 
 
 def post(api, body):

@@ -9,7 +9,7 @@ from django.urls import reverse
 from dashboard.models import AuditEntry
 from dashboard.roles import role_of
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
 HX = {"HX-Request": "true"}
 
 

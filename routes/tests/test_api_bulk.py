@@ -7,7 +7,7 @@ import pytest
 from dashboard.models import AuditEntry
 from routes.models import Route
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
 
 
 @pytest.fixture

@@ -5,7 +5,10 @@ from __future__ import annotations
 import threading
 from collections import Counter
 
+import pytest
 import requests
+
+pytestmark = pytest.mark.postgres
 
 THREADS = 20
 

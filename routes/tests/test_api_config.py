@@ -11,7 +11,7 @@ from dashboard.models import AuditEntry
 from routes.models import Domain, Route
 from routes.state import export_state
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
 
 DOC = {
     "version": 1,

@@ -7,7 +7,7 @@ import pytest
 from dashboard.models import AuditEntry
 from routes.models import Domain, Route
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
 
 TASK = {"domain": "gctask.com", "path": "/task/", "targets": [{"host": "mytaskapi", "port": 80}]}
 

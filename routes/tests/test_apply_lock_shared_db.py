@@ -2,7 +2,7 @@
 
 Each "host" is a thread with its own database connection and its own VAR_DIR lock file, so only the advisory
 lock on the database (routes.publish._database_apply_lock) can keep their applies apart. PostgreSQL only (in
-scripts/test's PostgreSQL pass, conftest.POSTGRES_TESTS): SQLite is one file on one host, where the lock file
+scripts/test's PostgreSQL pass, pytest.mark.postgres): SQLite is one file on one host, where the lock file
 is the whole story, and test_publish.py covers it.
 """
 
@@ -16,8 +16,8 @@ import pytest
 from routes import publish
 from routes.tests.test_state_locks import Box, thread
 
-# Collected only by the PostgreSQL pass (pytest --postgres); the SQLite pass deselects them (conftest.py).
-pytestmark = pytest.mark.postgres_only
+# Collected only by the PostgreSQL pass (pytest --postgres); the SQLite pass deselects them (tests/fixtures/postgres.py).
+pytestmark = [pytest.mark.postgres_only, pytest.mark.postgres]
 
 
 @pytest.mark.django_db(transaction=True)

@@ -6,7 +6,7 @@ import pytest
 
 from routes import publish
 
-pytestmark = [pytest.mark.nginx, pytest.mark.django_db]
+pytestmark = [pytest.mark.nginx, pytest.mark.django_db, pytest.mark.postgres]
 
 
 def test_export_delete_import_apply_gives_byte_identical_nginx_files(

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
-from conftest import free_port, need, nginx_bin
+from tests.support import free_port, need, nginx_bin
 
 pytestmark = pytest.mark.nginx
 

@@ -24,7 +24,7 @@ from routes.tests.test_npm_apply import live, npm_publishing, published  # noqa:
 from routes.tests.test_npm_publisher import GCTASK
 from routes.tests.test_publish import BrokenRender, live_files, route, set_state
 
-pytestmark = [pytest.mark.nginx, pytest.mark.django_db]
+pytestmark = [pytest.mark.nginx, pytest.mark.django_db, pytest.mark.postgres]
 
 
 def assert_page_shows(client, user, revision_id: int, message: str) -> None:

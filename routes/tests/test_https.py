@@ -22,13 +22,13 @@ from certificates.acme_client import ChallengeFiles
 from certificates.models import Certificate
 from certificates.sealing import seal
 from certificates.tests.pki import Issued, chain, make_cert, pki
-from conftest import free_port
 from dashboard.models import AuditEntry
 from routes import publish
 from routes.models import Revision
 from routes.render import TlsCert, file_name, render_config
 from routes.schemas import ConfigDocument
 from routes.state import replace_state
+from tests.support import free_port
 
 pytestmark = [pytest.mark.nginx, pytest.mark.django_db]
 
@@ -297,7 +297,7 @@ def test_stapling_is_on_only_for_chains_that_name_an_ocsp_responder_and_nginx_t_
 
     from routes.publish import NginxPublisher  # noqa: F401 (the publisher computes TlsCert the same way)
     from routes.render import RenderOptions, tls_cert
-    from routes.tests.conftest import nginx_test_files
+    from routes.tests.support import nginx_test_files
 
     key = ec.generate_private_key(ec.SECP256R1())
     plain = leaf("plain.test")

@@ -6,11 +6,11 @@ import uuid
 
 import pytest
 
-from conftest import free_port
 from containers.docker_client import DockerClient
 from dashboard import lab
 from routes.lints import HOST, lint, plan_warnings
 from routes.schemas import ConfigDocument, DomainSpec, RouteSpec, TargetSpec
+from tests.support import free_port
 
 pytestmark = [pytest.mark.docker]
 

@@ -39,7 +39,7 @@ def _lecture(front, task) -> None:
 @pytest.fixture
 def system_nginx(nginx_instance, settings, tmp_path):
     """A running nginx that is not Portico's: its nginx.conf includes a directory Portico is told to write."""
-    from routes.tests.conftest import Proxy
+    from routes.tests.support import Proxy
 
     sites = tmp_path / "system-sites"
     sites.mkdir()

@@ -139,7 +139,7 @@ def test_status_reports_npm_and_never_the_secret(npm_configured, api_client, vie
 
 
 def test_an_unreachable_npm_is_reported_in_status(db, api_client, viewer_user):
-    from conftest import free_port
+    from tests.support import free_port
 
     NpmSettings.objects.create(pk=1, url=f"http://127.0.0.1:{free_port()}/api", identity="a@example.com", secret="x")
     body = api_client(viewer_user).get("/api/v1/npm/status").json()

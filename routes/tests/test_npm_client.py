@@ -161,7 +161,7 @@ def test_a_slow_npm_is_a_timeout_error(npm: NpmTarget):
 
 
 def test_an_unreachable_npm_is_an_error_with_the_url():
-    from conftest import free_port
+    from tests.support import free_port
 
     url = f"http://127.0.0.1:{free_port()}/api"
     with NpmClient(url, "a@example.com", "x", timeout=1) as client, pytest.raises(NpmError) as failed:

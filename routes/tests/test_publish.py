@@ -15,13 +15,13 @@ from pathlib import Path
 import pytest
 from django.conf import settings as django_settings
 
-from conftest import free_port
 from routes import publish
 from routes.models import Revision
 from routes.schemas import ConfigDocument
 from routes.state import export_state, replace_state
+from tests.support import free_port
 
-pytestmark = [pytest.mark.nginx, pytest.mark.django_db]
+pytestmark = [pytest.mark.nginx, pytest.mark.django_db, pytest.mark.postgres]
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -8,7 +8,7 @@ from routes.models import Revision
 from routes.schemas import ConfigDocument
 from routes.state import export_state, replace_state
 
-pytestmark = [pytest.mark.nginx, pytest.mark.django_db]
+pytestmark = [pytest.mark.nginx, pytest.mark.django_db, pytest.mark.postgres]
 
 
 def _state(port: int, *paths: str) -> None:

@@ -14,7 +14,7 @@ from pydantic import ValidationError
 
 from routes.render import RenderOptions, file_name, is_static_host, render_config, render_warnings
 from routes.schemas import ConfigDocument
-from routes.tests.conftest import nginx_test_files
+from routes.tests.support import nginx_test_files
 
 GOLDEN = Path(__file__).parent / "golden"
 OPTIONS = RenderOptions(listen="127.0.0.1:8080", resolvers=("127.0.0.1",))

@@ -10,6 +10,8 @@ from routes.models import Domain, Route
 from routes.schemas import ConfigDocument, RouteSpec
 from routes.state import export_state, replace_state
 
+pytestmark = pytest.mark.postgres
+
 GCTASK = {
     "domains": [
         {

@@ -2,7 +2,7 @@
 
 On PostgreSQL (READ COMMITTED) writers run side by side; these tests pin the turn-taking that
 routes.state.lock_state adds there, and without it they fail. They run in scripts/test's PostgreSQL pass
-(conftest.POSTGRES_TESTS) and are left out of the SQLite pass: Portico's SQLite file serializes writers with BEGIN
+(pytest.mark.postgres) and are left out of the SQLite pass: Portico's SQLite file serializes writers with BEGIN
 IMMEDIATE, but the suite's in-memory SQLite test database cannot make a second writer wait (it fails at once
 with "database table is locked"), so there is nothing to learn there.
 
@@ -24,8 +24,8 @@ from routes.models import Domain, Route
 from routes.schemas import ConfigDocument
 from routes.state import export_state, replace_state
 
-# Collected only by the PostgreSQL pass (pytest --postgres); the SQLite pass deselects them (conftest.py).
-pytestmark = pytest.mark.postgres_only
+# Collected only by the PostgreSQL pass (pytest --postgres); the SQLite pass deselects them (tests/fixtures/postgres.py).
+pytestmark = [pytest.mark.postgres_only, pytest.mark.postgres]
 
 # How long the first replace stays inside its transaction when nobody releases it (the second writer, if it
 # waits as it should, cannot release it).

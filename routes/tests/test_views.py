@@ -13,6 +13,8 @@ from routes.models import Domain, Revision, Route, Target
 from routes.schemas import RouteSpec
 from routes.state import export_state, save_route
 
+pytestmark = pytest.mark.postgres
+
 HX = {"HX-Request": "true"}
 
 

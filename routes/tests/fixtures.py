@@ -1,58 +1,25 @@
-"""Fixtures for publishing tests: Portico's managed nginx on a free port, echo backends, a request loop."""
+"""Fixtures for the publishing tests (registered in the root conftest's pytest_plugins): Portico's managed nginx on a
+free port, nginx in a container, echo backends, a request loop, ``manage.py portico`` as the shell runs it.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import io
-import json
 import os
-import threading
-import time
+import re
+import shutil
+import subprocess
+import tarfile
 from collections.abc import Callable, Iterator
 from contextlib import redirect_stderr, redirect_stdout
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 import httpx
 import pytest
 from django.core.management import ManagementUtility
 
-from conftest import free_port, need, nginx_bin
-from routes.tests.npm_fake import npm  # noqa: F401  (the fake or real NPM the NPM tests talk to)
-
-
-class EchoBackend:
-    """An HTTP server on 127.0.0.1 that answers every request with its name, the path and headers it got."""
-
-    def __init__(self, name: str):
-        self.name = name
-        self.requests: list[dict] = []
-        backend = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_GET(self):  # noqa: N802 (http.server's naming)
-                seen = {"backend": backend.name, "path": self.path, "headers": dict(self.headers.items())}
-                backend.requests.append(seen)
-                body = json.dumps(seen).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.port = self.server.server_address[1]
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+from routes.tests.support import EchoBackend, Proxy, RequestLoop
+from tests.support import free_port, need, nginx_bin
 
 
 @pytest.fixture
@@ -68,23 +35,6 @@ def echo_backend() -> Iterator[Callable[[str], EchoBackend]]:
     yield start
     for backend in started:
         backend.stop()
-
-
-class Proxy:
-    """Talks to the managed nginx under test the way a browser would (Host header, 127.0.0.1 only)."""
-
-    def __init__(self, port: int):
-        self.port = port
-        self.client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10, trust_env=False)
-
-    def get(self, host: str, path: str, **kwargs) -> httpx.Response:
-        return self.client.get(path, headers={"Host": host, **kwargs.pop("headers", {})}, **kwargs)
-
-    def seen(self, host: str, path: str) -> dict:
-        """What the backend received for this request (the echo JSON); fails unless the answer is 200."""
-        response = self.get(host, path)
-        assert response.status_code == 200, (response.status_code, response.text[:300])
-        return response.json()
 
 
 @pytest.fixture
@@ -116,75 +66,12 @@ def managed_nginx(settings, tmp_path) -> Iterator[Proxy]:
     nginx.stop()
 
 
-class RequestLoop:
-    """Requests through the proxy in a thread, without pause, counting the ones that fail."""
-
-    def __init__(self, proxy: Proxy, host: str, path: str, ok: Callable[[httpx.Response], bool]):
-        self.proxy, self.host, self.path, self.ok = proxy, host, path, ok
-        self.total = 0
-        self.failures: list[str] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        with httpx.Client(base_url=f"http://127.0.0.1:{self.proxy.port}", timeout=5, trust_env=False) as client:
-            while not self._stop.is_set():
-                try:
-                    # A new connection per request, like `while curl ...`: an idle kept-alive connection that an
-                    # old worker closes at a reload is retried by browsers but not by httpx.
-                    response = client.get(self.path, headers={"Host": self.host, "Connection": "close"})
-                    good = self.ok(response)
-                    detail = f"{response.status_code} {response.text[:100]}"
-                except httpx.HTTPError as exc:
-                    good, detail = False, repr(exc)
-                self.total += 1
-                if not good:
-                    self.failures.append(detail)
-
-    def __enter__(self) -> RequestLoop:
-        self._thread.start()
-        deadline = time.monotonic() + 5
-        while self.total < 5 and time.monotonic() < deadline:
-            time.sleep(0.01)
-        return self
-
-    def __exit__(self, *exc) -> None:
-        time.sleep(0.2)
-        self._stop.set()
-        self._thread.join(10)
-
-
 @pytest.fixture
 def request_loop() -> Callable[..., RequestLoop]:
     def make(proxy: Proxy, host: str, path: str, ok: Callable[[httpx.Response], bool]) -> RequestLoop:
         return RequestLoop(proxy, host, path, ok)
 
     return make
-
-
-def nginx_test_files(files: dict[str, str], workdir: Path) -> tuple[bool, str]:
-    """Run real ``nginx -t`` on a main config that includes ``files`` (as Portico's managed nginx does)."""
-    import subprocess
-
-    from routes.nginx import MAIN_CONF
-
-    binary = nginx_bin()
-    if not binary:
-        need("nginx", "the nginx binary is not installed (apt-get install nginx)")
-    sites = workdir / "sites"
-    sites.mkdir(parents=True, exist_ok=True)
-    for old in sites.glob("*.conf"):
-        old.unlink()
-    for name, text in files.items():
-        (sites / name).write_text(text)
-    for sub in ("logs", "temp"):
-        (workdir / sub).mkdir(exist_ok=True)
-    conf = workdir / "nginx.conf"
-    conf.write_text(MAIN_CONF.format(prefix=workdir, listen="127.0.0.1:8080", sites=sites))
-    proc = subprocess.run(
-        [binary, "-t", "-p", str(workdir), "-c", str(conf)], capture_output=True, text=True, timeout=60
-    )
-    return proc.returncode == 0, proc.stderr + proc.stdout
 
 
 # --- nginx in a container (PORTICO_NGINX_MODE=container) ------------------------------------------------
@@ -205,13 +92,6 @@ http {
 
 def _nginx_image_tar() -> bytes:
     """A root filesystem with this machine's real nginx (binary + the libraries ldd lists) and busybox."""
-    import io
-    import os
-    import re
-    import shutil
-    import subprocess
-    import tarfile
-
     binary = nginx_bin()
     busybox = shutil.which("busybox") or "/bin/busybox"
     libs = re.findall(r"(/\S+\.so[.\d]*)", subprocess.run(["ldd", binary], capture_output=True, text=True).stdout)
@@ -266,8 +146,6 @@ def nginx_image(docker_sdk) -> str:
 @pytest.fixture
 def container_nginx(settings, tmp_path, docker_sdk, nginx_image, request) -> Iterator[Proxy]:
     """nginx running in a container (host network, a free 127.0.0.1 port); Portico set to container mode."""
-    import contextlib
-
     port = free_port()
     name = f"portico-t-nginx-{os.getpid()}-{request.node.name[:20].lower()}"
     container = docker_sdk.containers.run(
