@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import free_port
 from routes import publish
 from routes.schemas import ConfigDocument
 from routes.state import export_state, replace_state
+from routes.tests.support import Proxy
 from routes.tests.test_publish import BrokenRender
+from tests.support import free_port
 
 pytestmark = [pytest.mark.nginx, pytest.mark.django_db]
 
@@ -39,8 +40,6 @@ def _lecture(front, task) -> None:
 @pytest.fixture
 def system_nginx(nginx_instance, settings, tmp_path):
     """A running nginx that is not Portico's: its nginx.conf includes a directory Portico is told to write."""
-    from routes.tests.support import Proxy
-
     sites = tmp_path / "system-sites"
     sites.mkdir()
     (sites / "someone-else.conf").write_text("# a file Portico must leave alone\n")
