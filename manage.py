@@ -7,7 +7,7 @@ import sys
 
 def main():
     """Run administrative tasks."""
-    from dashboard.filemodes import restrict_umask
+    from core.filemodes import restrict_umask
 
     restrict_umask()  # before settings create var/, the secret key and the database
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "dashboard.settings")

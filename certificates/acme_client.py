@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from django.conf import settings
 
 from certificates.dns_providers import DnsError, DnsProvider
-from dashboard.filemodes import open_passage
+from core.filemodes import open_passage
 
 log = logging.getLogger(__name__)
 

@@ -14,9 +14,9 @@ from ninja.pagination import paginate
 from certificates import operations
 from certificates.models import Certificate
 from certificates.pem import MAX_PEM_CHARS
-from dashboard import audit
-from dashboard.api_common import IF_MATCH, PagePagination, filter_by, if_match_versions, require, set_etag
-from dashboard.errors import Invalid
+from core import audit
+from core.api import IF_MATCH, PagePagination, filter_by, if_match_versions, require, set_etag
+from core.errors import Invalid
 
 router = Router(tags=["certificates"])
 

@@ -1,7 +1,7 @@
 """Every change to certificates: request, upload, renew, delete, and the worker's orders and renewals.
 
 Each operation checks the actor's role, locks the row, claims its version, writes and audits in one transaction,
-and raises dashboard.errors (Forbidden, NotFound, Conflict, Stale, Invalid, Unavailable). Pages, the API and
+and raises core.errors (Forbidden, NotFound, Conflict, Stale, Invalid, Unavailable). Pages, the API and
 ``manage.py certificates`` only call these. Private keys and DNS secrets are sealed before they are stored and
 never reach an audit entry.
 """
@@ -28,9 +28,9 @@ from certificates.acme_client import DNS01, HTTP01, AcmeClient, AcmeError, new_a
 from certificates.dns_providers import DnsError, check_settings, is_secret, provider_for
 from certificates.models import AcmeAccount, Certificate
 from certificates.sealing import SealError, seal, unseal
-from dashboard import audit
-from dashboard.errors import INVALID_INPUT, Conflict, Forbidden, Invalid, NotFound, Stale
-from dashboard.roles import can
+from core import audit
+from core.errors import INVALID_INPUT, Conflict, Forbidden, Invalid, NotFound, Stale
+from core.roles import can
 from routes.validators import normalize_domain
 
 log = logging.getLogger(__name__)

@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
 from django.utils.translation import gettext as _
 
-from dashboard.errors import Invalid
+from core.errors import Invalid
 
 # The largest PEM text accepted: a leaf plus a long chain is a few kilobytes; this bounds the parsing work.
 MAX_PEM_CHARS = 65_536

@@ -9,7 +9,7 @@ from django.utils.translation import gettext as _
 from containers.docker_client import ContainerDetail, ContainerInfo, DockerError
 from containers.engines import EngineRef, client_for
 from containers.status import is_route_target, scope_allows
-from dashboard import audit
+from core import audit
 
 ACTIONS = ("start", "stop", "restart")
 

@@ -38,9 +38,9 @@ from containers.logs import (
 )
 from containers.models import Engine
 from containers.status import RouteLink, container_row, domain_containers, list_engines
-from dashboard import audit
-from dashboard.api_common import ApiError, ErrorOut, LazyPage, PagePagination, check_if_match, require, set_etag
-from dashboard.visibility import sees_upstream_words, without_credentials
+from core import audit
+from core.api import ApiError, ErrorOut, LazyPage, PagePagination, check_if_match, require, set_etag
+from core.visibility import sees_upstream_words, without_credentials
 
 router = Router(tags=["containers"])
 ERRORS = {400: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut, 503: ErrorOut}

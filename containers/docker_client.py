@@ -29,7 +29,7 @@ import requests.exceptions
 import urllib3.exceptions
 from django.conf import settings
 
-from dashboard.visibility import without_credentials
+from core.visibility import without_credentials
 
 if TYPE_CHECKING:
     from requests.sessions import _Settings

@@ -13,7 +13,7 @@ from django.db import transaction
 
 from containers.docker_client import DockerClient, TlsFiles
 from containers.models import LOCAL, Engine
-from dashboard.visibility import without_credentials
+from core.visibility import without_credentials
 
 
 class EngineNotFound(LookupError):
@@ -118,7 +118,7 @@ def remove_engine(
     ``check_version`` gets the row's version under its lock and raises to refuse (the API's If-Match).
     Raises BuiltinEngine for ``local`` and EngineNotFound for a name no engine has.
     """
-    from dashboard import audit
+    from core import audit
 
     if name == LOCAL:
         raise BuiltinEngine("The local engine is built in (set PORTICO_DOCKER_URL to change it).")

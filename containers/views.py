@@ -33,12 +33,11 @@ from containers.forms import EngineForm, FilterForm
 from containers.logs import LogQuery, LogQueryError, LogRead, as_text, iter_logs, iter_merged, merged_logs, read_logs
 from containers.models import Engine
 from containers.status import container_row, domain_containers, list_engines
-from dashboard import audit
-from dashboard.api_common import ApiError
-from dashboard.auth import capability_required
-from dashboard.htmx import HtmxHttpRequest, is_fragment, page_or_fragment
-from dashboard.roles import can
-from dashboard.visibility import without_credentials
+from core import audit
+from core.api import ApiError
+from core.htmx import HtmxHttpRequest, is_fragment, page_or_fragment
+from core.roles import can, capability_required
+from core.visibility import without_credentials
 
 INDEX = "containers/index.html"
 DETAIL = "containers/detail.html"

@@ -12,8 +12,8 @@ from django.core.validators import validate_email
 from django.db import IntegrityError, connection, transaction
 from django.utils.translation import gettext as _
 
-from dashboard import audit
-from dashboard.roles import ROLES, role_of, set_role
+from core import audit
+from core.roles import ROLES, role_of, set_role
 
 ADMINS_LOCK_KEY = 0x706F7274_61646D  # "portadm": changes that may cost Portico an admin take turns on PostgreSQL
 

@@ -17,9 +17,9 @@ from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
 from ninja.security import SessionAuth
 
-from dashboard.api_common import IF_MATCH, ApiError, ErrorOut, django_errors, error_response
+from core.api import IF_MATCH, ApiError, ErrorOut, django_errors, error_response, require
+from core.errors import INVALID_INPUT, Invalid, OperationError, field_errors
 from dashboard.auth import BearerTokenAuth, authenticate_token
-from dashboard.errors import INVALID_INPUT, Invalid, OperationError, field_errors
 
 
 def _docs_auth(view: Callable) -> Callable:
@@ -124,7 +124,7 @@ def _does_not_exist(request: HttpRequest, exc: Exception) -> HttpResponse:
 @api.exception_handler(DataError)
 def _data_error(request: HttpRequest, exc: DataError) -> HttpResponse:
     # PostgreSQL refuses values SQLite stores (a NUL inside a YAML document, text longer than its column...):
-    # the statement failed and its transaction is rolled back, so nothing changed. dashboard.storable stops the
+    # the statement failed and its transaction is rolled back, so nothing changed. core.storable stops the
     # known cases with field errors first; this keeps the rest a 422 instead of a 500, logged for a fix.
     logging.getLogger(__name__).warning("The database refused a value in %s %s: %s", request.method, request.path, exc)
     return error_response(422, "Invalid input: a value the database cannot store (too long, out of range or with NUL).")
@@ -156,8 +156,6 @@ if settings.PORTICO_BENCH_FLOOR:
     @api.get("/bench/floor", tags=["system"], include_in_schema=False)
     def bench_floor(request: HttpRequest) -> dict[str, bool]:
         """bench/'s floor: an authenticated API request that does nothing else (only with PORTICO_BENCH_FLOOR)."""
-        from dashboard.api_common import require
-
         require(request, "view_portico")
         return {"ok": True}
 
@@ -166,7 +164,7 @@ def _mount_routers() -> None:
     # Each app owns one router; they are mounted here so the OpenAPI document holds everything.
     from certificates.api import router as certificates_router
     from containers.api import router as containers_router
-    from dashboard.audit_api import router as audit_router
+    from core.api.audit import router as audit_router
     from dashboard.overview_api import router as overview_router
     from dashboard.tokens_api import router as tokens_router
     from dashboard.users_api import router as users_router

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse
 
-from dashboard.api_common import error_response
+from core.api import error_response
 
 _REWRITTEN = (400, 404, 405)
 

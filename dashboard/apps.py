@@ -11,6 +11,6 @@ class DashboardConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from dashboard.roles import ensure_role_groups
+        from core.roles import ensure_role_groups
 
         post_migrate.connect(ensure_role_groups, sender=self)

@@ -1,17 +1,14 @@
-"""Login enforcement for every page, login throttling, role checks for views, and bearer tokens for the API."""
+"""Login enforcement for every page, login throttling, and bearer tokens for the API."""
 
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Callable
-from functools import wraps
 
 from axes.backends import AxesStandaloneBackend
 from axes.handlers.database import AxesDatabaseHandler
 from django.conf import settings
 from django.contrib.auth.forms import AuthenticationForm
 from django.contrib.auth.middleware import LoginRequiredMiddleware
-from django.core.exceptions import PermissionDenied
 from django.db.models import Sum
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
@@ -20,7 +17,6 @@ from django.utils.translation import ngettext
 from ninja.security import HttpBearer
 
 from dashboard.models import ApiToken, hash_token
-from dashboard.roles import can
 
 
 class PorticoLoginRequiredMiddleware(LoginRequiredMiddleware):
@@ -90,21 +86,6 @@ def lockout_response(request: HttpRequest, original_response=None, credentials=N
     form = AuthenticationForm(request, initial={"username": username})
     context = {"form": form, "lockout": lockout_message(), "next": request.POST.get("next", "")}
     return render(request, "registration/login.html", context, status=429)
-
-
-def capability_required(capability: str) -> Callable:
-    """View decorator: 403 unless the logged-in user holds ``capability``."""
-
-    def decorator(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
-        @wraps(view)
-        def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
-            if not can(request.user, capability):
-                raise PermissionDenied(f"Your role may not do this (needs {capability}).")
-            return view(request, *args, **kwargs)
-
-        return wrapper
-
-    return decorator
 
 
 def authenticate_token(plain: str) -> ApiToken | None:

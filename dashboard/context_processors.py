@@ -5,7 +5,7 @@ from django.http import HttpRequest
 from django.urls import NoReverseMatch, reverse
 from django.utils.translation import gettext_lazy as _
 
-from dashboard.roles import ROLE_LABELS, can, role_of
+from core.roles import ROLE_LABELS, can, role_of
 
 # (url name, label); an entry whose page does not exist yet is left out of the menu.
 NAVIGATION = [

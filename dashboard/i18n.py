@@ -7,7 +7,7 @@ from collections.abc import Callable
 from django.http import HttpRequest, HttpResponse
 from django.utils import translation
 
-API_PREFIX = "/api/"
+from core.api import API_PREFIX
 
 
 class ApiInEnglishMiddleware:

@@ -22,8 +22,8 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from containers import docker_client as dc
-from dashboard import audit
-from dashboard.errors import error_message
+from core import audit
+from core.errors import error_message
 from dashboard.models import LabContainer
 from routes.models import Domain
 from routes.schemas import ConfigDocument, DomainSpec, RouteSpec, TargetSpec

@@ -4,8 +4,8 @@ from django.http import HttpRequest
 from ninja import Router, Schema
 from pydantic import Field
 
+from core.api import require
 from dashboard import topology
-from dashboard.api_common import require
 
 router = Router(tags=["overview"])
 

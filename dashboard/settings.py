@@ -55,6 +55,7 @@ INSTALLED_APPS = [
     "django_htmx",
     "ninja",
     "axes",
+    "core",
     "dashboard",
     "routes",
     "containers",
@@ -74,7 +75,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
-    "dashboard.storable.RejectNulMiddleware",
+    "core.storable.RejectNulMiddleware",
     "dashboard.api_fallback.ApiErrorShapeMiddleware",
     # Last, so it sees the login view's answer and replaces it with the lockout page when throttled.
     "axes.middleware.AxesMiddleware",
@@ -176,7 +177,7 @@ STORAGES = {
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
 WHITENOISE_USE_FINDERS = True
-# collectstatic writes with the process umask (077, see dashboard/filemodes.py), not Django's default 0644.
+# collectstatic writes with the process umask (077, see core/filemodes.py), not Django's default 0644.
 FILE_UPLOAD_PERMISSIONS = None
 
 SESSION_COOKIE_HTTPONLY = True

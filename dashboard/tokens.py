@@ -8,7 +8,7 @@ from datetime import datetime
 from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
 
-from dashboard import audit
+from core import audit
 from dashboard.models import ApiToken
 
 

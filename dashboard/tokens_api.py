@@ -10,9 +10,9 @@ from django.utils import timezone
 from ninja import Field, Query, Router, Schema, Status
 from ninja.pagination import paginate
 
-from dashboard.api_common import ApiError, PagePagination, check_if_match, filter_by, require, set_etag
+from core.api import ApiError, PagePagination, check_if_match, filter_by, require, set_etag
+from core.roles import can
 from dashboard.models import ApiToken
-from dashboard.roles import can
 from dashboard.tokens import TokenError, issue_token
 from dashboard.tokens import revoke_token as revoke_token_op
 

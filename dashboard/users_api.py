@@ -11,7 +11,8 @@ from django.http import HttpRequest, HttpResponse
 from ninja import Field, Query, Router, Schema, Status
 from ninja.pagination import paginate
 
-from dashboard import audit
+from core import audit
+from core.api import ApiError, PagePagination, check_if_match_tag, filter_by, require
 from dashboard.accounts import (
     AccountError,
     account_etag,
@@ -21,7 +22,6 @@ from dashboard.accounts import (
     role_name,
     update_account,
 )
-from dashboard.api_common import ApiError, PagePagination, check_if_match_tag, filter_by, require
 
 router = Router(tags=["users"])
 

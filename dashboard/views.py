@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import json
-
 from django.contrib import messages
-from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
@@ -13,16 +10,14 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 from django_htmx.http import HttpResponseClientRefresh
 
+from core.htmx import is_fragment, page_or_fragment
+from core.roles import ROLE_LABELS, ROLES, capability_required
 from dashboard import lab, topology
 from dashboard.accounts import AccountError, accounts, create_account, get_account, role_name, update_account
-from dashboard.auth import capability_required
-from dashboard.forms import AccountForm, AuditFilterForm, TokenForm
-from dashboard.htmx import is_fragment, page_or_fragment
-from dashboard.models import ApiToken, AuditEntry
-from dashboard.roles import ROLE_LABELS, ROLES, can
+from dashboard.forms import AccountForm, TokenForm
+from dashboard.models import ApiToken
 from dashboard.tokens import TokenError, issue_token
 from dashboard.tokens import revoke_token as revoke_token_op
-from dashboard.visibility import audit_value
 
 
 def _overview_context() -> dict:
@@ -106,34 +101,6 @@ def revoke_token(request: HttpRequest, token_id: int) -> HttpResponse:
     if request.htmx:
         return HttpResponseClientRefresh()
     return redirect("tokens")
-
-
-AUDIT_PAGE_SIZE = 50
-
-
-@capability_required("view_portico")
-def audit_log(request: HttpRequest) -> HttpResponse:
-    """Every change from the UI, the API and the CLI, newest first, filtered and paged (never capped)."""
-    from dashboard.audit_api import AuditFilters, filter_entries
-
-    object_types = sorted(set(AuditEntry.objects.exclude(object_type="").values_list("object_type", flat=True)))
-    form = AuditFilterForm(request.GET or None, object_types=object_types)
-    if form.is_bound and not form.is_valid():
-        entries = AuditEntry.objects.none()
-    else:
-        data = form.cleaned_data if form.is_bound else {}
-        entries = filter_entries(AuditFilters(**{k: v for k, v in data.items() if v not in ("", None)}))
-    page = Paginator(entries, AUDIT_PAGE_SIZE).get_page(request.GET.get("page"))
-    admin = can(request.user, "administer")
-    for entry in page.object_list:
-        before, after = audit_value(entry.before, admin=admin), audit_value(entry.after, admin=admin)
-        entry.before_json = json.dumps(before, indent=2, ensure_ascii=False) if before is not None else ""
-        entry.after_json = json.dumps(after, indent=2, ensure_ascii=False) if after is not None else ""
-    query = request.GET.copy()
-    query.pop("page", None)
-    context = {"form": form, "page": page, "query": query.urlencode()}
-    template = page_or_fragment(request, "dashboard/audit.html", "audit-results")
-    return render(request, template, context)
 
 
 # --- users ---------------------------------------------------------------------------------------------

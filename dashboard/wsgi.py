@@ -4,7 +4,7 @@ import os
 
 from django.core.wsgi import get_wsgi_application
 
-from dashboard.filemodes import restrict_umask
+from core.filemodes import restrict_umask
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "dashboard.settings")
 

@@ -9,9 +9,9 @@ from ninja import Query, Router, Schema
 from ninja.pagination import paginate
 from pydantic import Field
 
-from dashboard.api_common import ApiError, ErrorOut, PagePagination, filter_by, require
-from dashboard.audit import source_of
-from dashboard.storable import UtcDatetime
+from core.api import ApiError, ErrorOut, PagePagination, filter_by, require
+from core.audit import source_of
+from core.storable import UtcDatetime
 
 router = Router(tags=["routes"])
 

@@ -6,8 +6,8 @@ from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from ninja import Field, Router, Schema
 
-from dashboard import audit
-from dashboard.api_common import ApiError, check_if_match_tag, if_match_tags, require
+from core import audit
+from core.api import ApiError, check_if_match_tag, if_match_tags, require
 from routes import config_io
 from routes.api import PlanOut
 from routes.schemas import ConfigDocument

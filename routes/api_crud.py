@@ -17,8 +17,8 @@ from ninja.pagination import paginate
 from pydantic import BaseModel, ConfigDict, field_validator
 from pydantic import ValidationError as PydanticValidationError
 
-from dashboard import audit
-from dashboard.api_common import (
+from core import audit
+from core.api import (
     ApiError,
     PagePagination,
     check_if_match,
@@ -29,7 +29,7 @@ from dashboard.api_common import (
     require,
     set_etag,
 )
-from dashboard.errors import field_errors
+from core.errors import field_errors
 from routes.models import Domain, Route
 from routes.schemas import HSTS_MAX, RouteSpec, TargetSpec
 from routes.state import (

@@ -13,10 +13,10 @@ from ninja import Query, Router, Schema
 from ninja.pagination import paginate
 from pydantic import Field
 
-from dashboard import audit
-from dashboard.api_common import ApiError, PagePagination, check_if_match, require, set_etag
-from dashboard.roles import can
-from dashboard.visibility import sees_upstream_words, without_credentials
+from core import audit
+from core.api import ApiError, PagePagination, check_if_match, require, set_etag
+from core.roles import can
+from core.visibility import sees_upstream_words, without_credentials
 from routes.npm import NpmClient, NpmConfig, NpmError, NpmNotConfigured, forget_tokens
 from routes.npm_publisher import NpmPublisher, run_import
 from routes.publish import PublishError

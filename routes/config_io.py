@@ -8,7 +8,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from dashboard.errors import field_errors
+from core.errors import field_errors
 from routes.schemas import ConfigDocument
 
 YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml")
@@ -112,7 +112,7 @@ def dump(data: dict[str, Any], fmt: str) -> str:
 
 def load(text: str | bytes, fmt: str) -> ConfigDocument:
     """Parse and validate a document; raises DocumentError naming the field (``domains.0.routes.1.path``)."""
-    from dashboard.storable import NUL_MESSAGE, nul_fields
+    from core.storable import NUL_MESSAGE, nul_fields
 
     try:
         data = yaml.load(text, Loader=StrictYamlLoader) if fmt == "yaml" else json.loads(text or b"null")

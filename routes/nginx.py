@@ -43,7 +43,7 @@ from django.conf import settings
 from certificates.models import Certificate
 from certificates.sealing import SealError
 from certificates.staging import NotServable, tls_files
-from dashboard.filemodes import open_passage
+from core.filemodes import open_passage
 from routes.render import CONFIG_PROBE, FILE_PREFIX, HTTP_FILE, config_digest, referenced_certificates, tls_digest
 
 COMMAND_TIMEOUT = 60

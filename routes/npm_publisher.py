@@ -24,7 +24,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from dashboard.errors import error_message
+from core.errors import error_message
 from routes.alphabet import check_document, check_domain
 from routes.npm import MANAGED_KEY, NGINX_META_KEYS, NpmClient, NpmError, ProxyHost
 from routes.publish import Actor, PublishError
@@ -581,7 +581,7 @@ def run_import(
     """
     from django.db import transaction
 
-    from dashboard import audit
+    from core import audit
     from routes.state import replace_state
 
     publisher = publisher or NpmPublisher()

@@ -9,10 +9,9 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
-from dashboard import audit
-from dashboard.auth import capability_required
-from dashboard.htmx import page_or_fragment
-from dashboard.roles import can
+from core import audit
+from core.htmx import page_or_fragment
+from core.roles import can, capability_required
 from routes import api_npm
 from routes.npm_publisher import run_import
 from routes.publish import PublishError

@@ -21,7 +21,7 @@ from django.db import DatabaseError, connection, transaction
 from django.db.models import Max
 from pydantic import ValidationError
 
-from dashboard import audit
+from core import audit
 from routes.alphabet import UnsafeValue, document_problems
 from routes.models import Revision
 from routes.schemas import ConfigDocument

@@ -13,11 +13,10 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
-from dashboard.audit import source_of
-from dashboard.auth import capability_required
-from dashboard.htmx import is_fragment
-from dashboard.roles import can
-from dashboard.visibility import sees_upstream_words
+from core.audit import source_of
+from core.htmx import is_fragment
+from core.roles import can, capability_required
+from core.visibility import sees_upstream_words
 from routes import publish
 from routes.models import Revision
 

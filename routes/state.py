@@ -15,9 +15,9 @@ from pydantic import ValidationError
 
 from certificates.models import Certificate
 from certificates.pem import covers
-from dashboard import audit
-from dashboard.errors import Forbidden, Invalid, NotFound, Stale, field_errors
-from dashboard.roles import can
+from core import audit
+from core.errors import Forbidden, Invalid, NotFound, Stale, field_errors
+from core.roles import can
 from routes.models import Domain, Route, Target
 from routes.schemas import ConfigDocument, DomainSpec, RouteSpec, TargetSpec
 

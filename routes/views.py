@@ -18,11 +18,10 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import reswap, retarget
 
-from dashboard import audit
-from dashboard.auth import capability_required
-from dashboard.errors import OperationError
-from dashboard.htmx import HtmxHttpRequest, is_fragment, show_on_form
-from dashboard.roles import can
+from core import audit
+from core.errors import OperationError
+from core.htmx import HtmxHttpRequest, is_fragment, show_on_form
+from core.roles import can, capability_required
 from routes.forms import (
     STALE,
     DomainForm,

@@ -10,8 +10,8 @@ from certificates import operations
 from certificates.models import Certificate
 from certificates.sealing import unseal
 from certificates.tests.pki import NOW, chain, make_cert, pki
-from dashboard.errors import Conflict, Forbidden, Invalid, Stale
-from dashboard.models import AuditEntry
+from core.errors import Conflict, Forbidden, Invalid, Stale
+from core.models import AuditEntry
 
 pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
 

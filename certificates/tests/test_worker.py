@@ -12,8 +12,8 @@ from django.utils import timezone
 from certificates import operations
 from certificates.models import AcmeAccount, Certificate
 from certificates.sealing import unseal
-from dashboard.errors import Invalid
-from dashboard.models import AuditEntry
+from core.errors import Invalid
+from core.models import AuditEntry
 from tests.support import free_port
 
 pytestmark = [pytest.mark.django_db, pytest.mark.nginx, pytest.mark.postgres]

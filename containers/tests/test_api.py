@@ -60,7 +60,7 @@ def test_list_pages_are_ordered_by_name(api_client, viewer_user, create_containe
 def test_detail_hides_environment_and_admins_reveal_it_with_an_audit_entry(
     api_client, viewer_user, admin_user, run_container
 ):
-    from dashboard.models import AuditEntry
+    from core.models import AuditEntry
 
     container = run_container(["sleep", "60"], environment={"DB_PASSWORD": "s3cret-value"})
     viewer = api_client(viewer_user)
@@ -161,7 +161,7 @@ def test_ansi_colour_codes_are_stripped(api_client, viewer_user, run_container):
 
 
 def test_actions_change_the_real_container_and_are_audited(api_client, operator_user, run_container, docker_sdk):
-    from dashboard.models import AuditEntry
+    from core.models import AuditEntry
 
     api = api_client(operator_user)
     container = run_container(["sleep", "600"])
@@ -189,7 +189,7 @@ def test_actions_change_the_real_container_and_are_audited(api_client, operator_
 
 
 def test_a_viewer_may_not_act(api_client, viewer_user, run_container):
-    from dashboard.models import AuditEntry
+    from core.models import AuditEntry
 
     container = run_container(["sleep", "600"])
     api = api_client(viewer_user)
@@ -218,7 +218,7 @@ def test_a_dead_engine_answers_503_and_the_local_engine_keeps_working(api_client
 
 
 def test_engines_are_validated_and_only_admins_change_them(api_client, admin_user, operator_user):
-    from dashboard.models import AuditEntry
+    from core.models import AuditEntry
 
     operator = api_client(operator_user)
     assert (

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from dashboard.models import AuditEntry
+from core.models import AuditEntry
 
 pytestmark = [pytest.mark.docker, pytest.mark.django_db]
 

@@ -95,7 +95,7 @@ def test_a_dead_engine_shows_its_reason_and_a_fix_hint_and_the_local_one_still_l
 
 
 def test_detail_shows_facts_and_hides_the_environment(client, viewer_user, admin_user, run_container):
-    from dashboard.models import AuditEntry
+    from core.models import AuditEntry
 
     container = run_container(
         ["sh", "-c", "echo hello-detail; sleep 60"], environment={"API_KEY": "k-123-secret"}, labels={"team": "web"}
@@ -146,7 +146,7 @@ def test_download_gives_the_lines_as_text(client, viewer_user, run_container):
 
 
 def test_operators_act_from_the_row_and_it_updates_in_place(client, operator_user, run_container):
-    from dashboard.models import AuditEntry
+    from core.models import AuditEntry
 
     client.force_login(operator_user)
     container = run_container(["sleep", "600"])

@@ -13,8 +13,8 @@ import pytest
 from django.db import connection
 from django.test import Client
 
+from core.roles import role_of
 from dashboard import accounts
-from dashboard.roles import role_of
 
 pytestmark = [pytest.mark.postgres_only, pytest.mark.django_db(transaction=True), pytest.mark.postgres]
 

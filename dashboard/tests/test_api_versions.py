@@ -14,7 +14,8 @@ from dataclasses import dataclass
 import pytest
 
 from containers.models import Engine
-from dashboard.models import ApiToken, AuditEntry
+from core.models import AuditEntry
+from dashboard.models import ApiToken
 
 pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
 

@@ -34,7 +34,7 @@ def test_an_admin_makes_a_student_account_and_promotes_it_in_place(logged_in_pag
     from django.contrib.auth import get_user_model
     from playwright.sync_api import expect
 
-    from dashboard.roles import role_of
+    from core.roles import role_of
 
     def settled():
         # htmx binds the swapped-in rows while it settles them; a person is never that quick, a test is.

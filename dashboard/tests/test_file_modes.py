@@ -19,7 +19,7 @@ import httpx
 import pytest
 from django.core.management import call_command
 
-from dashboard.filemodes import loose_paths
+from core.filemodes import loose_paths
 from tests.support import free_port, need, nginx_bin, wait_for_port
 
 ROOT = Path(__file__).resolve().parents[2]

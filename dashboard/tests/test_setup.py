@@ -9,8 +9,8 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management import call_command
 
+from core.roles import role_of
 from dashboard import env
-from dashboard.roles import role_of
 
 
 @pytest.mark.django_db
@@ -40,9 +40,9 @@ def test_ensure_admin_prints_a_random_password(settings):
 def test_roles_grant_what_they_say(make_user):
     viewer, operator, admin = make_user("v", "viewer"), make_user("o", "operator"), make_user("a", "admin")
     assert [role_of(u) for u in (viewer, operator, admin)] == ["viewer", "operator", "admin"]
-    assert viewer.has_perm("dashboard.view_portico") and not viewer.has_perm("dashboard.operate")
-    assert operator.has_perm("dashboard.operate") and not operator.has_perm("dashboard.administer")
-    assert admin.has_perm("dashboard.administer")
+    assert viewer.has_perm("core.view_portico") and not viewer.has_perm("core.operate")
+    assert operator.has_perm("core.operate") and not operator.has_perm("core.administer")
+    assert admin.has_perm("core.administer")
     assert role_of(make_user("n", None)) is None
 
 

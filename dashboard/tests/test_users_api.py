@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from django.contrib.auth import get_user_model
 
-from dashboard.models import AuditEntry
-from dashboard.roles import can, role_of
+from core.models import AuditEntry
+from core.roles import can, role_of
 
 pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
 

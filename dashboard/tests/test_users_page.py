@@ -6,8 +6,8 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.urls import reverse
 
-from dashboard.models import AuditEntry
-from dashboard.roles import role_of
+from core.models import AuditEntry
+from core.roles import role_of
 
 pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
 HX = {"HX-Request": "true"}

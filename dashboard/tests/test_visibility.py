@@ -10,8 +10,8 @@ from django.urls import reverse
 
 from containers.engines import forget_clients
 from containers.models import Engine
+from core.visibility import audit_value, without_credentials
 from dashboard.accounts import create_account, update_account
-from dashboard.visibility import audit_value, without_credentials
 from routes import api_npm
 
 pytestmark = pytest.mark.django_db

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from dashboard.models import AuditEntry
+from core.models import AuditEntry
 from routes.models import Route
 
 pytestmark = [pytest.mark.django_db, pytest.mark.postgres]

@@ -7,7 +7,7 @@ import json
 import pytest
 import yaml
 
-from dashboard.models import AuditEntry
+from core.models import AuditEntry
 from routes.models import Domain, Route
 from routes.state import export_state
 
@@ -161,7 +161,7 @@ def test_viewers_read_the_config_but_cannot_replace_it(api_client, viewer_user):
 
 @pytest.mark.nginx
 def test_a_dry_run_shows_the_nginx_plan_of_the_document_and_changes_nothing(op, managed_nginx, echo_backend):
-    from dashboard.models import AuditEntry as Entry
+    from core.models import AuditEntry as Entry
 
     front = echo_backend("front")
     doc = {

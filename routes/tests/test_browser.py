@@ -7,7 +7,7 @@ import re
 import pytest
 from playwright.sync_api import Page, expect
 
-from dashboard.models import AuditEntry
+from core.models import AuditEntry
 from routes.models import Domain, Route
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]

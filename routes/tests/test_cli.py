@@ -7,7 +7,7 @@ import json
 import pytest
 import yaml
 
-from dashboard.models import AuditEntry
+from core.models import AuditEntry
 from routes.models import Domain, Route
 from routes.schemas import ConfigDocument
 from routes.state import export_state, replace_state

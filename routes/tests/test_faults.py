@@ -16,7 +16,7 @@ import pytest
 from django.urls import reverse
 from django.utils.html import escape
 
-from dashboard.models import AuditEntry
+from core.models import AuditEntry
 from routes import publish
 from routes.models import Route
 from routes.state import export_state

@@ -10,7 +10,7 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from dashboard.models import AuditEntry
+from core.models import AuditEntry
 from routes.models import Domain, NpmSettings
 from routes.npm_publisher import NpmPublisher
 from routes.tests.npm_fake import TEST_DOMAIN_SUFFIX, NpmTarget

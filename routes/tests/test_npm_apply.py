@@ -10,7 +10,7 @@ import json
 
 import pytest
 
-from dashboard.models import AuditEntry
+from core.models import AuditEntry
 from routes import publish
 from routes.models import Revision, Route
 from routes.npm_publisher import NpmPublisher, artifact_name

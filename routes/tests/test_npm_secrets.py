@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from dashboard.models import AuditEntry
+from core.models import AuditEntry
 from routes.models import NpmSettings
 from tests.support import Listener
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from dashboard.models import AuditEntry
+from core.models import AuditEntry
 from routes.models import Domain, Route
 from routes.schemas import ConfigDocument, RouteSpec
 from routes.state import export_state, replace_state

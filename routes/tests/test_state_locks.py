@@ -18,7 +18,7 @@ from collections.abc import Callable
 import pytest
 from django.db import connection
 
-from dashboard.models import AuditEntry
+from core.models import AuditEntry
 from routes import state
 from routes.models import Domain, Route
 from routes.schemas import ConfigDocument

@@ -8,7 +8,7 @@ import re
 import pytest
 from django.urls import reverse
 
-from dashboard.models import AuditEntry
+from core.models import AuditEntry
 from routes.models import Domain, Revision, Route, Target
 from routes.schemas import RouteSpec
 from routes.state import export_state, save_route

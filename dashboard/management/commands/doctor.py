@@ -44,7 +44,7 @@ def _database() -> Check:
 
 
 def _file_modes() -> Check:
-    from dashboard.filemodes import loose_paths
+    from core.filemodes import loose_paths
 
     var_dir = Path(settings.VAR_DIR)
     loose = loose_paths(var_dir, public=(Path(settings.PORTICO_ACME_CHALLENGE_DIR),))  # answers nginx serves

@@ -8,8 +8,8 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 
-from dashboard import audit
-from dashboard.roles import set_role
+from core import audit
+from core.roles import set_role
 
 
 class Command(BaseCommand):

@@ -7,8 +7,8 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from dashboard import audit
-from dashboard.models import AuditEntry
+from core import audit
+from core.models import AuditEntry
 
 pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
 

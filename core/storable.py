@@ -19,8 +19,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, HttpR
 from django.utils.translation import gettext as _
 from pydantic import AfterValidator
 
-from dashboard.api_common import error_response
-from dashboard.i18n import API_PREFIX
+from core.api import API_PREFIX, error_response
 
 NUL = "\x00"
 NUL_MESSAGE = "NUL characters (\\x00) are not allowed."

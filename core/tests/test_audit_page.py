@@ -6,8 +6,8 @@ import re
 
 import pytest
 
-from dashboard import audit
-from dashboard.models import AuditEntry
+from core import audit
+from core.models import AuditEntry
 
 
 def _fill(count: int, **fields) -> None:

@@ -8,11 +8,11 @@ from django.http import HttpRequest
 from ninja import Field, Query, Router, Schema
 from ninja.pagination import paginate
 
-from dashboard.api_common import PagePagination, filter_by, require
-from dashboard.models import AuditEntry
-from dashboard.roles import can
-from dashboard.storable import UtcDatetime
-from dashboard.visibility import audit_value
+from core.api import PagePagination, filter_by, require
+from core.models import AuditEntry
+from core.roles import can
+from core.storable import UtcDatetime
+from core.visibility import audit_value
 
 router = Router(tags=["audit"])
 
@@ -76,7 +76,8 @@ def filter_entries(filters: AuditFilters) -> QuerySet[AuditEntry]:
     return qs
 
 
-@router.get("/audit", response=list[AuditOut])
+# The operation ids are kept from before the router moved here: clients generated from the document use them.
+@router.get("/audit", response=list[AuditOut], operation_id="dashboard_audit_api_list_audit")
 @paginate(PagePagination)
 def list_audit(request: HttpRequest, filters: Query[AuditFilters]):
     """Who changed what and when, with the state before and after; newest first."""

@@ -1,7 +1,7 @@
 """Input PostgreSQL cannot store or compare is refused, or made storable, alike on every engine.
 
 Each case was a 500 on PostgreSQL (a NUL in text, a UTC offset beyond +-15:59) while SQLite took it; the
-PostgreSQL pass of scripts/test runs this file too (pytest.mark.postgres). See dashboard/storable.py.
+PostgreSQL pass of scripts/test runs this file too (pytest.mark.postgres). See core/storable.py.
 """
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from dashboard import audit
-from dashboard.models import AuditEntry
-from dashboard.storable import NUL_MESSAGE
+from core import audit
+from core.models import AuditEntry
+from core.storable import NUL_MESSAGE
 from routes.models import Domain
 
 pytestmark = pytest.mark.postgres

@@ -10,7 +10,10 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from ninja import Field, Schema
 from ninja.pagination import PaginationBase
 
-from dashboard.roles import can
+from core.roles import can
+
+# Where the API lives: its requests answer in English and in this error shape, whatever the page settings.
+API_PREFIX = "/api/"
 
 
 class ErrorItem(Schema):

@@ -6,7 +6,7 @@ from typing import Any
 
 from django.db import models
 
-from dashboard.models import AuditEntry
+from core.models import AuditEntry
 
 
 def record(

@@ -6,7 +6,7 @@ from django import forms
 from django.http import HttpRequest
 from django_htmx.middleware import HtmxDetails
 
-from dashboard.errors import OperationError
+from core.errors import OperationError
 
 
 class HtmxHttpRequest(HttpRequest):
