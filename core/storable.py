@@ -3,8 +3,8 @@
 PostgreSQL refuses text with NUL characters (``\\x00``) and UTC offsets beyond +-15:59, which SQLite stores or
 compares without a word. Unchecked, such input in a filter or a body was a 500 on PostgreSQL only (the API fuzz
 test found both in scripts/test's PostgreSQL pass). No name, path, host, note or search in Portico needs a NUL,
-so requests that carry one are refused before any view runs (``RejectNulMiddleware``), and times are turned
-into UTC while they are validated (``UtcDatetime``).
+so requests that carry one are refused before any view runs (``RejectNulMiddleware``); times are turned into
+UTC while they are validated (``core.api.UtcDatetime``).
 """
 
 from __future__ import annotations
@@ -12,30 +12,15 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import Callable
-from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Any
 
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, HttpResponseNotFound
 from django.utils.translation import gettext as _
-from pydantic import AfterValidator
 
 from core.api import API_PREFIX, error_response
 
 NUL = "\x00"
 NUL_MESSAGE = "NUL characters (\\x00) are not allowed."
-
-
-def to_utc(value: datetime) -> datetime:
-    """The same instant in UTC (a time without an offset is taken as UTC); ValueError when out of range."""
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    try:
-        return value.astimezone(UTC)
-    except OverflowError:
-        raise ValueError("the time is out of range once converted to UTC") from None
-
-
-UtcDatetime = Annotated[datetime, AfterValidator(to_utc)]
 
 
 def nul_fields(data: Any, prefix: str = "") -> list[str]:

@@ -9,9 +9,8 @@ from ninja import Query, Router, Schema
 from ninja.pagination import paginate
 from pydantic import Field
 
-from core.api import ApiError, ErrorOut, PagePagination, filter_by, require
+from core.api import ApiError, ErrorOut, PagePagination, UtcDatetime, filter_by, require
 from core.audit import source_of
-from core.storable import UtcDatetime
 
 router = Router(tags=["routes"])
 

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import UTC, datetime
+from typing import Annotated, Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import F, Q
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from ninja import Field, Schema
 from ninja.pagination import PaginationBase
+from pydantic import AfterValidator
 
 from core.roles import can
 
@@ -93,6 +95,20 @@ class PagePagination(PaginationBase):
             "pages": max(1, -(-count // pagination.page_size)),
             "items": queryset[start : start + pagination.page_size],
         }
+
+
+def to_utc(value: datetime) -> datetime:
+    """The same instant in UTC (a time without an offset is taken as UTC); ValueError when out of range."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("the time is out of range once converted to UTC") from None
+
+
+# Filters take times with any offset; PostgreSQL refuses offsets beyond +-15:59 that SQLite compares silently.
+UtcDatetime = Annotated[datetime, AfterValidator(to_utc)]
 
 
 def filter_by(queryset, filters: Schema, lookups: dict[str, str]):

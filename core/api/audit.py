@@ -8,10 +8,9 @@ from django.http import HttpRequest
 from ninja import Field, Query, Router, Schema
 from ninja.pagination import paginate
 
-from core.api import PagePagination, filter_by, require
+from core.api import PagePagination, UtcDatetime, filter_by, require
 from core.models import AuditEntry
 from core.roles import can
-from core.storable import UtcDatetime
 from core.visibility import audit_value
 
 router = Router(tags=["audit"])
