@@ -25,7 +25,7 @@ def sees_upstream_words(user: Any) -> bool:
     """Whether ``user`` may read what another system answered (NPM's error text, a Docker engine's explanation,
     a body that was not NPM's at all): admins only. Admins choose the URLs Portico talks to; shown to lower
     roles, those answers would make Portico a reader of internal URLs for them. The server log has them too."""
-    from dashboard.roles import can
+    from core.roles import can
 
     return can(user, "administer")
 

@@ -155,7 +155,7 @@ class Revision(models.Model):
     def output_for(self, user) -> str:
         """The output as ``user`` may read it: a failed NPM revision's holds NPM's own words, which only admins
         read (an applied one's is Portico's list of the hosts it changed)."""
-        from dashboard.visibility import sees_upstream_words
+        from core.visibility import sees_upstream_words
 
         if self.publisher == "npm" and self.status != self.Status.APPLIED and not sees_upstream_words(user):
             return ""

@@ -152,7 +152,7 @@ def test_post_domains_takes_https_settings_with_the_same_checks(api_client, oper
 
 
 def test_a_domain_change_is_audited_with_its_https_settings(api_client, operator_user, certificate):
-    from dashboard.models import AuditEntry
+    from core.models import AuditEntry
 
     cert = certificate("shop.test")
     client = api_client(operator_user)

@@ -22,7 +22,7 @@ from certificates.acme_client import ChallengeFiles
 from certificates.models import Certificate
 from certificates.sealing import seal
 from certificates.tests.pki import Issued, chain, make_cert, pki
-from dashboard.models import AuditEntry
+from core.models import AuditEntry
 from routes import publish
 from routes.models import Revision
 from routes.render import TlsCert, file_name, render_config
