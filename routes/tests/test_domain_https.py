@@ -171,7 +171,7 @@ def test_the_routes_page_edits_https_settings_in_place_with_the_same_checks(
 ):
     from django.urls import reverse
 
-    from dashboard.models import AuditEntry
+    from core.models import AuditEntry
 
     cert = certificate("shop.test")
     other = certificate("other.test")
