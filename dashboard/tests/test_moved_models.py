@@ -19,7 +19,7 @@ from dashboard.auth import authenticate_token
 from dashboard.models import ApiToken, LabContainer
 from routes.models import Domain, Revision, Route
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 # Every app at the migration it had before the split; the apps made by the split did not exist yet.
 BEFORE_THE_SPLIT = [
