@@ -164,8 +164,11 @@ start_test_postgres() {
       -c max_connections=200 -c shared_buffers=64MB" >/dev/null; then
     tail -20 "$log" >&2; return 1
   fi
+  # pg_signal_backend: the tests' DROP DATABASE ... WITH (FORCE) of a server's database must be able to end an
+  # autovacuum worker that happens to be in it (it has no role of its own, and the drop failed now and then).
   "${run[@]}" "$bin/psql" -q -h "$dir" -p "$port" -U postgres -d postgres -v ON_ERROR_STOP=1 \
-    -c "CREATE ROLE portico LOGIN CREATEDB" -c "CREATE DATABASE portico OWNER portico" >/dev/null || return 1
+    -c "CREATE ROLE portico LOGIN CREATEDB" -c "CREATE DATABASE portico OWNER portico" \
+    -c "GRANT pg_signal_backend TO portico" >/dev/null || return 1
   PORTICO_TEST_PG_URL="postgres://portico@127.0.0.1:$port/portico"
   say "PostgreSQL $("$bin/postgres" -V | awk '{print $3}') test cluster ($collation) on 127.0.0.1:$port, $dir"
 }
