@@ -190,15 +190,19 @@ def certificate_material(stem: str) -> tuple[str, str]:
     return files.chain_pem, files.key_pem
 
 
-def expected_leaves(files: dict[str, str]) -> dict[str, bytes]:
-    """For each domain file with an HTTPS server: the leaf certificate (DER) a handshake must present."""
+def expected_leaves(desired: dict[str, str], previous: dict[str, str]) -> dict[str, bytes]:
+    """For each changed domain file with an HTTPS server: the leaf certificate (DER) a handshake must present."""
     leaves: dict[str, bytes] = {}
-    for name, text in files.items():
-        stems = referenced_certificates({name: text})
-        if stems:
-            _cert, chain = _stored_chain(stems.pop())
-            leaf = x509.load_pem_x509_certificates(chain.encode())[0]
-            leaves[name] = leaf.public_bytes(serialization.Encoding.DER)
+    by_stem: dict[str, bytes] = {}
+    for name, text in desired.items():
+        if previous.get(name) == text:
+            continue
+        for stem in referenced_certificates({name: text}):
+            if stem not in by_stem:
+                _cert, chain = _stored_chain(stem)
+                leaf = x509.load_pem_x509_certificates(chain.encode())[0]
+                by_stem[stem] = leaf.public_bytes(serialization.Encoding.DER)
+            leaves[name] = by_stem[stem]
     return leaves
 
 
@@ -544,7 +548,7 @@ class Backend:
         """Make nginx serve ``desired``; on any failure serve ``previous`` again and raise NginxError."""
         self.recover()
         started = time.monotonic()
-        leaves = expected_leaves(desired)
+        leaves = expected_leaves(desired, previous)
         try:
             outputs = [self.stage(desired, live=previous)]
         except NginxError:

@@ -202,12 +202,10 @@ def domain_https(request: HtmxHttpRequest, domain_id: int) -> HttpResponse:
                 fresh = get_object_or_404(_domains(), pk=domain_id)
                 return _fragments(request, ("domain-section", {"domain": fresh}))
             return _back(f"domain-{domain_id}")
-    status = 422 if request.method == "POST" else 200
     if is_fragment(request):
-        return _fragments(
-            request, ("domain-section", {"domain": domain, "https_form": form}), banner=False, status=status
-        )
-    return _page(request, status=status, https_form=form)
+        # 200 even for a refusal, as the route form does: htmx 2 swaps no 4xx answer, and the errors must show.
+        return _fragments(request, ("domain-section", {"domain": domain, "https_form": form}), banner=False)
+    return _page(request, status=422 if request.method == "POST" else 200, https_form=form)
 
 
 @require_http_methods(["GET", "POST"])
