@@ -1,7 +1,10 @@
 """URL map: the pages of each app, the API at /api/v1/, login and logout."""
 
 from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_not_required
+from django.templatetags.static import static
 from django.urls import include, path
+from django.views.generic import RedirectView
 
 from dashboard import views
 from dashboard.api import api
@@ -14,6 +17,8 @@ urlpatterns = [
     path("users/", views.users, name="users"),
     path("users/<str:username>/", views.user_update, name="user-update"),
     path("tokens/<int:token_id>/revoke/", views.revoke_token, name="revoke-token"),
+    # Browsers ask for /favicon.ico where a document names no icon (the SVG file, the API docs).
+    path("favicon.ico", login_not_required(RedirectView.as_view(url=static("portico/favicon.svg"))), name="favicon"),
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("", include("core.urls")),

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import functools
+from pathlib import Path
+
 from django.contrib import messages
+from django.contrib.staticfiles import finders
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
@@ -42,8 +46,14 @@ def overview(request: HttpRequest) -> HttpResponse:
 
 @capability_required("view_portico")
 def topology_svg(request: HttpRequest) -> HttpResponse:
-    """The topology picture alone, as an SVG file."""
-    return render(request, "dashboard/topology.svg", {"topo": topology.current()}, content_type="image/svg+xml")
+    """The topology picture alone, as an SVG file that carries its own styles (the page links them instead)."""
+    context = {"topo": topology.current(), "embedded_css": _topology_css()}
+    return render(request, "dashboard/topology.svg", context, content_type="image/svg+xml")
+
+
+@functools.cache
+def _topology_css() -> str:
+    return Path(finders.find("portico/topology.css")).read_text()
 
 
 @capability_required("view_portico")

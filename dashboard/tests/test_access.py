@@ -8,7 +8,7 @@ import pytest
 from django.urls import URLPattern, URLResolver, get_resolver
 
 # Views that must answer anonymous requests.
-PUBLIC = {"login", "api:health"}
+PUBLIC = {"login", "api:health", "favicon"}
 # Answer 404 to everyone, logged in or not (ninja's bare API root).
 NOT_FOUND_FOR_ALL = {"api:api-root"}
 SAMPLE = {"int": "1", "str": "x", "slug": "x", "uuid": "00000000-0000-0000-0000-000000000000", "path": "x/y"}

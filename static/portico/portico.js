@@ -1,0 +1,20 @@
+// Behaviour every page shares, bound by delegation so that rows htmx swaps in get it too. It lives here, not in
+// onclick/onchange attributes: the Content-Security-Policy runs no inline script.
+(function () {
+  "use strict";
+
+  // <select data-autosubmit> sends its form as soon as a choice is made (language, lab).
+  document.addEventListener("change", function (event) {
+    const select = event.target.closest("select[data-autosubmit]");
+    if (select && select.form) select.form.submit();
+  });
+
+  // A button with data-confirm asks first; "Cancel" stops the click (htmx elements use hx-confirm instead).
+  document.addEventListener("click", function (event) {
+    const button = event.target.closest("[data-confirm]");
+    if (button && !window.confirm(button.dataset.confirm)) {
+      event.preventDefault();
+      event.stopImmediatePropagation();
+    }
+  });
+})();
