@@ -19,9 +19,6 @@ import time
 from pathlib import Path
 
 from bench.common import Row, emit, free_port, interleave, median, peak_rss_mb, setup_django, start_backend, temp_dir
-from routes.nginx import HTTP_SETTINGS
-
-BARE_CONF = HTTP_SETTINGS + "    include {prefix}/sites/*.conf;\n}}\n"
 
 
 def get(port: int, host: str, path: str) -> str:
@@ -56,8 +53,11 @@ class Bare:
         self.port = free_port()
         for sub in ("sites", "logs", "temp"):
             (prefix / sub).mkdir(parents=True, exist_ok=True)
+        # After setup_django: routes.nginx imports models (certificates), which need the app registry.
+        from routes.nginx import HTTP_SETTINGS
+
         self.conf = prefix / "nginx.conf"
-        self.conf.write_text(BARE_CONF.format(prefix=prefix))
+        self.conf.write_text(HTTP_SETTINGS.format(prefix=prefix) + f"    include {prefix}/sites/*.conf;\n}}\n")
 
     def nginx(self, *args: str) -> None:
         subprocess.run([self.binary, "-p", str(self.prefix), "-c", str(self.conf), *args], check=True,
