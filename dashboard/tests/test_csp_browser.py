@@ -57,7 +57,16 @@ def test_the_policy_is_on_every_page(client, admin_user):
 
 
 def test_every_page_loads_without_a_console_error_or_a_violation(watched, live_server):
-    for url in PAGES:
+    from routes.models import Domain, Route
+    from routes.schemas import ConfigDocument
+    from routes.state import replace_state
+
+    # A domain with a route, so the routes page shows its rows and forms, and their own pages exist.
+    route = {"path": "/", "targets": [{"host": "127.0.0.1", "port": 9}]}
+    replace_state(ConfigDocument.model_validate({"domains": [{"name": "csp.test", "routes": [route]}]}))
+    domain, first = Domain.objects.get(name="csp.test"), Route.objects.get()
+    with_objects = [f"/routes/domains/{domain.pk}/", f"/routes/{first.pk}/", f"/routes/{first.pk}/edit/"]
+    for url in PAGES + with_objects:
         response = watched.goto(f"{live_server.url}{url}")
         assert response.status == 200, url
         assert "Content-Security-Policy" in response.headers or "content-security-policy" in response.headers
