@@ -1,4 +1,4 @@
-"""API under load: route create and route list under gunicorn (gthread, as scripts/serve runs it) with 8
+"""API under load: route create and route list under gunicorn (as scripts/serve runs it) with 8
 concurrent clients, against GET /api/v1/bench/floor on the same server: a token-authenticated request that
 does nothing else (mounted only with PORTICO_BENCH_FLOOR=true). /api/v1/health is not the floor: it asks
 Docker and nginx whether they answer, so it measures them, not Django.

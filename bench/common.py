@@ -150,7 +150,7 @@ def emit(rows: list[Row]) -> None:
 
 
 class Server:
-    """Portico under gunicorn as scripts/serve runs it (gthread, 2 workers x 4 threads), on a free 127.0.0.1
+    """Portico under gunicorn as scripts/serve runs it (dashboard/gunicorn_conf.py: ASGI, 2 workers), on a free 127.0.0.1
     port, with its own VAR_DIR and SQLite; ``token`` is an admin's API token."""
 
     def __init__(self, var_dir: Path, **env: str):
@@ -181,9 +181,8 @@ class Server:
         self.token = self.manage("create_api_token", "admin", "--name", "bench").strip()
         self.log = open(self.var_dir / "gunicorn.log", "wb")  # noqa: SIM115 (lives as long as the server)
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "dashboard.wsgi:application", "--bind", f"127.0.0.1:{self.port}",
-             "--worker-class", "gthread", "--workers", "2", "--threads", "4", "--no-control-socket",
-             "--timeout", "120"],
+            [sys.executable, "-m", "gunicorn", "--config", "python:dashboard.gunicorn_conf",
+             "--bind", f"127.0.0.1:{self.port}"],
             cwd=ROOT, env=self.env, stdout=self.log, stderr=subprocess.STDOUT,
         )  # fmt: skip
         wait_for_port(self.port, timeout=60)

@@ -1,19 +1,28 @@
 """API endpoints of the containers app, mounted under /api/v1/ by dashboard.api."""
 
+import asyncio
 import contextlib
 import json
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import datetime
 from typing import Literal
 
 from django.core.exceptions import ValidationError
+from django.core.handlers.asgi import ASGIRequest
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from ninja import Field, Query, Router, Schema, Status
 from ninja.pagination import paginate
 
 from containers import actions
-from containers.docker_client import ContainerDetail, ContainerInfo, ContainerNotFound, DockerError, DockerUnavailable
+from containers.docker_client import (
+    AsyncLogFollow,
+    ContainerDetail,
+    ContainerInfo,
+    ContainerNotFound,
+    DockerError,
+    DockerUnavailable,
+)
 from containers.engines import (
     BuiltinEngine,
     EngineNotFound,
@@ -24,17 +33,16 @@ from containers.engines import (
     get_engine,
     remove_engine,
 )
+from containers.follow import FollowBody, TooManyStreams, slots
 from containers.logs import (
     LogQuery,
     LogQueryError,
     LogRead,
-    SseLogStream,
     as_text,
     iter_logs,
     iter_merged,
     merged_logs,
     read_logs,
-    slots,
 )
 from containers.models import Engine
 from containers.status import RouteLink, container_row, domain_containers, list_engines
@@ -312,36 +320,56 @@ def _lines_response(rows: list[dict[str, str]], read: LogRead) -> HttpResponse:
 TRUNCATED_HEADER = "X-Log-Truncated"
 
 
-def download_response(name: str, chunks: Iterator[bytes]) -> StreamingHttpResponse:
-    """A streamed text/plain attachment named after ``name`` (64 KiB writes; memory stays flat)."""
-    response = StreamingHttpResponse(chunks, content_type="text/plain; charset=utf-8")
+def download_response(request: HttpRequest, name: str, chunks: Iterator[bytes]) -> StreamingHttpResponse:
+    """A streamed text/plain attachment named after ``name`` (64 KiB writes; memory stays flat).
+
+    Under ASGI Django would read a blocking iterator whole before sending it, so there it becomes an async one
+    whose reads run in the event loop's thread pool, one write at a time."""
+    content = _in_threads(chunks) if isinstance(request, ASGIRequest) else chunks
+    response = StreamingHttpResponse(content, content_type="text/plain; charset=utf-8")
     safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name)[:80] or "logs"
     response["Content-Disposition"] = f'attachment; filename="{safe}.log"'
     return response
 
 
-def sse_response(stream: SseLogStream) -> StreamingHttpResponse:
-    """A text/event-stream response that proxies must not buffer."""
-    response = StreamingHttpResponse(stream, content_type="text/event-stream")
+async def _in_threads(chunks: Iterator[bytes]) -> AsyncIterator[bytes]:
+    end = b""  # as_text never yields an empty write
+    try:
+        while chunk := await asyncio.to_thread(next, chunks, end):
+            yield chunk
+    finally:
+        close = getattr(chunks, "close", None)
+        if close is not None:
+            await asyncio.to_thread(close)
+
+
+def sse_response(request: HttpRequest, body: FollowBody) -> StreamingHttpResponse:
+    """A text/event-stream response that proxies must not buffer; async under ASGI (no thread per stream)."""
+    content = body if isinstance(request, ASGIRequest) else body.sync()
+    response = StreamingHttpResponse(content, content_type="text/event-stream")
     response["Cache-Control"] = "no-cache"
     response["X-Accel-Buffering"] = "no"
     return response
 
 
-def open_follow(sources: list[tuple[EngineRef, str]], tail: int = 0) -> SseLogStream:
-    """Take a stream slot and start following; raises ApiError 429 when every slot is taken."""
-    if not slots.acquire():
-        raise ApiError(429, "Too many open log streams; close one (or raise PORTICO_MAX_LOG_STREAMS).")
-    follows = []
+def open_follow(request: HttpRequest, sources: list[tuple[EngineRef, str]], tail: int = 0) -> FollowBody:
+    """Take one of the user's stream slots and check every container now (unknown: ContainerNotFound, engine
+    down: DockerUnavailable), so those answer before the stream starts; raises ApiError 429 without a slot."""
+    user_key = f"user-{request.user.pk}" if request.user.is_authenticated else None
     try:
+        slot = slots.acquire(user_key)
+    except TooManyStreams as exc:
+        raise ApiError(429, exc.message) from None
+    try:
+        follows = []
         for engine, ref in sources:
-            follows.append(client_for(engine).follow(ref, tail=tail))
+            client = client_for(engine)
+            detail = client.container(ref)
+            follows.append(AsyncLogFollow(client, detail.id, name=detail.name, tty=detail.tty, tail=tail))
     except BaseException:
-        for follow in follows:
-            follow.close()
-        slots.release()
+        slot.release()
         raise
-    return SseLogStream(follows)
+    return FollowBody(follows, slot)
 
 
 # --- containers ------------------------------------------------------------------------
@@ -428,7 +456,7 @@ def download_container_logs(request: HttpRequest, ref: str, params: Query[Downlo
         query = LogQuery.parse(params.dict())
         client = client_for(get_engine(engine))
         detail = client.container(ref)
-    return download_response(detail.name, as_text(iter_logs(client, detail.id, query), params.timestamps))
+    return download_response(request, detail.name, as_text(iter_logs(client, detail.id, query), params.timestamps))
 
 
 @router.get("/containers/{ref}/logs/follow", response={200: None, **ERRORS, 429: ErrorOut})
@@ -438,8 +466,8 @@ def follow_logs(request: HttpRequest, ref: str, engine: str = "", tail: int = 0)
     require(request, "view_portico")
     with _docker_errors():
         eng = get_engine(engine)
-        stream = open_follow([(eng, ref)], tail=max(0, min(tail, 1000)))
-    return sse_response(stream)
+        body = open_follow(request, [(eng, ref)], tail=max(0, min(tail, 1000)))
+    return sse_response(request, body)
 
 
 def _action(request: HttpRequest, ref: str, engine: str, action: str):
@@ -505,7 +533,9 @@ def download_domain_logs(request: HttpRequest, domain: str, params: Query[Downlo
     with _docker_errors():
         query = LogQuery.parse(params.dict())
         sources = [(client_for(eng), info.id) for eng, info in _domain_sources(domain)]
-    return download_response(domain, as_text(iter_merged(sources, query), params.timestamps, with_container=True))
+    return download_response(
+        request, domain, as_text(iter_merged(sources, query), params.timestamps, with_container=True)
+    )
 
 
 @router.get("/domain-logs/{domain}/follow", response={200: None, **ERRORS, 429: ErrorOut})
@@ -516,8 +546,8 @@ def follow_domain_logs(request: HttpRequest, domain: str):
         running = [(eng, info.id) for eng, info in _domain_sources(domain) if info.running]
         if not running:
             raise ApiError(409, f"no running container is behind {domain}")
-        stream = open_follow(running)
-    return sse_response(stream)
+        body = open_follow(request, running)
+    return sse_response(request, body)
 
 
 # --- engines ---------------------------------------------------------------------------

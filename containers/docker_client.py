@@ -6,19 +6,22 @@ only ``DockerError`` and its subclasses, with a message a person can act on.
 
 from __future__ import annotations
 
+import asyncio
 import calendar
 import contextlib
 import http.client
+import json
 import logging
 import re
-import socket
+import ssl
 import struct
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote, urlencode
 
 import docker
 import docker.errors
@@ -511,17 +514,21 @@ class _ChunkError(OSError):
     """The HTTP body broke off inside a chunk, or a chunk header was not one."""
 
 
-def _dechunked(read1: Callable[[int], bytes]) -> Iterator[bytes]:
-    """The payload of an HTTP/1.1 chunked body (RFC 9112 7.1), one block per read of the socket.
+class _Dechunker:
+    """The payload of an HTTP/1.1 chunked body (RFC 9112 7.1), from whatever bytes have arrived.
 
-    ``read1`` returns what has arrived (at least one byte, or b"" at the end). Chunk extensions and trailers
-    are skipped. Raises _ChunkError (an OSError) when the body ends early or a size line is malformed.
-    """
-    buf = b""
-    pos = 0
-    while True:
+    ``feed`` returns the payload of every chunk completed so far (b"" if none); ``finished`` turns true at the
+    last chunk. Chunk extensions and trailers are skipped. Raises _ChunkError when a size line is malformed."""
+
+    def __init__(self) -> None:
+        self.buf = b""
+        self.finished = False
+
+    def feed(self, data: bytes) -> bytes:
+        buf = self.buf + data if self.buf else data
+        pos = 0
         out: list[bytes] = []
-        while True:
+        while not self.finished:
             eol = buf.find(b"\r\n", pos)
             if eol < 0:
                 break
@@ -531,33 +538,48 @@ def _dechunked(read1: Callable[[int], bytes]) -> Iterator[bytes]:
             except ValueError:
                 raise _ChunkError(f"bad chunk size line {buf[pos:eol][:40]!r}") from None
             if size == 0:
-                if out:
-                    yield b"".join(out)
-                return  # the last chunk; trailers (none from Docker) are left unread
+                self.finished = True  # the last chunk; trailers (none from Docker) are left unread
+                break
             start = eol + 2
             if len(buf) < start + size + 2:
                 break
             out.append(buf[start : start + size])
             pos = start + size + 2
-        if out:
-            yield b"".join(out)
+        self.buf = b"" if self.finished else buf[pos:]
+        return b"".join(out)
+
+
+def _dechunked(read1: Callable[[int], bytes]) -> Iterator[bytes]:
+    """The payload of a chunked body read with ``read1`` (what has arrived: at least one byte, or b"" at the
+    end), one block per read. Raises _ChunkError (an OSError) when the body ends early or a size line is bad."""
+    decoder = _Dechunker()
+    while not decoder.finished:
         data = read1(65536)
         if not data:
             raise _ChunkError("the response ended inside a chunk")
-        buf = buf[pos:] + data
-        pos = 0
+        payload = decoder.feed(data)
+        if payload:
+            yield payload
 
 
-def _frames(raw: Any, tty: bool) -> Iterator[tuple[str, bytes]]:
-    """Demultiplex Docker's log stream: 8-byte header (stream, 0, 0, 0, big-endian size), then the payload."""
-    if tty:  # a TTY merges stdout and stderr into one raw stream
-        for chunk in _chunks(raw):
-            yield "stdout", chunk
-        return
-    buf = bytearray()
-    pos = 0
-    for chunk in _chunks(raw):
+class _Demuxer:
+    """Docker's multiplexed log stream, split into (stream, payload) frames whatever chunks it is fed in.
+
+    Each frame is an 8-byte header (stream, 0, 0, 0, big-endian size) and then the payload; a TTY container's
+    stream has no frames (stdout and stderr are one raw stream)."""
+
+    def __init__(self, tty: bool):
+        self.tty = tty
+        self.buf = bytearray()
+
+    def feed(self, chunk: bytes) -> Iterator[tuple[str, bytes]]:
+        if self.tty:
+            if chunk:
+                yield "stdout", chunk
+            return
+        buf = self.buf
         buf += chunk
+        pos = 0
         while len(buf) - pos >= 8:
             stream_type, size = struct.unpack_from(">BxxxL", buf, pos)
             if len(buf) - pos - 8 < size:
@@ -566,7 +588,13 @@ def _frames(raw: Any, tty: bool) -> Iterator[tuple[str, bytes]]:
             pos += 8 + size
         if pos:
             del buf[:pos]
-            pos = 0
+
+
+def _frames(raw: Any, tty: bool) -> Iterator[tuple[str, bytes]]:
+    """Demultiplex Docker's log stream read from a blocking response (see _Demuxer)."""
+    demuxer = _Demuxer(tty)
+    for chunk in _chunks(raw):
+        yield from demuxer.feed(chunk)
 
 
 class NanoTime(datetime):
@@ -604,33 +632,85 @@ def _docker_time(value: datetime | None) -> str | None:
     return f"{whole}.{value.microsecond:06d}{getattr(value, 'nanos', 0):03d}"
 
 
-class LogFollow:
-    """Lines printed after the call, as they come; iterate it, and ``close()`` it from any thread to stop.
+class AsyncLogFollow:
+    """A container's new log lines read on the event loop: no thread waits on the engine while nothing is printed.
 
-    Iteration ends when the container stops or the engine goes away; ``end_reason`` then says which.
+    It sends one HTTP/1.1 request over an asyncio connection (the unix socket, or tcp with the engine's TLS files)
+    and decodes the answer with the same chunk, frame and line code as ``logs()``, a whole socket read at a time:
+    Docker sends one HTTP chunk per log line, and a general HTTP client handles each separately (httpx managed
+    about a fifth of the rate; bench/logs.py). The caller has inspected the container (``ref`` is its id; ``name``
+    and ``tty`` come from that inspect). ``open()`` starts the follow, ``batches()`` yields the lines of each read
+    as they arrive and ends when the container stops or the engine goes away (``end_reason`` then says which),
+    ``aclose()`` stops it. Every failure is a DockerError.
     """
 
-    def __init__(self, client: DockerClient, ref: str, response: requests.Response, tty: bool, name: str):
+    def __init__(self, client: DockerClient, ref: str, *, name: str, tty: bool, tail: int = 0):
         self.client = client
         self.ref = ref
         self.name = name
-        self._response = response
-        self._tty = tty
-        self._closed = threading.Event()
+        self.tty = tty
+        self.tail = tail
         self.end_reason = ""
+        self._reader: asyncio.StreamReader | None = None
+        self._writer: asyncio.StreamWriter | None = None
+        self._chunked = False
+        self._closed = False
 
-    def __iter__(self) -> Iterator[LogLine]:
+    async def open(self) -> None:
+        """Ask the engine to follow; raises DockerUnavailable, ContainerNotFound or DockerError."""
+        query = urlencode({"stdout": 1, "stderr": 1, "timestamps": 1, "follow": 1, "tail": max(0, self.tail)})
+        path = f"/containers/{quote(self.ref, safe='')}/logs?{query}"
+        try:
+            async with asyncio.timeout(self.client.timeout):
+                self._reader, self._writer = await self.client.async_connect()
+                self._writer.write(
+                    f"GET {path} HTTP/1.1\r\nHost: docker\r\nUser-Agent: portico\r\nConnection: close\r\n\r\n".encode()
+                )
+                await self._writer.drain()
+                head = await self._reader.readuntil(b"\r\n\r\n")
+                status, headers = _parse_head(head)
+                if status >= 400:
+                    body = await self._reader.read(65536)
+        except (OSError, TimeoutError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError) as exc:
+            raise _unavailable(self.client.url, exc) from None
+        self._chunked = "chunked" in headers.get("transfer-encoding", "").lower()
+        if status == 404:
+            raise ContainerNotFound(f"no container {self.ref!r} on engine {self.client.name}")
+        if status >= 400:
+            if self._chunked:
+                with contextlib.suppress(_ChunkError):
+                    body = _Dechunker().feed(body)
+            # The engine's words are detail (server log, admins): what answered at an engine's URL is not for all.
+            message = _engine_message(body.decode("utf-8", "replace"))
+            raise DockerError(f"engine {self.client.name} refused ({status})", message)
+
+    async def batches(self) -> AsyncIterator[list[LogLine]]:
+        """The lines of each read from the engine, as they arrive; ends when the log stream does."""
+        if self._reader is None:
+            raise DockerError("the follow was not opened")
+        dechunker = _Dechunker() if self._chunked else None
+        demuxer = _Demuxer(self.tty)
         assembler = _LineAssembler(self.name)
         try:
-            for stream, payload in _frames(self._response.raw, self._tty):
-                yield from assembler.feed(stream, payload)
-            yield from assembler.flush()
-        except (*_TRANSPORT_ERRORS, ValueError, AttributeError) as exc:
-            if self._closed.is_set():
-                return
-            self.end_reason = f"the log stream broke: {_unavailable(self.client.url, exc).reason}"
-        if not self._closed.is_set() and not self.end_reason:
-            self.end_reason = self._why_it_ended()
+            while dechunker is None or not dechunker.finished:
+                data = await self._reader.read(65536)
+                if not data:
+                    if dechunker is not None:
+                        raise _ChunkError("the response ended inside a chunk")
+                    break
+                payload = dechunker.feed(data) if dechunker is not None else data
+                lines = [line for stream, body in demuxer.feed(payload) for line in assembler.feed(stream, body)]
+                if lines:
+                    yield lines
+            rest = list(assembler.flush())
+            if rest:
+                yield rest
+        except OSError as exc:  # _ChunkError included
+            if not self._closed:
+                self.end_reason = f"the log stream broke: {_unavailable(self.client.url, exc).reason}"
+            return
+        if not self._closed:
+            self.end_reason = await asyncio.to_thread(self._why_it_ended)
 
     def _why_it_ended(self) -> str:
         try:
@@ -641,19 +721,35 @@ class LogFollow:
             return f"the container is gone: {exc.reason}"
         return f"the container stopped (state: {detail.state})"
 
-    def close(self) -> None:
-        """Stop reading; safe to call twice and from another thread."""
-        if self._closed.is_set():
-            return
-        self._closed.set()
-        with contextlib.suppress(Exception):
-            # A private SDK helper (not in types-docker): the socket under a streamed response, to unblock a read.
-            sock = self.client.sdk.api._get_raw_response_socket(self._response)  # type: ignore[attr-defined]
-            target = getattr(sock, "_sock", sock)
-            if hasattr(target, "shutdown"):
-                target.shutdown(socket.SHUT_RDWR)
-        with contextlib.suppress(Exception):
-            self._response.close()
+    async def aclose(self) -> None:
+        """Stop reading and close the connection; safe to call twice."""
+        self._closed = True
+        writer, self._writer = self._writer, None
+        if writer is not None:
+            writer.close()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(writer.wait_closed(), 2)
+
+
+def _parse_head(head: bytes) -> tuple[int, dict[str, str]]:
+    """Status code and lower-cased headers of an HTTP/1.1 response head; raises ValueError when it is not one."""
+    lines = head.decode("latin-1").split("\r\n")
+    parts = lines[0].split(" ", 2)
+    if len(parts) < 2 or not parts[0].startswith("HTTP/1.") or not parts[1].isdigit():
+        raise ValueError(f"not an HTTP response: {lines[0][:80]!r}")
+    headers = {}
+    for line in lines[1:]:
+        key, sep, value = line.partition(":")
+        if sep:
+            headers[key.strip().lower()] = value.strip()
+    return int(parts[1]), headers
+
+
+def _engine_message(body: str) -> str:
+    """The ``message`` of an engine's JSON error body, or the body itself."""
+    with contextlib.suppress(ValueError, AttributeError):
+        return str(json.loads(body).get("message") or body)
+    return body.strip()[:300]
 
 
 # --- the client ------------------------------------------------------------------------
@@ -825,20 +921,36 @@ class DockerClient:
         finally:
             response.close()
 
-    def follow(self, ref: str, *, tail: int = 0, since: datetime | None = None) -> LogFollow:
-        """Follow a container's log: the last ``tail`` lines (0: none), then new lines as they are printed."""
-        detail = self.container(ref)
-        params: dict[str, int | str | None] = {
-            "stdout": 1,
-            "stderr": 1,
-            "timestamps": 1,
-            "follow": 1,
-            "tail": str(max(0, tail)),
-        }
-        if since is not None:
-            params["since"] = _docker_time(since)
-        response = self._log_response(detail.id, params, follow=True)
-        return LogFollow(self, detail.id, response, detail.tty, detail.name)
+    async def async_connect(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        """A new asyncio connection to this engine's API: the unix socket, or tcp (TLS with the engine's files).
+
+        Raises DockerUnavailable for ssh:// (the SDK reaches those through the ssh command) and unusable TLS
+        files; OSError when the engine cannot be reached (the caller translates it)."""
+        if self.url.startswith("unix://"):
+            return await asyncio.open_unix_connection(self.url.removeprefix("unix://"), limit=1 << 20)
+        if self.url.startswith(("tcp://", "http://", "https://")):
+            host, _, port = self.url.split("://", 1)[1].rstrip("/").rpartition(":")
+            host = host.strip("[]")
+            if self.tls is None:
+                return await asyncio.open_connection(host, int(port), limit=1 << 20)
+            return await asyncio.open_connection(
+                host, int(port), ssl=self._ssl_context(), server_hostname=host, limit=1 << 20
+            )
+        raise DockerUnavailable(f"following logs live is not supported for {self.url} (only unix:// and tcp://)")
+
+    def _ssl_context(self) -> ssl.SSLContext:
+        """The engine's TLS files as a client context, verifying as the SDK does (always with a CA file)."""
+        tls = self.tls or TlsFiles()
+        try:
+            context = ssl.create_default_context(cafile=tls.ca_cert or None)
+            if tls.client_cert:
+                context.load_cert_chain(tls.client_cert, tls.client_key or None)
+        except (OSError, ssl.SSLError) as exc:
+            raise DockerUnavailable(f"TLS files for {self.url} are not usable: {exc}") from None
+        if not tls.verify and not tls.ca_cert:
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        return context
 
     def close(self) -> None:
         """Release the SDK's connection pool."""

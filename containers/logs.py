@@ -1,4 +1,6 @@
-"""Log reading for pages and the API: time parsing, ANSI stripping, server-side search, merging and SSE follow.
+"""Log reading for pages and the API: time parsing, ANSI stripping, server-side search, bounds and merging.
+
+Following a log live is containers.follow.
 
 Log text is untrusted. It leaves here with ANSI escape sequences and other control characters removed;
 templates escape it and the page's script only ever sets ``textContent``.
@@ -6,15 +8,11 @@ templates escape it and the page's script only ever sets ``textContent``.
 
 from __future__ import annotations
 
-import contextlib
 import heapq
-import json
-import queue
 import re
-import threading
 import time
 from collections import deque
-from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -22,7 +20,7 @@ from typing import Any
 import regex
 from django.conf import settings
 
-from containers.docker_client import DockerClient, DockerError, LogFollow, LogLine, NanoTime
+from containers.docker_client import DockerClient, LogLine, NanoTime
 
 MAX_PATTERN = 200  # characters in a search pattern
 REGEX_LINE_TIMEOUT = 0.05  # seconds one line may take to match
@@ -313,155 +311,3 @@ def as_text(lines: Iterable[LogLine], timestamps: bool = True, with_container: b
         size += len(data)
     if parts:
         yield b"".join(parts)
-
-
-# --- following over server-sent events -------------------------------------------------
-
-
-class StreamSlots:
-    """At most PORTICO_MAX_LOG_STREAMS open follows per process: each one holds a server thread."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self.open = 0
-
-    def acquire(self) -> bool:
-        with self._lock:
-            if self.open >= settings.PORTICO_MAX_LOG_STREAMS:
-                return False
-            self.open += 1
-            return True
-
-    def release(self) -> None:
-        with self._lock:
-            self.open = max(0, self.open - 1)
-
-
-slots = StreamSlots()
-
-
-SSE_BATCH = 500  # lines sent in one write at most
-
-
-def _sse(event: str, data: dict[str, Any]) -> bytes:
-    return f"event: {event}\ndata: {json.dumps(data)}\n\n".encode()
-
-
-class SseLogStream:
-    """The body of a follow response: one reader thread per container feeds a bounded queue; this iterates it.
-
-    Sends ``line`` events (``{"ts","stream","text","container"}``), a comment every heartbeat (so a closed
-    browser is noticed), and one ``end`` event with a message when the stream ends: a container stopped, the
-    engine went away, or no line came for PORTICO_LOG_IDLE_SECONDS. ``close()`` (called by the server when the
-    client leaves) stops the readers and frees the slot.
-    """
-
-    _DONE = object()
-
-    def __init__(self, follows: list[LogFollow], *, heartbeat: float = 15.0, idle: float | None = None):
-        self.follows = follows
-        self.heartbeat = heartbeat
-        self.idle = idle if idle is not None else settings.PORTICO_LOG_IDLE_SECONDS
-        # Log lines, and one (_DONE, follow) per reader when its follow has ended.
-        self._queue: queue.Queue[LogLine | tuple[object, LogFollow]] = queue.Queue(maxsize=1000)
-        self._closed = False
-        self._released = False
-        self._threads: list[threading.Thread] = []
-        self._gen: Generator[bytes, None, None] | None = None
-
-    def _put(self, item: LogLine | tuple[object, LogFollow]) -> bool:
-        # A full queue means the client reads slowly: wait, but give up once the stream is closed.
-        while not self._closed:
-            try:
-                self._queue.put(item, timeout=0.5)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def _read(self, follow: LogFollow) -> None:
-        try:
-            for line in follow:
-                if not self._put(line):
-                    return
-        except DockerError as exc:
-            follow.end_reason = follow.end_reason or exc.reason
-        finally:
-            self._put((self._DONE, follow))
-
-    def _events(self) -> Generator[bytes, None, None]:
-        for follow in self.follows:
-            thread = threading.Thread(target=self._read, args=(follow,), daemon=True, name="portico-log-follow")
-            thread.start()
-            self._threads.append(thread)
-        yield b": connected\n\n"
-        running = len(self.follows)
-        reasons: list[str] = []
-        last_line = time.monotonic()
-        while running and not self._closed:
-            try:
-                item = self._queue.get(timeout=min(self.heartbeat, self.idle))
-            except queue.Empty:
-                if time.monotonic() - last_line >= self.idle:
-                    reasons.append(
-                        f"no new lines for {int(self.idle)} s; the stream was closed (follow again to resume)"
-                    )
-                    break
-                yield b": keep-alive\n\n"
-                continue
-            # Whatever else is queued goes out in the same write: one send per line capped a fast container at
-            # a few hundred lines per second (bench/logs.py measures it). Each line is still its own event.
-            batch: list[bytes] = []
-            while True:
-                if isinstance(item, tuple):  # (_DONE, follow): one reader has finished
-                    running -= 1
-                    follow = item[1]
-                    reason = follow.end_reason or "the log stream ended"
-                    reasons.append(f"{follow.name}: {reason}" if len(self.follows) > 1 else reason)
-                else:
-                    last_line = time.monotonic()
-                    batch.append(
-                        _sse(
-                            "line",
-                            {
-                                "ts": item.ts,
-                                "stream": item.stream,
-                                "text": clean_text(item.text),
-                                "container": item.container,
-                            },
-                        )
-                    )
-                if not running or len(batch) >= SSE_BATCH:
-                    break
-                try:
-                    item = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-            if batch:
-                yield b"".join(batch)
-        yield _sse("end", {"message": "; ".join(reasons) or "the log stream ended"})
-
-    def __iter__(self) -> Iterator[bytes]:
-        return self
-
-    def __next__(self) -> bytes:
-        if self._gen is None:
-            self._gen = self._events()
-        try:
-            return next(self._gen)
-        except StopIteration:
-            self.close()
-            raise
-
-    def close(self) -> None:
-        """Stop every reader and give the slot back; safe to call more than once."""
-        self._closed = True
-        for follow in self.follows:
-            with contextlib.suppress(Exception):
-                follow.close()
-        if self._gen is not None:
-            with contextlib.suppress(Exception):
-                self._gen.close()
-        if not self._released:
-            self._released = True
-            slots.release()

@@ -177,9 +177,9 @@ def logs(request: HtmxHttpRequest, ref: str) -> HttpResponse:
     return _render_lines(request, DETAIL, read, query, download_all_url=download_all)
 
 
-def _download(name: str, lines, timestamps: bool, merged: bool) -> StreamingHttpResponse:
+def _download(request: HttpRequest, name: str, lines, timestamps: bool, merged: bool) -> StreamingHttpResponse:
     """The lines as a text file, streamed in 64 KiB writes (a whole log never sits in memory)."""
-    return download_response(name, as_text(lines, timestamps, merged))
+    return download_response(request, name, as_text(lines, timestamps, merged))
 
 
 @require_GET
@@ -198,7 +198,7 @@ def logs_download(request: HttpRequest, ref: str) -> HttpResponse:
         return HttpResponse(exc.reason + "\n", status=404, content_type="text/plain; charset=utf-8")
     except DockerError as exc:
         return HttpResponse(exc.reason + "\n", status=503, content_type="text/plain; charset=utf-8")
-    return _download(c.name, lines, request.GET.get("timestamps", "on") in ("on", "1", "true"), False)
+    return _download(request, c.name, lines, request.GET.get("timestamps", "on") in ("on", "1", "true"), False)
 
 
 def _sse_error(message: str, status: int) -> HttpResponse:
@@ -212,7 +212,7 @@ def logs_follow(request: HttpRequest, ref: str) -> HttpResponse:
     """Server-sent events of new lines (see containers.logs.SseLogStream)."""
     engine = _engine(request)
     try:
-        return sse_response(open_follow([(engine, ref)]))
+        return sse_response(request, open_follow(request, [(engine, ref)]))
     except ApiError as exc:
         return _sse_error(exc.detail, exc.status)
     except ContainerNotFound as exc:
@@ -329,7 +329,7 @@ def domain_logs(request: HtmxHttpRequest, domain: str) -> HttpResponse:
     try:
         query = LogQuery.parse(request.GET)
         if request.GET.get("download"):
-            return _download(domain, iter_merged(sources, query), timestamps, True)
+            return _download(request, domain, iter_merged(sources, query), timestamps, True)
         read = merged_logs(sources, query)
         error, field, status = "", "", 200
     except LogQueryError as exc:
@@ -374,7 +374,7 @@ def domain_logs_follow(request: HttpRequest, domain: str) -> HttpResponse:
     if not running:
         return _sse_error(_("No running container is behind %(domain)s.") % {"domain": domain}, 409)
     try:
-        return sse_response(open_follow(running))
+        return sse_response(request, open_follow(request, running))
     except ApiError as exc:
         return _sse_error(exc.detail, exc.status)
     except DockerUnavailable as exc:

@@ -104,13 +104,16 @@ TEMPLATES = [
 ]
 
 WSGI_APPLICATION = "dashboard.wsgi.application"
+ASGI_APPLICATION = "dashboard.asgi.application"
 
 # SQLite under VAR_DIR by default; DATABASE_URL (e.g. postgres://...) for scale-out.
 _database_url = envsecret("DATABASE_URL")  # it holds a password: DATABASE_URL_FILE works too
 if _database_url:
     try:
-        # Connections live a minute; a health check first, so a restarted PostgreSQL costs no failed request.
-        DATABASES = {"default": dj_database_url.parse(_database_url, conn_max_age=60, conn_health_checks=True)}
+        # One connection per request: under ASGI each request's sync code runs in a thread of its own that ends with
+        # it, so a connection kept for later would never be used again (Django's docs: no persistent connections
+        # in async mode).
+        DATABASES = {"default": dj_database_url.parse(_database_url, conn_max_age=0)}
     except ValueError as exc:
         raise ImproperlyConfigured(f"DATABASE_URL is not a database URL: {exc}") from None
 else:
@@ -257,7 +260,12 @@ PORTICO_DOCKER_TIMEOUT = envint("PORTICO_DOCKER_TIMEOUT", 10, minimum=1, maximum
 PORTICO_CONTAINER_SCOPE = envchoice(
     "PORTICO_CONTAINER_SCOPE", "all", ("all", "labelled", "targets", "labelled+targets")
 )
-PORTICO_MAX_LOG_STREAMS = envint("PORTICO_MAX_LOG_STREAMS", 8, minimum=1, maximum=256)
+# Live log streams: each costs a socket and a coroutine (not a thread); a user may hold this many at once across
+# every process, and one process this many in all.
+PORTICO_MAX_LOG_STREAMS_PER_USER = envint("PORTICO_MAX_LOG_STREAMS_PER_USER", 4, minimum=1, maximum=100)
+PORTICO_MAX_LOG_STREAMS = envint("PORTICO_MAX_LOG_STREAMS", 100, minimum=1, maximum=1000)
+# Requests of one server process doing their sync work (views, templates, database) at once; more wait their turn.
+PORTICO_CONCURRENT_REQUESTS = envint("PORTICO_CONCURRENT_REQUESTS", 8, minimum=1, maximum=256)
 # A followed log with no new line for this long is closed (the page offers to follow again).
 PORTICO_LOG_IDLE_SECONDS = envint("PORTICO_LOG_IDLE_SECONDS", 600, minimum=5, maximum=86400)
 # Secrets at rest (private keys, DNS credentials) are sealed with this Fernet key; generated once into

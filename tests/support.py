@@ -233,7 +233,8 @@ def drop_server_databases() -> None:
 
 
 class PorticoServer:
-    """Portico under gunicorn (2 workers x 4 threads) on a free 127.0.0.1 port, with its own VAR_DIR and database.
+    """Portico under gunicorn as scripts/serve runs it (dashboard/gunicorn_conf.py: ASGI, 2 workers) on a free 127.0.0.1
+    port, with its own VAR_DIR and database.
 
     The database is a SQLite file in VAR_DIR, or, when the tests run on PostgreSQL (DATABASE_URL), a database of
     its own on that server (see server_database_env). ``token`` is an admin's API token. The server's database is
@@ -284,8 +285,7 @@ class PorticoServer:
             self.token = proc.stdout.strip()
         log = open(self.var_dir / "gunicorn.log", "wb")  # noqa: SIM115 (lives as long as the server)
         self.process = subprocess.Popen(
-            [self.python, "-m", "gunicorn", "dashboard.wsgi:application", "--bind", f"127.0.0.1:{self.port}",
-             "--worker-class", "gthread", "--workers", "2", "--threads", "4", "--no-control-socket", "--timeout", "120"],
+            [self.python, "-m", "gunicorn", "--config", "python:dashboard.gunicorn_conf", "--bind", f"127.0.0.1:{self.port}"],
             cwd=REPO,
             env=self.env,
             stdout=log,

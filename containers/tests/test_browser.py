@@ -80,3 +80,25 @@ def test_the_live_view_keeps_a_bounded_number_of_lines(logged_in_page, live_serv
     lines.locator(".line", has_text="burst-1500").wait_for(timeout=30000)
     assert lines.locator(".line").count() == 1000  # the page's cap: the oldest lines dropped off
     assert lines.locator(".line").first.inner_text().endswith("burst-501")
+
+
+def test_a_refused_live_stream_shows_the_servers_reason(logged_in_page, live_server, run_container, settings):
+    settings.PORTICO_MAX_LOG_STREAMS_PER_USER = 1
+    container = run_container(["sh", "-c", "echo ready; sleep 60"])
+    wait_for_log(container, "ready")
+    page = logged_in_page("viewer")
+    page.goto(f"{live_server.url}/containers/c/{container.name}/")
+    page.get_by_test_id("follow-logs").click()
+    page.get_by_test_id("log-status").filter(has_text="Following").wait_for()
+    second = page.context.new_page()  # the same person, in a second tab
+    second.goto(f"{live_server.url}/containers/c/{container.name}/")
+    second.get_by_test_id("follow-logs").click()
+    status = second.get_by_test_id("log-status")
+    status.filter(has_text="Too many open log streams").wait_for(timeout=10000)
+    assert "at most 1 open at once" in status.inner_text()
+    assert second.get_by_test_id("follow-logs").is_visible()  # it may try again
+    # Stopping the first stream frees the slot: the second tab follows now.
+    page.get_by_test_id("stop-follow").click()
+    second.wait_for_timeout(500)
+    second.get_by_test_id("follow-logs").click()
+    status.filter(has_text="Following").wait_for(timeout=10000)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import concurrent.futures
 import contextlib
 import os
@@ -95,6 +96,24 @@ def test_long_lines_are_joined_and_stdout_stderr_kept_apart(run_container):
     assert [x.stream for x in lines] == ["stdout", "stderr", "stdout"]
 
 
+async def _follow(client, ref: str, until=None, **kwargs):
+    """Open an AsyncLogFollow on the container and collect its lines (until ``until`` returns true)."""
+    from containers.docker_client import AsyncLogFollow
+
+    detail = client.container(ref)
+    follow = AsyncLogFollow(client, detail.id, name=detail.name, tty=detail.tty, **kwargs)
+    await follow.open()
+    got = []
+    try:
+        async for batch in follow.batches():
+            got.extend(batch)
+            if until and until(got):
+                break
+    finally:
+        await follow.aclose()
+    return follow, got
+
+
 def test_follow_gets_new_lines_and_ends_when_the_container_stops(run_container, docker_sdk):
     container = run_container(
         [
@@ -104,25 +123,54 @@ def test_follow_gets_new_lines_and_ends_when_the_container_stops(run_container, 
         ]
     )
     wait_for_log(container, "old")
-    follow = DockerClient().follow(container.name)
-    got = []
-    reader = threading.Thread(target=lambda: got.extend(follow))
-    reader.start()
-    container.exec_run(["touch", "/tmp/go"])
-    reader.join(timeout=20)
-    assert not reader.is_alive()
+    threading.Timer(0.5, lambda: container.exec_run(["touch", "/tmp/go"])).start()
+    follow, got = asyncio.run(asyncio.wait_for(_follow(DockerClient(), container.name), 20))
     assert [(x.stream, x.text) for x in got] == [("stdout", "new-1"), ("stderr", "new-2")]
     assert "stopped" in follow.end_reason
 
 
-def test_closing_a_follow_from_another_thread_ends_it(run_container):
+def test_a_follow_reads_a_tty_container_and_the_last_lines_first(run_container):
+    container = run_container(["sh", "-c", "echo one; echo two; sleep 60"], tty=True)
+    wait_for_log(container, "two")
+    _follow_, got = asyncio.run(
+        asyncio.wait_for(_follow(DockerClient(), container.name, tail=1, until=lambda got: got), 20)
+    )
+    assert [(x.stream, x.text) for x in got] == [("stdout", "two")]
+
+
+def test_closing_a_follow_ends_it_without_a_reason(run_container):
+    from containers.docker_client import AsyncLogFollow
+
     container = run_container(["sleep", "60"])
-    follow = DockerClient().follow(container.name)
-    done = threading.Event()
-    threading.Thread(target=lambda: (list(follow), done.set()), daemon=True).start()
-    follow.close()
-    assert done.wait(5)
-    assert follow.end_reason == ""
+    client = DockerClient()
+    detail = client.container(container.name)
+
+    async def scenario():
+        follow = AsyncLogFollow(client, detail.id, name=detail.name, tty=False)
+        await follow.open()
+        reader = asyncio.create_task(anext(follow.batches(), None))
+        await asyncio.sleep(0.2)
+        await follow.aclose()
+        return follow, await asyncio.wait_for(reader, 5)
+
+    follow, first = asyncio.run(scenario())
+    assert first is None and follow.end_reason == ""
+
+
+def test_an_async_follow_of_an_unknown_container_or_a_dead_engine_raises_our_errors(tmp_path):
+    from containers.docker_client import AsyncLogFollow, ContainerNotFound, DockerUnavailable
+
+    async def open_one(client):
+        follow = AsyncLogFollow(client, "portico-no-such-container", name="x", tty=False)
+        try:
+            await follow.open()
+        finally:
+            await follow.aclose()
+
+    with pytest.raises(ContainerNotFound):
+        asyncio.run(open_one(DockerClient()))
+    with pytest.raises(DockerUnavailable, match="no Docker socket"):
+        asyncio.run(open_one(DockerClient(url=f"unix://{tmp_path}/missing.sock")))
 
 
 @pytest.mark.django_db

@@ -55,8 +55,8 @@ def test_follow_delivers_lines_printed_after_the_request_and_ends_with_a_message
     assert "stopped" in events[-1][1]["message"]
 
 
-def test_open_streams_are_bounded(api_client, viewer_user, run_container, settings):
-    from containers.logs import slots
+def test_open_streams_are_bounded_per_process(api_client, viewer_user, run_container, settings):
+    from containers.follow import slots
 
     settings.PORTICO_MAX_LOG_STREAMS = 1
     container = run_container(["sleep", "60"])
@@ -66,12 +66,40 @@ def test_open_streams_are_bounded(api_client, viewer_user, run_container, settin
     assert slots.open == 1
     second = api.get(f"/api/v1/containers/{container.name}/logs/follow")
     assert second.status_code == 429
-    assert "Too many open log streams" in second.json()["detail"]
+    assert "PORTICO_MAX_LOG_STREAMS" in second.json()["detail"]
     first.close()  # the client went away: the slot is free again
     assert slots.open == 0
     third = api.get(f"/api/v1/containers/{container.name}/logs/follow")
     assert third.status_code == 200
     third.close()
+
+
+def test_each_user_follows_at_most_four_logs_and_hears_why(api_client, client, viewer_user, make_user, run_container):
+    container = run_container(["sleep", "60"])
+    api = api_client(viewer_user)
+    url = f"/api/v1/containers/{container.name}/logs/follow"
+    open_ = [api.get(url) for _ in range(4)]
+    assert [r.status_code for r in open_] == [200] * 4
+    refused = api.get(url)
+    assert refused.status_code == 429
+    assert refused.json() == {
+        "detail": "Too many open log streams: you may have at most 4 open at once. Stop following one (or close a "
+        "tab that follows a log), then try again.",
+        "errors": [],
+    }
+    # The page's stream URL counts for the same user, and says the same in plain text for the page to show.
+    client.force_login(viewer_user)
+    page = client.get(f"/containers/c/{container.name}/logs/follow/")
+    assert page.status_code == 429 and "at most 4 open at once" in page.content.decode()
+    # Another user is not affected.
+    other = api_client(make_user("olga")).get(url)
+    assert other.status_code == 200
+    other.close()
+    open_.pop().close()
+    again = api.get(url)
+    assert again.status_code == 200
+    for response in [*open_, again]:
+        response.close()
 
 
 def test_an_idle_stream_ends_with_a_message(api_client, viewer_user, run_container, settings):

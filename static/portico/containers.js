@@ -31,55 +31,102 @@
     return div;
   }
 
+  // One server-sent event block ("event: x\ndata: {...}") as [name, data], or null for a comment.
+  function parseEvent(block) {
+    let name = "message";
+    const data = [];
+    for (const line of block.split("\n")) {
+      if (line.startsWith("event:")) name = line.slice(6).trim();
+      else if (line.startsWith("data:")) data.push(line.slice(5).replace(/^ /, ""));
+    }
+    return data.length ? [name, data.join("\n")] : null;
+  }
+
   function setup(form) {
     const status = document.getElementById("log-status");
     const followButton = form.querySelector("[data-follow]");
     const stopButton = form.querySelector("[data-stop]");
     const downloadButton = form.querySelector("[data-download]");
     const max = parseInt(status.dataset.maxLines || "1000", 10);
-    let source = null;
+    // The stream is read with fetch, not EventSource: EventSource hides the answer of a refused stream
+    // (429: too many open streams, 404, 503), and the page must show its message.
+    let controller = null;
 
-    function stop(message) {
-      if (source) {
-        source.close();
-        source = null;
+    function stop(message, isError) {
+      if (controller) {
+        controller.abort();
+        controller = null;
       }
       followButton.hidden = false;
       stopButton.hidden = true;
+      status.classList.toggle("message-error", Boolean(isError));
       if (message) status.textContent = message;
     }
 
+    function onLine(data, showTs, merged) {
+      const box = document.getElementById("log-lines");
+      const empty = box.querySelector("[data-testid=no-lines]");
+      if (empty) empty.remove();
+      const atBottom = box.scrollTop + box.clientHeight >= box.scrollHeight - 8;
+      box.append(lineElement(data, showTs, merged));
+      while (box.childElementCount > max) box.firstElementChild.remove();
+      if (atBottom) box.scrollTop = box.scrollHeight;
+    }
+
+    async function follow(mine, showTs, merged) {
+      const response = await fetch(followButton.dataset.follow, {
+        headers: { Accept: "text/event-stream" },
+        credentials: "same-origin",
+        signal: mine.signal,
+      });
+      if (!response.ok) {
+        const reason = (await response.text()).trim();
+        stop(status.dataset.failed + (reason ? " " + reason : ""), true);
+        return;
+      }
+      const reader = response.body.getReader();
+      const decoder = new TextDecoder();
+      let buffer = "";
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        buffer += decoder.decode(value, { stream: true }).replace(/\r\n?/g, "\n");
+        let cut;
+        while ((cut = buffer.indexOf("\n\n")) >= 0) {
+          const event = parseEvent(buffer.slice(0, cut));
+          buffer = buffer.slice(cut + 2);
+          if (!event) continue;
+          if (event[0] === "line") onLine(JSON.parse(event[1]), showTs, merged);
+          if (event[0] === "end") {
+            stop(status.dataset.ended + " " + JSON.parse(event[1]).message, false);
+            return;
+          }
+        }
+      }
+      if (controller === mine) stop(status.dataset.failed, true);
+    }
+
     followButton.addEventListener("click", function () {
-      if (source) return;
+      if (controller) return;
       const showTs = form.querySelector("[name=timestamps]").checked;
       const merged = form.dataset.merged === "1";
-      source = new EventSource(followButton.dataset.follow);
+      const mine = new AbortController();
+      controller = mine;
       followButton.hidden = true;
       stopButton.hidden = false;
+      status.classList.remove("message-error");
       status.textContent = status.dataset.following.replace("{n}", String(max));
-      source.addEventListener("line", function (event) {
-        const box = document.getElementById("log-lines");
-        const empty = box.querySelector("[data-testid=no-lines]");
-        if (empty) empty.remove();
-        const atBottom = box.scrollTop + box.clientHeight >= box.scrollHeight - 8;
-        box.append(lineElement(JSON.parse(event.data), showTs, merged));
-        while (box.childElementCount > max) box.firstElementChild.remove();
-        if (atBottom) box.scrollTop = box.scrollHeight;
+      follow(mine, showTs, merged).catch(function () {
+        if (controller === mine) stop(status.dataset.failed, true);
       });
-      source.addEventListener("end", function (event) {
-        stop(status.dataset.ended + " " + JSON.parse(event.data).message);
-      });
-      source.onerror = function () {
-        if (source) stop(status.dataset.failed);
-      };
     });
-    stopButton.addEventListener("click", function () { stop(""); });
+    stopButton.addEventListener("click", function () { stop("", false); });
     downloadButton.addEventListener("click", function () {
       const params = new URLSearchParams(new FormData(form));
       params.set("download", "1");
       window.location.href = form.action + "?" + params.toString();
     });
-    window.addEventListener("pagehide", function () { stop(""); });
+    window.addEventListener("pagehide", function () { stop("", false); });
   }
 
   document.addEventListener("DOMContentLoaded", function () {
