@@ -94,6 +94,13 @@ def test_fifty_open_streams_leave_pages_fast_hold_no_thread_each_and_closed_clie
     ]
     clients = [_login(server, f"watcher{n}") for n in range(USERS)]
     admin_pages = _login(server, "admin", "server-admin-pw-123")
+    pages = [*PAGES, f"/containers/c/{name}/", "/containers/domains/streams.test/logs/"]
+    # What each page takes with no stream open (after a first visit): a page whose own work takes about a second
+    # (the lab guide asks the engine for every container and probes ports) is held to that, not to the streams.
+    for page in pages:
+        _timed(admin_pages, "GET", page)
+    alone = {page: _timed(admin_pages, "GET", page)[1] for page in pages}
+    print("alone:", {page: f"{took * 1000:.0f} ms" for page, took in alone.items()})
     streams: list[socket.socket] = []
     try:
         for n, client in enumerate(clients):
@@ -104,7 +111,7 @@ def test_fifty_open_streams_leave_pages_fast_hold_no_thread_each_and_closed_clie
         # Everything else still answers at once.
         watcher = clients[0]
         timings = {"health": _timed(admin, "GET", "/api/v1/health")}
-        for page in [*PAGES, f"/containers/c/{name}/", "/containers/domains/streams.test/logs/"]:
+        for page in pages:
             timings[page] = _timed(admin_pages, "GET", page)
         timings["api routes"] = _timed(admin, "GET", "/api/v1/routes")
         fresh = httpx.Client(base_url=server.url, timeout=10, trust_env=False)
@@ -124,7 +131,11 @@ def test_fifty_open_streams_leave_pages_fast_hold_no_thread_each_and_closed_clie
             "with 50 streams open:",
             {what: f"{status} {took * 1000:.0f} ms" for what, (status, took) in timings.items()},
         )
-        slow = {what: f"{status} in {took:.2f} s" for what, (status, took) in timings.items() if took >= 1.0}
+        slow = {
+            what: f"{status} in {took:.2f} s (alone {alone.get(what, 0):.2f} s)"
+            for what, (status, took) in timings.items()
+            if took >= max(1.0, alone.get(what, 0) + 0.5)
+        }
         assert not slow, f"answers took a second or more with 50 streams open: {slow}"
         assert {what: status for what, (status, _took) in timings.items() if status not in (200, 302)} == {}
 

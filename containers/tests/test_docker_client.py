@@ -96,6 +96,12 @@ def test_long_lines_are_joined_and_stdout_stderr_kept_apart(run_container):
     assert [x.stream for x in lines] == ["stdout", "stderr", "stdout"]
 
 
+def _run(coroutine):
+    """asyncio.run in a thread of its own: the browser tests leave a running loop in the test thread."""
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
+
+
 async def _follow(client, ref: str, until=None, **kwargs):
     """Open an AsyncLogFollow on the container and collect its lines (until ``until`` returns true)."""
     from containers.docker_client import AsyncLogFollow
@@ -124,7 +130,7 @@ def test_follow_gets_new_lines_and_ends_when_the_container_stops(run_container, 
     )
     wait_for_log(container, "old")
     threading.Timer(0.5, lambda: container.exec_run(["touch", "/tmp/go"])).start()
-    follow, got = asyncio.run(asyncio.wait_for(_follow(DockerClient(), container.name), 20))
+    follow, got = _run(asyncio.wait_for(_follow(DockerClient(), container.name), 20))
     assert [(x.stream, x.text) for x in got] == [("stdout", "new-1"), ("stderr", "new-2")]
     assert "stopped" in follow.end_reason
 
@@ -132,9 +138,7 @@ def test_follow_gets_new_lines_and_ends_when_the_container_stops(run_container, 
 def test_a_follow_reads_a_tty_container_and_the_last_lines_first(run_container):
     container = run_container(["sh", "-c", "echo one; echo two; sleep 60"], tty=True)
     wait_for_log(container, "two")
-    _follow_, got = asyncio.run(
-        asyncio.wait_for(_follow(DockerClient(), container.name, tail=1, until=lambda got: got), 20)
-    )
+    _follow_, got = _run(asyncio.wait_for(_follow(DockerClient(), container.name, tail=1, until=lambda got: got), 20))
     assert [(x.stream, x.text) for x in got] == [("stdout", "two")]
 
 
@@ -153,7 +157,7 @@ def test_closing_a_follow_ends_it_without_a_reason(run_container):
         await follow.aclose()
         return follow, await asyncio.wait_for(reader, 5)
 
-    follow, first = asyncio.run(scenario())
+    follow, first = _run(scenario())
     assert first is None and follow.end_reason == ""
 
 
@@ -168,9 +172,9 @@ def test_an_async_follow_of_an_unknown_container_or_a_dead_engine_raises_our_err
             await follow.aclose()
 
     with pytest.raises(ContainerNotFound):
-        asyncio.run(open_one(DockerClient()))
+        _run(open_one(DockerClient()))
     with pytest.raises(DockerUnavailable, match="no Docker socket"):
-        asyncio.run(open_one(DockerClient(url=f"unix://{tmp_path}/missing.sock")))
+        _run(open_one(DockerClient(url=f"unix://{tmp_path}/missing.sock")))
 
 
 @pytest.mark.django_db
