@@ -28,8 +28,10 @@ from certificates.acme_client import DNS01, HTTP01, AcmeClient, AcmeError, new_a
 from certificates.dns_providers import DnsError, check_settings, is_secret, provider_for
 from certificates.models import AcmeAccount, Certificate
 from certificates.sealing import SealError, seal, unseal
+from certificates.signals import certificate_issued
 from core import audit
 from core.errors import INVALID_INPUT, Conflict, Forbidden, Invalid, NotFound, Stale
+from core.models import AuditEntry
 from core.roles import can
 from routes.validators import normalize_domain
 
@@ -58,6 +60,13 @@ def get_certificate(cert_id: int, *, lock: bool = False) -> Certificate:
     if cert is None:
         raise NotFound(_("No certificate with id %(id)s.") % {"id": cert_id})
     return cert
+
+
+def history(cert_id: int) -> QuerySet[AuditEntry]:
+    """The audit entries about certificate ``cert_id``, newest first (orders, renewals, failures, publications)."""
+    return AuditEntry.objects.filter(object_type=Certificate._meta.label_lower, object_id=str(cert_id)).order_by(
+        "-created_at", "-id"
+    )
 
 
 def renewal_due_at(not_before: dt.datetime, not_after: dt.datetime) -> dt.datetime:
@@ -361,6 +370,43 @@ def process(cert_id: int, *, owner: str | None = None, now: dt.datetime | None =
             action = "certificate.renewal_failed" if renewal else "certificate.order_failed"
         cert.save()
         audit.record(action, source="system", obj=cert, before=before, after=cert.snapshot(), message=error)
+    if info is not None:
+        # After the commit, so a listener (publishing) reads the new chain; its failure must not end the worker.
+        for receiver, result in certificate_issued.send_robust(Certificate, certificate=cert, renewal=renewal):
+            if isinstance(result, Exception):
+                log.error("Certificate %s: %s failed after the order: %r", cert_id, receiver, result)
+    return cert
+
+
+def record_publication(cert_id: int, *, applied: bool, revision: str, message: str = "") -> Certificate | None:
+    """Note on the certificate how publishing its new chain went (by the system, after the worker's order).
+
+    A failed publication leaves the previous certificate serving: the certificate's message says so, for its page
+    and the overview, and the audit trail keeps it; a later success clears it. Returns None when it was deleted."""
+    with transaction.atomic():
+        cert = Certificate.objects.select_for_update().filter(pk=cert_id).first()
+        if cert is None:
+            return None
+        before = cert.snapshot()
+        if applied:
+            cert.message = ""
+            action = "certificate.published"
+        else:
+            cert.message = _(
+                "Issued (serial %(serial)s), but publishing it failed in revision %(revision)s (%(message)s). The "
+                "previous certificate keeps serving; the next apply publishes this one."
+            ) % {"serial": cert.serial, "revision": revision, "message": message}
+            action = "certificate.publish_failed"
+        cert.version += 1
+        cert.save()
+        audit.record(
+            action,
+            source="system",
+            obj=cert,
+            before=before,
+            after=cert.snapshot(),
+            message=cert.message or _("Published in revision %(revision)s.") % {"revision": revision},
+        )
     return cert
 
 

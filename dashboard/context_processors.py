@@ -12,6 +12,7 @@ NAVIGATION = [
     ("overview", _("Overview")),
     ("routes:index", _("Routes")),
     ("containers:index", _("Containers")),
+    ("certificates:index", _("Certificates")),
     ("routes:revisions", _("Revisions")),
     ("routes:npm", _("NPM")),
     ("lab", _("Lab")),

@@ -25,5 +25,6 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("routes/", include("routes.urls")),
     path("containers/", include("containers.urls")),
+    path("certificates/", include("certificates.urls")),
     path("api/v1/", api.urls),
 ]

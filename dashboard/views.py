@@ -14,6 +14,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 from django_htmx.http import HttpResponseClientRefresh
 
+from certificates import health
 from core.htmx import is_fragment, page_or_fragment
 from core.roles import ROLE_LABELS, ROLES, capability_required
 from dashboard import lab, topology
@@ -26,9 +27,12 @@ from dashboard.tokens import revoke_token as revoke_token_op
 
 def _overview_context() -> dict:
     topo = topology.current()
+    certificates = health.attention()
     containers = [n for n in topo.of_kind("container") if n.state not in ("missing", "unknown")]
     return {
         "topo": topo,
+        "certificates": certificates,
+        "warning_count": len(topo.lints) + len(certificates),
         "counts": {
             "domains": len(topo.of_kind("domain")),
             "routes": len(topo.of_kind("route")),

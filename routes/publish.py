@@ -21,6 +21,7 @@ from django.db import DatabaseError, connection, transaction
 from django.db.models import Max
 from pydantic import ValidationError
 
+from certificates.operations import record_publication
 from core import audit
 from routes.alphabet import UnsafeValue, document_problems
 from routes.models import Revision
@@ -30,6 +31,7 @@ from routes.state import export_document, replace_state
 if TYPE_CHECKING:
     from django.contrib.auth.models import AnonymousUser, User
 
+    from certificates.models import Certificate
     from routes.nginx import Backend
     from routes.render import RenderOptions, TlsCert
 
@@ -446,6 +448,65 @@ def apply(*, actor: Actor = None, source: str = "system", publisher: Publisher |
     return revision
 
 
+def _snapshot_document(snapshot: dict[str, Any]) -> ConfigDocument:
+    try:
+        return ConfigDocument.model_validate(snapshot)
+    except ValidationError:
+        # A snapshot taken before a validator was tightened: publish it unvalidated, so the renderer's own
+        # check refuses it and the refusal is a failed revision naming the value, not a crash.
+        return _unvalidated(snapshot)
+
+
+def serves_certificate(snapshot: dict[str, Any], cert_id: int) -> bool:
+    """Whether an enabled domain of a revision's ``snapshot`` serves certificate ``cert_id``."""
+    return any(d.get("certificate") == cert_id and d.get("enabled", True) for d in snapshot.get("domains") or [])
+
+
+def republish_certificate(
+    cert_id: int, *, source: str = "system", publisher: Publisher | None = None
+) -> Revision | None:
+    """Publish the live state again because certificate ``cert_id`` has a new chain (the worker renewed it).
+
+    What is live is the last applied revision's snapshot: that is what gets published, so an operator's edits that
+    were not applied yet stay unapplied, and only the certificate files change. The new revision is verified like
+    any apply (a TLS handshake must present the new leaf); on failure the previous files serve on. Returns None
+    when no live domain serves the certificate (then the next apply publishes it). Raises ApplyBusy.
+    """
+    publisher = publisher or get_publisher()
+    last = last_applied(publisher.name)
+    if last is None or not serves_certificate(last.snapshot, cert_id):
+        return None  # without waiting for the lock: most renewals of unused certificates end here
+    with apply_lock():
+        last = last_applied(publisher.name)  # an apply may have finished while this one waited
+        if last is None or not serves_certificate(last.snapshot, cert_id):
+            return None
+        document = _snapshot_document(last.snapshot)
+        revision, _files, _previous = _apply_locked(publisher, document, actor=None, source=source)
+        audit.record(
+            "publish.apply",
+            source=source,
+            object_type="revision",
+            object_id=revision.pk,
+            object_repr=f"revision #{revision.number} {revision.status}",
+            after={"number": revision.number, "status": revision.status, "publisher": revision.publisher},
+            message=revision.message or f"Certificate {cert_id} renewed: revision #{last.number} published again.",
+        )
+    return revision
+
+
+def on_certificate_issued(sender: Any, certificate: Certificate, **kwargs: Any) -> None:
+    """The worker stored a new chain for ``certificate``: republish it where it is live and note how it went."""
+    try:
+        revision = republish_certificate(certificate.pk)
+    except ApplyBusy as exc:
+        record_publication(certificate.pk, applied=False, revision="-", message=str(exc))
+        return
+    if revision is None:
+        return
+    applied = revision.status == Revision.Status.APPLIED
+    record_publication(certificate.pk, applied=applied, revision=f"#{revision.number}", message=revision.message)
+
+
 def rollback(
     revision: Revision, *, actor: Actor = None, source: str = "system", publisher: Publisher | None = None
 ) -> Revision:
@@ -455,12 +516,7 @@ def rollback(
     proxy nor the database changes. Raises ApplyBusy.
     """
     publisher = publisher or get_publisher()
-    try:
-        document = ConfigDocument.model_validate(revision.snapshot)
-    except ValidationError:
-        # A snapshot taken before a validator was tightened: publish it unvalidated, so the renderer's own
-        # check refuses it and the refusal is a failed revision naming the value, not a crash.
-        document = _unvalidated(revision.snapshot)
+    document = _snapshot_document(revision.snapshot)
     with apply_lock():
         new, files, previous = _apply_locked(publisher, document, actor=actor, source=source, rollback_of=revision)
         if new.status == Revision.Status.APPLIED:

@@ -9,6 +9,7 @@ import io
 import os
 import re
 import shutil
+import ssl
 import subprocess
 import tarfile
 from collections.abc import Callable, Iterator
@@ -68,8 +69,14 @@ def managed_nginx(settings, tmp_path) -> Iterator[Proxy]:
 
 @pytest.fixture
 def request_loop() -> Callable[..., RequestLoop]:
-    def make(proxy: Proxy, host: str, path: str, ok: Callable[[httpx.Response], bool]) -> RequestLoop:
-        return RequestLoop(proxy, host, path, ok)
+    def make(
+        proxy: Proxy,
+        host: str,
+        path: str,
+        ok: Callable[[httpx.Response], bool],
+        tls: tuple[int, ssl.SSLContext] | None = None,
+    ) -> RequestLoop:
+        return RequestLoop(proxy, host, path, ok, tls)
 
     return make
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import ssl
 import subprocess
 import threading
 import time
@@ -69,22 +70,35 @@ class Proxy:
 
 
 class RequestLoop:
-    """Requests through the proxy in a thread, without pause, counting the ones that fail."""
+    """Requests through the proxy in a thread, without pause, counting the ones that fail; over HTTPS when given
+    ``tls`` (the TLS listener's port and a context that verifies the chain: SNI is the host)."""
 
-    def __init__(self, proxy: Proxy, host: str, path: str, ok: Callable[[httpx.Response], bool]):
-        self.proxy, self.host, self.path, self.ok = proxy, host, path, ok
+    def __init__(
+        self,
+        proxy: Proxy,
+        host: str,
+        path: str,
+        ok: Callable[[httpx.Response], bool],
+        tls: tuple[int, ssl.SSLContext] | None = None,
+    ):
+        self.proxy, self.host, self.path, self.ok, self.tls = proxy, host, path, ok, tls
         self.total = 0
         self.failures: list[str] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
-        with httpx.Client(base_url=f"http://127.0.0.1:{self.proxy.port}", timeout=5, trust_env=False) as client:
+        base, verify, extensions = f"http://127.0.0.1:{self.proxy.port}", True, {}
+        if self.tls:
+            base, verify, extensions = f"https://127.0.0.1:{self.tls[0]}", self.tls[1], {"sni_hostname": self.host}
+        with httpx.Client(base_url=base, verify=verify, timeout=5, trust_env=False) as client:
             while not self._stop.is_set():
                 try:
                     # A new connection per request, like `while curl ...`: an idle kept-alive connection that an
                     # old worker closes at a reload is retried by browsers but not by httpx.
-                    response = client.get(self.path, headers={"Host": self.host, "Connection": "close"})
+                    response = client.get(
+                        self.path, headers={"Host": self.host, "Connection": "close"}, extensions=extensions
+                    )
                     good = self.ok(response)
                     detail = f"{response.status_code} {response.text[:100]}"
                 except httpx.HTTPError as exc:
