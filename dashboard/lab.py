@@ -473,7 +473,8 @@ def up(spec: LabSpec, *, actor=None, say: Callable[[str], None] = print) -> list
 # It reads the whole state and writes it back: under the exclusive lock, so no write in between is lost.
 @writing_state(exclusive=True)
 def _save_routes(spec: LabSpec, actor) -> list[str]:
-    from routes.state import export_document, replace_state
+    from routes.operations import replace_state
+    from routes.state import export_document
 
     existing = Domain.objects.filter(name=spec.domain).first()
     document = export_document()
@@ -739,7 +740,8 @@ def down(spec: LabSpec, *, actor=None, say: Callable[[str], None] = print) -> li
 @writing_state(exclusive=True)
 def _remove_routes(spec: LabSpec, route_labels: set[str], actor) -> list[str]:
     """Delete the routes ``up`` made that still point only where ``up`` pointed them, and its empty domain."""
-    from routes.state import export_document, replace_state
+    from routes.operations import replace_state
+    from routes.state import export_document
 
     wanted = set()
     for text in route_labels:

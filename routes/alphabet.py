@@ -15,6 +15,7 @@ import re
 from collections.abc import Iterator
 
 from routes.schemas import HSTS_MAX, ConfigDocument, DomainSpec, RouteSpec, TargetSpec
+from routes.validators import CONNECT_TIMEOUT, MAX_DOMAIN_LENGTH, READ_TIMEOUT, WEIGHT
 
 _LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
 DOMAIN = re.compile(rf"(?:\*\.)?{_LABEL}(?:\.{_LABEL})*")
@@ -72,7 +73,7 @@ def host_ok(host: object) -> bool:
 
 def domain_ok(name: object) -> bool:
     """True for a lowercase punycode domain name, optionally a ``*.`` wildcard."""
-    return isinstance(name, str) and len(name) <= 253 and DOMAIN.fullmatch(name) is not None
+    return isinstance(name, str) and len(name) <= MAX_DOMAIN_LENGTH and DOMAIN.fullmatch(name) is not None
 
 
 def path_ok(path: object) -> bool:
@@ -86,8 +87,8 @@ def _target_problems(where: str, index: int, target: TargetSpec) -> Iterator[str
         yield f"{where}: {field}.host {_shown(target.host)} is not a container name, DNS name or IP address."
     if not _whole_number(target.port, 1, 65535):
         yield f"{where}: {field}.port {_shown(target.port)} is not a port from 1 to 65535."
-    if not _whole_number(target.weight, 1, 100):
-        yield f"{where}: {field}.weight {_shown(target.weight)} is not a whole number from 1 to 100."
+    if not _whole_number(target.weight, WEIGHT.low, WEIGHT.high):
+        yield f"{where}: {field}.weight {_shown(target.weight)} is not a whole number from {WEIGHT.low} to {WEIGHT.high}."
     if not _flag(target.backup):
         yield f"{where}: {field}.backup {_shown(target.backup)} is not true or false."
 
@@ -101,10 +102,10 @@ def _route_problems(domain: str, route: RouteSpec) -> Iterator[str]:
         yield f"{where}: scheme {_shown(route.scheme)} is not http or https."
     if route.balance not in BALANCES:
         yield f"{where}: balance {_shown(route.balance)} is not one of {', '.join(sorted(BALANCES))}."
-    if not _whole_number(route.connect_timeout, 1, 3600):
-        yield f"{where}: connect_timeout {_shown(route.connect_timeout)} is not 1 to 3600 seconds."
-    if not _whole_number(route.read_timeout, 1, 86400):
-        yield f"{where}: read_timeout {_shown(route.read_timeout)} is not 1 to 86400 seconds."
+    for name, bounds in (("connect_timeout", CONNECT_TIMEOUT), ("read_timeout", READ_TIMEOUT)):
+        value = getattr(route, name)
+        if not _whole_number(value, bounds.low, bounds.high):
+            yield f"{where}: {name} {_shown(value)} is not {bounds.low} to {bounds.high} seconds."
     for flag in ("strip_prefix", "websocket", "enabled"):
         if not _flag(getattr(route, flag)):
             yield f"{where}: {flag} {_shown(getattr(route, flag))} is not true or false."

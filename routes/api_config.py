@@ -2,16 +2,15 @@
 
 from typing import Literal
 
-from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from ninja import Field, Router, Schema
 
 from core import audit
-from core.api import ApiError, check_if_match_tag, if_match_tags, require
-from routes import config_io
+from core.api import ApiError, if_match_tags, require
+from routes import config_io, operations
 from routes.api import PlanOut
 from routes.schemas import ConfigDocument
-from routes.state import export_state, lock_state, replace_state, state_etag
+from routes.state import export_state, state_etag
 
 router = Router(tags=["config"])
 
@@ -88,7 +87,6 @@ def put_config(request: HttpRequest, response: HttpResponse, dry_run: bool = Fal
     nothing is written; the answer's ETag is the state's after the change. YAML anchors and aliases, and more
     than 5,000 domains, 20,000 routes or 50,000 targets, are refused (422) before anything is validated.
     """
-    require(request, "operate")
     content_type = request.content_type or "application/json"
     fmt = "yaml" if content_type in config_io.YAML_TYPES else "json"
     if fmt == "json" and content_type != "application/json":
@@ -97,19 +95,20 @@ def put_config(request: HttpRequest, response: HttpResponse, dry_run: bool = Fal
         document = config_io.load(request.body, fmt)
     except config_io.DocumentError as exc:
         raise ApiError(exc.status, exc.detail, exc.errors) from None
-    result: dict = {"dry_run": dry_run, "prune": prune}
-    with transaction.atomic():
-        lock_state()
-        if if_match_tags(request) is not None:  # the digest costs a whole export: only when it is compared
-            check_if_match_tag(request, state_etag(), "The desired state")
-        changes = replace_state(document, prune=prune, actor=request.user, source=audit.source_of(request))
-        if dry_run:
-            # Plan against the document as if it were saved, then undo everything (audit entry included).
-            result.update(_plan())
-            transaction.set_rollback(True)
-        else:
-            response["ETag"] = etag_of_state()
-    return {**result, "changed": not changes.empty, **changes.as_dict()}
+    changes = operations.replace_state(
+        document,
+        prune=prune,
+        dry_run=dry_run,
+        actor=request.user,
+        source=audit.source_of(request),
+        expected_state=if_match_tags(request),
+        # Plan against the document as if it were saved, before it is undone.
+        preview=_plan if dry_run else None,
+    )
+    if not dry_run:
+        response["ETag"] = etag_of_state()
+    result = changes.preview or {}
+    return {"dry_run": dry_run, "prune": prune, **result, "changed": not changes.empty, **changes.as_dict()}
 
 
 def _plan() -> dict:

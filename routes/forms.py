@@ -15,27 +15,37 @@ from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
 from certificates.models import Certificate
+from core.errors import Conflict, error_message
+from core.htmx import show_on_form
+from routes import operations
 from routes.models import Domain, Route
 from routes.schemas import HSTS_MAX, DomainSpec, RouteSpec
-from routes.state import route_spec
-from routes.validators import normalize_target_host, validate_path, validate_port
+from routes.validators import (
+    CONNECT_TIMEOUT,
+    MAX_DOMAIN_LENGTH,
+    MAX_HOST_LENGTH,
+    MAX_NOTES_LENGTH,
+    MAX_PATH_LENGTH,
+    MAX_TARGETS,
+    READ_TIMEOUT,
+    WEIGHT,
+    normalize_target_host,
+    validate_path,
+    validate_port,
+)
 
 TARGET_PREFIX = "targets"
-MAX_TARGETS = 64
 NO_TARGETS = "no-targets"
-STALE = _("Someone else changed this route while you were editing it. Cancel and edit again to see their change.")
-
-
-def _pydantic_message(error: dict) -> str:
-    message = error["msg"]
-    return message.removeprefix("Value error, ")
 
 
 class DomainNotesForm(forms.Form):
     """Change a domain's notes (its name is what nginx matches, so it does not change)."""
 
     notes = forms.CharField(
-        label=_("Notes"), required=False, max_length=2000, widget=forms.Textarea(attrs={"rows": 2, "cols": 60})
+        label=_("Notes"),
+        required=False,
+        max_length=MAX_NOTES_LENGTH,
+        widget=forms.Textarea(attrs={"rows": 2, "cols": 60}),
     )
 
     def __init__(self, *args, domain: Domain, **kwargs):
@@ -104,9 +114,11 @@ class DomainForm(forms.Form):
         super().__init__(*args, **kwargs)
 
     name = forms.CharField(
-        label=_("Domain"), max_length=253, widget=forms.TextInput(attrs={"placeholder": "gctask.com", "size": 28})
+        label=_("Domain"),
+        max_length=MAX_DOMAIN_LENGTH,
+        widget=forms.TextInput(attrs={"placeholder": "gctask.com", "size": 28}),
     )
-    notes = forms.CharField(label=_("Notes"), required=False, max_length=2000)
+    notes = forms.CharField(label=_("Notes"), required=False, max_length=MAX_NOTES_LENGTH)
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
@@ -117,10 +129,12 @@ class DomainForm(forms.Form):
         except pydantic.ValidationError as exc:
             for error in exc.errors():
                 field = error["loc"][0] if error["loc"] and error["loc"][0] in self.fields else None
-                self.add_error(field, _pydantic_message(error))
+                self.add_error(field, error_message(error))
             return data
-        if Domain.objects.filter(name=spec.name).exists():
-            self.add_error("name", _("%(name)s already exists.") % {"name": spec.name})
+        try:
+            operations.ensure_domain_free(spec.name)  # said while typing; the operation decides on save
+        except Conflict as exc:
+            show_on_form(self, exc)
         data["spec"] = spec
         return data
 
@@ -129,12 +143,14 @@ class TargetForm(forms.Form):
     """One upstream server of a route."""
 
     host = forms.CharField(
-        label=_("Host"), max_length=253, widget=forms.TextInput(attrs={"placeholder": "mytaskapi", "size": 18})
+        label=_("Host"),
+        max_length=MAX_HOST_LENGTH,
+        widget=forms.TextInput(attrs={"placeholder": "mytaskapi", "size": 18}),
     )
     port = forms.IntegerField(
         label=_("Port"), validators=[validate_port], widget=forms.NumberInput(attrs={"placeholder": "80"})
     )
-    weight = forms.IntegerField(label=_("Weight"), initial=1)
+    weight = forms.IntegerField(label=_("Weight"), initial=WEIGHT.default)
     backup = forms.BooleanField(label=_("Backup"), required=False)
 
     def clean_host(self) -> str:
@@ -158,7 +174,7 @@ class RouteForm(forms.Form):
 
     path = forms.CharField(
         label=_("Path"),
-        max_length=255,
+        max_length=MAX_PATH_LENGTH,
         initial="/",
         widget=forms.TextInput(attrs={"placeholder": "/task/", "size": 14}),
     )
@@ -166,8 +182,8 @@ class RouteForm(forms.Form):
     strip_prefix = forms.BooleanField(label=_("Strip prefix"), required=False)
     balance = forms.ChoiceField(label=_("Balance"), choices=Route.Balance.choices, initial="round_robin")
     websocket = forms.BooleanField(label=_("WebSocket"), required=False)
-    connect_timeout = forms.IntegerField(label=_("Connect timeout (s)"), initial=5)
-    read_timeout = forms.IntegerField(label=_("Read timeout (s)"), initial=60)
+    connect_timeout = forms.IntegerField(label=_("Connect timeout (s)"), initial=CONNECT_TIMEOUT.default)
+    read_timeout = forms.IntegerField(label=_("Read timeout (s)"), initial=READ_TIMEOUT.default)
     enabled = forms.BooleanField(label=_("Enabled"), required=False, initial=True)
     version = forms.IntegerField(required=False, widget=forms.HiddenInput)
 
@@ -175,11 +191,11 @@ class RouteForm(forms.Form):
         self.domain = domain
         self.route = route
         if route is not None and "initial" not in kwargs and not args and kwargs.get("data") is None:
-            spec = route_spec(route)
+            spec = route.spec()
             kwargs["initial"] = {**spec.model_dump(exclude={"targets"}), "version": route.version}
             target_initial = [t.model_dump() for t in spec.targets]
         else:
-            target_initial = [{"weight": 1}] if route is None else []
+            target_initial = [{"weight": WEIGHT.default}] if route is None else []
         kwargs.setdefault("auto_id", f"{self.dom_id}-%s")
         super().__init__(*args, **kwargs)
         data = self.data if self.is_bound else None
@@ -244,19 +260,10 @@ class RouteForm(forms.Form):
         except pydantic.ValidationError as exc:
             self._add_spec_errors(exc)
             return data
-        clash = Route.objects.filter(domain=self.domain, path=self.spec.path)
-        if self.route is not None:
-            clash = clash.exclude(pk=self.route.pk)
-        if clash.exists():
-            self.add_error(
-                "path",
-                _("%(domain)s already has a route for %(path)s.")
-                % {"domain": self.domain.name, "path": self.spec.path},
-            )
-            self.spec = None
-        version = data.get("version")
-        if self.route is not None and version is not None and version != self.route.version:
-            self.add_error(None, STALE)
+        try:
+            operations.ensure_path_free(self.domain, self.spec.path, self.route)  # the operation checks it again
+        except Conflict as exc:
+            show_on_form(self, exc)
             self.spec = None
         return data
 
@@ -264,7 +271,7 @@ class RouteForm(forms.Form):
         filled = self.targets.filled_forms()
         for error in exc.errors():
             loc = error["loc"]
-            message = _pydantic_message(error)
+            message = error_message(error)
             if loc and loc[0] == "targets":
                 if (
                     len(loc) >= 3
@@ -340,4 +347,4 @@ def parse_pick(value: str) -> dict[str, str] | None:
         return None
     if port and not port.isdigit():
         return None
-    return {"host": host, "port": port, "weight": "1", "backup": ""}
+    return {"host": host, "port": port, "weight": str(WEIGHT.default), "backup": ""}

@@ -24,9 +24,9 @@ from django.conf import settings
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from containers.status import points_at
 from routes.schemas import ConfigDocument
 
-LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
 LOOPBACK_IPS = {"127.0.0.1", "::1", "localhost"}
 HOST = "host"  # the proxy runs on the host itself (Portico's managed nginx, a system nginx)
 # Docker's container states as people read them (the codes stay Docker's).
@@ -76,14 +76,8 @@ class Lint:
 
 
 def target_containers(host: str, port: int, containers: Iterable[ContainerLike]) -> list[ContainerLike]:
-    """The containers a target points at (CONTRACTS.md): by name (``/name`` too), or a local port they listen on."""
-    name = host.lstrip("/")
-    by_name = [c for c in containers if c.name == name]
-    if by_name:
-        return by_name
-    if host in LOCAL_HOSTS:
-        return [c for c in containers if port in c.host_ports]
-    return []
+    """The containers a target points at, by the one matcher the containers page uses too (``points_at``)."""
+    return [c for c in containers if points_at(host, port, c)]
 
 
 def proxy_location() -> str | None:

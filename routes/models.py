@@ -2,18 +2,34 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
 
-from routes.validators import validate_domain, validate_path, validate_port, validate_target_host
+from core.versions import Versioned
+from routes.schemas import RouteSpec, TargetSpec
+from routes.validators import (
+    CONNECT_TIMEOUT,
+    HSTS_MAX,
+    MAX_DOMAIN_LENGTH,
+    MAX_HOST_LENGTH,
+    MAX_PATH_LENGTH,
+    READ_TIMEOUT,
+    WEIGHT,
+    validate_domain,
+    validate_path,
+    validate_port,
+    validate_target_host,
+)
 
 
-class Domain(models.Model):
+class Domain(Versioned):
     """A host name that nginx serves; its routes are keyed by path prefix."""
 
-    name = models.CharField(max_length=253, unique=True, validators=[validate_domain])
+    name = models.CharField(max_length=MAX_DOMAIN_LENGTH, unique=True, validators=[validate_domain])
     enabled = models.BooleanField(default=True)
     notes = models.TextField(blank=True)
     # HTTPS: the certificate served for this name (a certificate in use cannot be deleted), HTTP -> HTTPS
@@ -22,9 +38,8 @@ class Domain(models.Model):
         "certificates.Certificate", null=True, blank=True, on_delete=models.PROTECT, related_name="domain_set"
     )
     force_https = models.BooleanField(default=False)
-    hsts = models.PositiveIntegerField(default=0, validators=[MaxValueValidator(63_072_000)], help_text="Seconds.")
+    hsts = models.PositiveIntegerField(default=0, validators=[MaxValueValidator(HSTS_MAX)], help_text="Seconds.")
     http2 = models.BooleanField(default=False)
-    version = models.PositiveIntegerField(default=1, help_text="Bumped on every change (optimistic locking).")
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -49,17 +64,27 @@ class Domain(models.Model):
         """Whether a ``/`` route exists; without one, paths no route matches answer 404."""
         return any(route.path == "/" for route in self.routes.all())
 
-    def set_enabled(self, enabled: bool) -> bool:
-        """Switch the whole domain on or off; returns whether anything changed (bumps ``version``)."""
-        if self.enabled == enabled:
-            return False
-        self.enabled = enabled
-        self.version += 1
-        self.save(update_fields=["enabled", "version", "updated_at"])
-        return True
+    def snapshot(self, *, with_routes: bool = False) -> dict[str, Any]:
+        """The audit trail's before/after of the domain, the same from every page, API call and command."""
+        data: dict[str, Any] = {
+            "name": self.name,
+            "enabled": self.enabled,
+            "notes": self.notes,
+            "certificate": self.certificate_id,
+            "force_https": self.force_https,
+            "hsts": self.hsts,
+            "http2": self.http2,
+        }
+        if with_routes:
+            data["routes"] = [route.snapshot() for route in self.routes.select_related("domain").order_by("path")]
+        return data
 
 
-class Route(models.Model):
+# The route's own settings besides its path and targets, as the model and the document both name them.
+ROUTE_FIELDS = ("scheme", "strip_prefix", "balance", "websocket", "connect_timeout", "read_timeout", "enabled")
+
+
+class Route(Versioned):
     """Requests for ``domain`` whose path starts with ``path`` go to ``targets``."""
 
     class Scheme(models.TextChoices):
@@ -72,19 +97,22 @@ class Route(models.Model):
         IP_HASH = "ip_hash", "IP hash (sticky per client)"
 
     domain = models.ForeignKey(Domain, on_delete=models.CASCADE, related_name="routes")
-    path = models.CharField(max_length=255, validators=[validate_path], default="/")
+    path = models.CharField(max_length=MAX_PATH_LENGTH, validators=[validate_path], default="/")
     scheme = models.CharField(max_length=5, choices=Scheme.choices, default=Scheme.HTTP)
     strip_prefix = models.BooleanField(default=False, help_text="Forward /task/x as /x.")
     balance = models.CharField(max_length=12, choices=Balance.choices, default=Balance.ROUND_ROBIN)
     websocket = models.BooleanField(default=False)
     connect_timeout = models.PositiveIntegerField(
-        default=5, validators=[MinValueValidator(1), MaxValueValidator(3600)], help_text="Seconds."
+        default=CONNECT_TIMEOUT.default,
+        validators=[MinValueValidator(CONNECT_TIMEOUT.low), MaxValueValidator(CONNECT_TIMEOUT.high)],
+        help_text="Seconds.",
     )
     read_timeout = models.PositiveIntegerField(
-        default=60, validators=[MinValueValidator(1), MaxValueValidator(86400)], help_text="Seconds."
+        default=READ_TIMEOUT.default,
+        validators=[MinValueValidator(READ_TIMEOUT.low), MaxValueValidator(READ_TIMEOUT.high)],
+        help_text="Seconds.",
     )
     enabled = models.BooleanField(default=True)
-    version = models.PositiveIntegerField(default=1, help_text="Bumped on every change (optimistic locking).")
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -94,6 +122,21 @@ class Route(models.Model):
 
     def __str__(self) -> str:
         return f"{self.domain.name}{self.path}"
+
+    def spec(self) -> RouteSpec:
+        """The route in the document's shape (targets in their stored order)."""
+        # Stored rows were validated when they were saved; validating them again costs most of an export at scale.
+        targets = [
+            TargetSpec.model_construct(host=t.host, port=t.port, weight=t.weight, backup=t.backup)
+            for t in self.targets.all()
+        ]
+        return RouteSpec.model_construct(
+            path=self.path, targets=targets, **{name: getattr(self, name) for name in ROUTE_FIELDS}
+        )
+
+    def snapshot(self) -> dict[str, Any]:
+        """The audit trail's before/after of the route, the same from every page, API call and command."""
+        return {"id": self.pk, "domain": self.domain.name, **self.spec().model_dump(mode="json")}
 
     def example(self, rest: str = "x") -> tuple[str, str]:
         """A sample request under this route and the path the target receives for it.
@@ -111,9 +154,11 @@ class Target(models.Model):
     """One upstream server of a route."""
 
     route = models.ForeignKey(Route, on_delete=models.CASCADE, related_name="targets")
-    host = models.CharField(max_length=253, validators=[validate_target_host])
+    host = models.CharField(max_length=MAX_HOST_LENGTH, validators=[validate_target_host])
     port = models.PositiveIntegerField(validators=[validate_port])
-    weight = models.PositiveSmallIntegerField(default=1, validators=[MinValueValidator(1), MaxValueValidator(100)])
+    weight = models.PositiveSmallIntegerField(
+        default=WEIGHT.default, validators=[MinValueValidator(WEIGHT.low), MaxValueValidator(WEIGHT.high)]
+    )
     backup = models.BooleanField(default=False)
 
     class Meta:

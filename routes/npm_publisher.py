@@ -582,7 +582,7 @@ def run_import(
     from django.db import transaction
 
     from core import audit
-    from routes.state import replace_state
+    from routes.operations import replace_state
 
     publisher = publisher or NpmPublisher()
     hosts = publisher.hosts()

@@ -23,10 +23,11 @@ from pydantic import ValidationError
 
 from certificates.operations import record_publication
 from core import audit
+from routes import operations
 from routes.alphabet import UnsafeValue, document_problems
 from routes.models import Revision
 from routes.schemas import ConfigDocument
-from routes.state import export_document, replace_state
+from routes.state import export_document
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AnonymousUser, User
@@ -522,7 +523,7 @@ def rollback(
         if new.status == Revision.Status.APPLIED:
             try:
                 with transaction.atomic():
-                    replace_state(document, prune=True, actor=actor, source=source, action="routes.rollback")
+                    operations.replace_state(document, prune=True, actor=actor, source=source, action="routes.rollback")
             except Exception as exc:  # the files are live but the routes are not: put the files back too
                 try:
                     publisher.push(previous, files)

@@ -11,7 +11,20 @@ from typing import Any, Literal
 from django.core.exceptions import ValidationError
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from routes.validators import normalize_domain, normalize_target_host, validate_path
+from routes.validators import (
+    CONNECT_TIMEOUT,
+    HSTS_MAX,
+    MAX_DOMAIN_LENGTH,
+    MAX_HOST_LENGTH,
+    MAX_NOTES_LENGTH,
+    MAX_PATH_LENGTH,
+    MAX_TARGETS,
+    READ_TIMEOUT,
+    WEIGHT,
+    normalize_domain,
+    normalize_target_host,
+    validate_path,
+)
 
 
 def _check(validator, value):
@@ -33,8 +46,6 @@ def first_repeated(values: Iterable[Hashable]) -> Any:
     return None
 
 
-# HSTS max-age ceiling: two years, what browsers' preload lists ask for at most.
-HSTS_MAX = 63_072_000
 HTTPS_OPTIONS = ("force_https", "hsts", "http2")
 
 
@@ -43,9 +54,9 @@ class TargetSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    host: str = Field(max_length=253, examples=["mytaskapi"])
+    host: str = Field(max_length=MAX_HOST_LENGTH, examples=["mytaskapi"])
     port: int = Field(ge=1, le=65535, examples=[80])
-    weight: int = Field(default=1, ge=1, le=100)
+    weight: int = Field(default=WEIGHT.default, ge=WEIGHT.low, le=WEIGHT.high)
     backup: bool = False
 
     @field_validator("host")
@@ -59,14 +70,14 @@ class RouteSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    path: str = Field(max_length=255, examples=["/task/"])
-    targets: list[TargetSpec] = Field(min_length=1, max_length=64)
+    path: str = Field(max_length=MAX_PATH_LENGTH, examples=["/task/"])
+    targets: list[TargetSpec] = Field(min_length=1, max_length=MAX_TARGETS)
     scheme: Literal["http", "https"] = "http"
     strip_prefix: bool = False
     balance: Literal["round_robin", "least_conn", "ip_hash"] = "round_robin"
     websocket: bool = False
-    connect_timeout: int = Field(default=5, ge=1, le=3600)
-    read_timeout: int = Field(default=60, ge=1, le=86400)
+    connect_timeout: int = Field(default=CONNECT_TIMEOUT.default, ge=CONNECT_TIMEOUT.low, le=CONNECT_TIMEOUT.high)
+    read_timeout: int = Field(default=READ_TIMEOUT.default, ge=READ_TIMEOUT.low, le=READ_TIMEOUT.high)
     enabled: bool = True
 
     @field_validator("path")
@@ -91,9 +102,9 @@ class DomainSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(max_length=253, examples=["gctask.com"])
+    name: str = Field(max_length=MAX_DOMAIN_LENGTH, examples=["gctask.com"])
     enabled: bool = True
-    notes: str = Field(default="", max_length=2000)
+    notes: str = Field(default="", max_length=MAX_NOTES_LENGTH)
     certificate: int | None = Field(
         default=None, ge=1, description="The id of the certificate served on the TLS listener (null: HTTP only)."
     )

@@ -1,4 +1,5 @@
-"""Read and replace the desired state as one document (config as code, snapshots, rollback, the lab)."""
+"""The desired state as one document (export, digest) and the low-level pieces its writers share: the state lock
+and a route's rows. Every write itself is an operation in routes/operations.py."""
 
 from __future__ import annotations
 
@@ -7,7 +8,6 @@ import hashlib
 import json
 from collections import defaultdict
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import connection, transaction
@@ -15,28 +15,13 @@ from pydantic import ValidationError
 
 from certificates.models import Certificate
 from certificates.pem import covers
-from core import audit
-from core.errors import Forbidden, Invalid, NotFound, Stale, field_errors
-from core.roles import can
-from routes.models import Domain, Route, Target
+from core.errors import Invalid, field_errors
+from routes.models import ROUTE_FIELDS, Domain, Route, Target
 from routes.schemas import ConfigDocument, DomainSpec, RouteSpec, TargetSpec
 
 STATE_LOCK_KEY = 0x706F727469636F  # "portico": the advisory lock of the desired state on PostgreSQL
-ROUTE_FIELDS = ("scheme", "strip_prefix", "balance", "websocket", "connect_timeout", "read_timeout", "enabled")
 # The domain's own settings, as the document names them (the model's ``certificate`` is ``certificate_id``).
 DOMAIN_FIELDS = ("enabled", "notes", "certificate", "force_https", "hsts", "http2")
-
-
-def route_spec(route: Route) -> RouteSpec:
-    """The document form of a stored route (targets in their stored order)."""
-    # Stored rows were validated when they were saved; validating them again costs most of an export at scale.
-    targets = [
-        TargetSpec.model_construct(host=t.host, port=t.port, weight=t.weight, backup=t.backup)
-        for t in route.targets.all()
-    ]
-    return RouteSpec.model_construct(
-        path=route.path, targets=targets, **{name: getattr(route, name) for name in ROUTE_FIELDS}
-    )
 
 
 @contextlib.contextmanager
@@ -84,21 +69,22 @@ def _export_document() -> ConfigDocument:
         domains=[
             DomainSpec.model_construct(
                 name=row["name"],
-                **{name: row[_column(name)] for name in DOMAIN_FIELDS},
+                **{name: row[column(name)] for name in DOMAIN_FIELDS},
                 routes=sorted(routes[row["id"]], key=lambda r: r.path),
             )
-            for row in Domain.objects.order_by("name").values("id", "name", *(_column(name) for name in DOMAIN_FIELDS))
+            for row in Domain.objects.order_by("name").values("id", "name", *(column(name) for name in DOMAIN_FIELDS))
         ],
     )
 
 
-def _column(name: str) -> str:
+def column(name: str) -> str:
+    """The model column of a domain setting (the document's ``certificate`` is ``certificate_id``)."""
     return "certificate_id" if name == "certificate" else name
 
 
 def domain_settings(domain: Domain) -> dict[str, Any]:
     """A stored domain's own settings (no routes) under the document's field names."""
-    return {name: getattr(domain, _column(name)) for name in DOMAIN_FIELDS}
+    return {name: getattr(domain, column(name)) for name in DOMAIN_FIELDS}
 
 
 def certificate_errors(specs: list[tuple[str, DomainSpec]]) -> list[dict[str, str]]:
@@ -136,47 +122,7 @@ def checked_settings(name: str, values: dict[str, Any]) -> dict[str, Any]:
         errors = field_errors(exc.errors())
         raise Invalid("; ".join(f"{e['field']}: {e['message']}" for e in errors), errors) from None
     check_certificates([("", spec)])
-    return {_column(field_name): getattr(spec, field_name) for field_name in DOMAIN_FIELDS}
-
-
-def change_domain_settings(
-    domain_id: int, sent: dict[str, Any], *, actor: Any, source: str, expected_version: int | None = None
-) -> tuple[Domain, bool]:
-    """Change a domain's own settings (any of DOMAIN_FIELDS in ``sent``) with the document's checks, under the state
-    lock, claiming its version and writing the audit entry; returns the domain and whether anything changed.
-
-    Raises Forbidden (the actor may not operate), NotFound, Stale (``expected_version`` is not current) or
-    Invalid naming the field (e.g. force_https without a certificate, a certificate that does not cover the name).
-    """
-    if actor is not None and not can(actor, "operate"):
-        raise Forbidden("Your role may not do this (needs operate).")
-    with writing_state():
-        domain = Domain.objects.select_for_update().filter(pk=domain_id).first()
-        if domain is None:
-            raise NotFound(f"No domain with id {domain_id}.")
-        if expected_version is not None and expected_version != domain.version:
-            raise Stale(
-                f"Domain {domain.name} was changed by someone else (version {domain.version}): read it again.",
-                [{"field": "If-Match", "message": f'Stale; the current version is "{domain.version}".'}],
-            )
-        current = domain_settings(domain)
-        if all(current[name] == value for name, value in sent.items()):
-            return domain, False
-        values = checked_settings(domain.name, {**current, **sent})
-        before = {"name": domain.name, **current}
-        for column, value in values.items():
-            setattr(domain, column, value)
-        domain.version += 1
-        domain.save()
-        audit.record(
-            "domain.update",
-            actor=actor,
-            source=source,
-            obj=domain,
-            before=before,
-            after={"name": domain.name, **domain_settings(domain)},
-        )
-    return domain, True
+    return {column(field_name): getattr(spec, field_name) for field_name in DOMAIN_FIELDS}
 
 
 def check_certificates(specs: list[tuple[str, DomainSpec]]) -> None:
@@ -202,22 +148,6 @@ def state_etag(data: dict[str, Any] | None = None) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
-@dataclass
-class Changes:
-    """What replacing the state did (or, in a dry run, would do)."""
-
-    created: list[str] = field(default_factory=list)
-    updated: list[str] = field(default_factory=list)
-    deleted: list[str] = field(default_factory=list)
-
-    @property
-    def empty(self) -> bool:
-        return not (self.created or self.updated or self.deleted)
-
-    def as_dict(self) -> dict[str, list[str]]:
-        return {"created": self.created, "updated": self.updated, "deleted": self.deleted}
-
-
 def _set_targets(route: Route, targets: list[TargetSpec]) -> None:
     route.targets.all().delete()
     Target.objects.bulk_create(
@@ -226,23 +156,24 @@ def _set_targets(route: Route, targets: list[TargetSpec]) -> None:
 
 
 def save_route(domain: Domain, spec: RouteSpec, route: Route | None = None) -> tuple[Route, bool]:
-    """Create or update one route from its spec; bumps ``version`` only when something changed.
+    """Create or update one route's rows from its spec; claims the next ``version`` only when something changed.
 
-    Returns the route and whether it changed. The caller holds the transaction and writes the audit entry.
+    Returns the route and whether it changed. The caller (an operation) holds the transaction, has checked the
+    version it expected, and writes the audit entry.
     """
     if route is None:
         route = Route(domain=domain, path=spec.path, **{n: getattr(spec, n) for n in ROUTE_FIELDS})
         route.save()
         _set_targets(route, spec.targets)
         return route, True
-    before = route_spec(route)
+    before = route.spec()
     if before.model_dump() == spec.model_dump() and route.domain_id == domain.pk:
         return route, False
     route.domain = domain
     route.path = spec.path
     for name in ROUTE_FIELDS:
         setattr(route, name, getattr(spec, name))
-    route.version += 1
+    route.claim_version()
     route.save()
     if [t.model_dump() for t in before.targets] != [t.model_dump() for t in spec.targets]:
         _set_targets(route, spec.targets)
@@ -276,66 +207,3 @@ def writing_state(*, exclusive: bool = False) -> Iterator[None]:
     with transaction.atomic():
         lock_state(shared=not exclusive)
         yield
-
-
-def replace_state(
-    document: ConfigDocument,
-    *,
-    prune: bool = True,
-    dry_run: bool = False,
-    actor=None,
-    source: str = "system",
-    action: str = "config.replace",
-) -> Changes:
-    """Make the database hold ``document``: create, update and (with ``prune``) delete domains and routes.
-
-    All or nothing, in one transaction. With ``dry_run`` nothing is written and the changes are reported.
-    """
-    changes = Changes()
-    with writing_state(exclusive=True):
-        check_certificates([(f"domains.{i}.", spec) for i, spec in enumerate(document.domains)])
-        before = export_state()
-        existing = {d.name: d for d in Domain.objects.prefetch_related("routes__targets")}
-        wanted = {d.name for d in document.domains}
-        for spec in document.domains:
-            domain = existing.get(spec.name)
-            settings_in = {_column(name): getattr(spec, name) for name in DOMAIN_FIELDS}
-            if domain is None:
-                domain = Domain.objects.create(name=spec.name, **settings_in)
-                changes.created.append(spec.name)
-            elif domain_settings(domain) != {name: getattr(spec, name) for name in DOMAIN_FIELDS}:
-                for column, value in settings_in.items():
-                    setattr(domain, column, value)
-                domain.version += 1
-                domain.save()
-                changes.updated.append(spec.name)
-            routes = {r.path: r for r in domain.routes.all()}
-            for route_in in spec.routes:
-                route, changed = save_route(domain, route_in, routes.get(route_in.path))
-                if changed:
-                    (changes.updated if route_in.path in routes else changes.created).append(str(route))
-            if prune:
-                for path, route in routes.items():
-                    if path not in {r.path for r in spec.routes}:
-                        changes.deleted.append(str(route))
-                        route.delete()
-        if prune:
-            for name, domain in existing.items():
-                if name not in wanted:
-                    changes.deleted.extend(str(r) for r in sorted(domain.routes.all(), key=lambda r: r.path))
-                    changes.deleted.append(name)
-                    domain.delete()
-        if dry_run:
-            transaction.set_rollback(True)
-        elif not changes.empty:
-            audit.record(
-                action,
-                actor=actor,
-                source=source,
-                object_type="config",
-                object_repr=f"{len(changes.created)} created, {len(changes.updated)} updated, "
-                f"{len(changes.deleted)} deleted",
-                before=before,
-                after=export_state(),
-            )
-    return changes

@@ -11,6 +11,7 @@ from __future__ import annotations
 import ipaddress
 import re
 import unicodedata
+from dataclasses import dataclass
 
 import idna
 from django.core.exceptions import ValidationError
@@ -24,7 +25,29 @@ _CONTAINER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
 # '#', '?', whitespace, backslash or control characters. '%' only as a %XX escape.
 _PATH = re.compile(r"/(?:[A-Za-z0-9\-._~!&()*+,=:@/]|%[0-9A-Fa-f]{2})*")
 
+# The limits and defaults of domains and routes, declared once for the models, the document schema, the forms
+# and the API.
 MAX_PATH_LENGTH = 255
+MAX_DOMAIN_LENGTH = 253
+MAX_HOST_LENGTH = 253
+MAX_NOTES_LENGTH = 2000
+MAX_TARGETS = 64
+# HSTS max-age ceiling: two years, what browsers' preload lists ask for at most.
+HSTS_MAX = 63_072_000
+
+
+@dataclass(frozen=True)
+class Bounds:
+    """A whole number's default and its inclusive range."""
+
+    default: int
+    low: int
+    high: int
+
+
+CONNECT_TIMEOUT = Bounds(5, 1, 3600)
+READ_TIMEOUT = Bounds(60, 1, 86400)
+WEIGHT = Bounds(1, 1, 100)
 
 
 def refuse_control_characters(value: str, what: str) -> None:

@@ -1,7 +1,8 @@
 """The routes page: domains and their routes, edited in place with htmx and still usable without JavaScript.
 
 htmx requests get the changed fragment (``routes/index.html#<partial>``) plus the unapplied-changes banner
-out of band; plain form posts redirect back to the page (post/redirect/get).
+out of band; plain form posts redirect back to the page (post/redirect/get). Every change is an operation of
+routes/operations.py; its refusals are shown on the form they came from.
 """
 
 from __future__ import annotations
@@ -9,8 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import messages
-from django.db.models import F
-from django.http import HttpResponse
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -18,12 +19,11 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import reswap, retarget
 
-from core import audit
-from core.errors import OperationError
+from core.errors import Forbidden, NotFound, OperationError
 from core.htmx import HtmxHttpRequest, is_fragment, show_on_form
 from core.roles import can, capability_required
+from routes import operations
 from routes.forms import (
-    STALE,
     DomainForm,
     DomainHttpsForm,
     DomainNotesForm,
@@ -35,9 +35,10 @@ from routes.forms import (
 from routes.models import Domain, Route
 from routes.pending import unapplied_changes
 from routes.picker import target_choices
-from routes.state import change_domain_settings, route_spec, save_route, writing_state
+from routes.validators import WEIGHT
 
 TEMPLATE = "routes/index.html"
+UI = "ui"
 
 
 def _domains():
@@ -73,10 +74,6 @@ def _back(anchor: str = "") -> HttpResponse:
     return redirect(reverse("routes:index") + (f"#{anchor}" if anchor else ""))
 
 
-def _route_state(route: Route) -> dict[str, Any]:
-    return {"domain": route.domain.name, **route_spec(route).model_dump(mode="json")}
-
-
 @require_GET
 @capability_required("view_portico")
 def index(request: HtmxHttpRequest) -> HttpResponse:
@@ -87,25 +84,35 @@ def index(request: HtmxHttpRequest) -> HttpResponse:
 # --- domains ---------------------------------------------------------------------------------------
 
 
+def _operate(operation, *args, **kwargs):
+    """Run an operation whose refusals here can only be a vanished object or a missing role (no form to show)."""
+    try:
+        return operation(*args, **kwargs)
+    except NotFound as exc:
+        raise Http404(exc.message) from None
+    except Forbidden as exc:
+        raise PermissionDenied(exc.message) from None
+
+
+def _domain_form_response(request: HtmxHttpRequest, form: DomainForm, status: int) -> HttpResponse:
+    if is_fragment(request):
+        return _fragments(request, ("domain-form", {"domain_form": form}), banner=False)
+    return _page(request, status=status, domain_form=form)
+
+
 @require_POST
 @capability_required("operate")
 def domain_create(request: HtmxHttpRequest) -> HttpResponse:
     """Add a domain (no routes yet)."""
     form = DomainForm(request.POST)
     if not form.is_valid():
-        if is_fragment(request):
-            return _fragments(request, ("domain-form", {"domain_form": form}), banner=False)
-        return _page(request, status=422, domain_form=form)
+        return _domain_form_response(request, form, 422)
     spec = form.cleaned_data["spec"]
-    with writing_state():
-        domain = Domain.objects.create(name=spec.name, notes=spec.notes)
-        audit.record(
-            "domain.create",
-            actor=request.user,
-            source="ui",
-            obj=domain,
-            after={"name": domain.name, "enabled": True, "notes": domain.notes},
-        )
+    try:
+        domain = operations.create_domain(spec.name, {"notes": spec.notes}, actor=request.user, source=UI)
+    except OperationError as exc:
+        show_on_form(form, exc)
+        return _domain_form_response(request, form, exc.status)
     if is_fragment(request):
         response = _fragments(request, ("domain-list", {"domains": _domains(), "domain_form": DomainForm()}))
         return reswap(retarget(response, "#domain-list"), "outerHTML")
@@ -138,18 +145,8 @@ def domain_detail(request: HtmxHttpRequest, domain_id: int) -> HttpResponse:
 @capability_required("operate")
 def domain_toggle(request: HtmxHttpRequest, domain_id: int) -> HttpResponse:
     """Switch a whole domain on or off in one click."""
-    with writing_state():
-        domain = get_object_or_404(Domain.objects.select_for_update(), pk=domain_id)
-        before = domain.enabled
-        if domain.set_enabled(not before):
-            audit.record(
-                "domain.enable" if domain.enabled else "domain.disable",
-                actor=request.user,
-                source="ui",
-                obj=domain,
-                before={"enabled": before},
-                after={"enabled": domain.enabled},
-            )
+    domain = get_object_or_404(Domain, pk=domain_id)
+    _operate(operations.update_domain, domain_id, {"enabled": not domain.enabled}, actor=request.user, source=UI)
     if is_fragment(request):
         return _fragments(request, ("domain-section", {"domain": get_object_or_404(_domains(), pk=domain_id)}))
     return _back(f"domain-{domain_id}")
@@ -161,24 +158,22 @@ def domain_notes(request: HtmxHttpRequest, domain_id: int) -> HttpResponse:
     """GET: the domain with its notes in a form; POST: save them (audited; the domain's version moves on)."""
     domain = get_object_or_404(_domains(), pk=domain_id)
     form = DomainNotesForm(request.POST or None, domain=domain, initial={"notes": domain.notes})
-    if request.method == "POST" and form.is_valid():
-        notes = form.cleaned_data["notes"].strip()
-        with writing_state():
-            locked = Domain.objects.select_for_update().get(pk=domain.pk)
-            if locked.notes != notes:
-                Domain.objects.filter(pk=domain.pk).update(notes=notes, version=F("version") + 1)
-                audit.record(
-                    "domain.update",
-                    actor=request.user,
-                    source="ui",
-                    obj=locked,
-                    before={"notes": locked.notes},
-                    after={"notes": notes},
+    status = 200
+    if request.method == "POST":
+        status = 422
+        if form.is_valid():
+            try:
+                operations.update_domain(
+                    domain_id, {"notes": form.cleaned_data["notes"].strip()}, actor=request.user, source=UI
                 )
-        if is_fragment(request):
-            return _fragments(request, ("domain-section", {"domain": get_object_or_404(_domains(), pk=domain_id)}))
-        return _back(f"domain-{domain_id}")
-    status = 422 if request.method == "POST" else 200
+            except OperationError as exc:
+                show_on_form(form, exc)
+                status = exc.status
+            else:
+                if is_fragment(request):
+                    section = ("domain-section", {"domain": get_object_or_404(_domains(), pk=domain_id)})
+                    return _fragments(request, section)
+                return _back(f"domain-{domain_id}")
     if is_fragment(request):
         return _fragments(
             request, ("domain-section", {"domain": domain, "notes_form": form}), banner=False, status=status
@@ -189,12 +184,12 @@ def domain_notes(request: HtmxHttpRequest, domain_id: int) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 @capability_required("operate")
 def domain_https(request: HtmxHttpRequest, domain_id: int) -> HttpResponse:
-    """GET: the domain with its HTTPS settings in a form; POST: save them (state.change_domain_settings)."""
+    """GET: the domain with its HTTPS settings in a form; POST: save them (operations.update_domain)."""
     domain = get_object_or_404(_domains(), pk=domain_id)
     form = DomainHttpsForm(request.POST or None, domain=domain)
     if request.method == "POST" and form.is_valid():
         try:
-            change_domain_settings(domain.pk, form.settings(), actor=request.user, source="ui")
+            operations.update_domain(domain.pk, form.settings(), actor=request.user, source=UI)
         except OperationError as exc:
             show_on_form(form, exc)
         else:
@@ -215,19 +210,10 @@ def domain_delete(request: HtmxHttpRequest, domain_id: int) -> HttpResponse:
     domain = get_object_or_404(_domains(), pk=domain_id)
     if request.method == "GET":
         return render(request, "routes/confirm_delete.html", {"domain": domain, "action": request.path})
-    with writing_state():
-        before = {
-            "name": domain.name,
-            "enabled": domain.enabled,
-            "notes": domain.notes,
-            "routes": [_route_state(r) for r in domain.routes.all()],
-        }
-        name = domain.unicode_name
-        audit.record("domain.delete", actor=request.user, source="ui", obj=domain, before=before)
-        domain.delete()
+    _operate(operations.delete_domain, domain_id, cascade=True, actor=request.user, source=UI)
     if is_fragment(request):
         return _fragments(request)
-    messages.success(request, _("Domain %(name)s deleted.") % {"name": name})
+    messages.success(request, _("Domain %(name)s deleted.") % {"name": domain.unicode_name})
     return _back()
 
 
@@ -239,7 +225,7 @@ def _form_edit(request: HtmxHttpRequest, form: RouteForm) -> HttpResponse | None
     action = request.POST.get("action", "")
     rows = target_rows(request.POST)
     if action == "add-target":
-        rows.append({"host": "", "port": "", "weight": "1", "backup": ""})
+        rows.append({"host": "", "port": "", "weight": str(WEIGHT.default), "backup": ""})
     elif action.startswith("remove-target-") and action.removeprefix("remove-target-").isdigit():
         index = int(action.removeprefix("remove-target-"))
         rows = [row for i, row in enumerate(rows) if i != index]
@@ -281,9 +267,12 @@ def route_create(request: HtmxHttpRequest, domain_id: int) -> HttpResponse:
         return edited
     if not form.is_valid():
         return _show_form(request, form, status=422)
-    with writing_state():
-        route, _changed = save_route(domain, form.spec)
-        audit.record("route.create", actor=request.user, source="ui", obj=route, after=_route_state(route))
+    try:
+        route = operations.create_route(domain.pk, form.spec, actor=request.user, source=UI)
+    except OperationError as exc:
+        # e.g. the path was taken by someone else since the form checked it: a form error, not a 500
+        show_on_form(form, exc)
+        return _show_form(request, form, status=exc.status)
     if is_fragment(request):
         response = _fragments(request, ("domain-section", {"domain": get_object_or_404(_domains(), pk=domain.pk)}))
         return reswap(retarget(response, f"#domain-{domain.pk}"), "outerHTML")
@@ -314,22 +303,17 @@ def route_edit(request: HtmxHttpRequest, route_id: int) -> HttpResponse:
         return edited
     if not form.is_valid():
         return _show_form(request, form, status=422)
-    with writing_state():
-        # the form checked the version; check again under the row lock so two saves cannot both win
-        expected = form.cleaned_data.get("version")
-        current = Route.objects.select_for_update().filter(pk=route.pk).values_list("version", flat=True).first()
-        stale = current is None or (expected is not None and current != expected)
-        if not stale:
-            before = _route_state(route)
-            route, changed = save_route(route.domain, form.spec, route)
-            if changed:
-                route = Route.objects.select_related("domain").prefetch_related("targets").get(pk=route.pk)
-                audit.record(
-                    "route.update", actor=request.user, source="ui", obj=route, before=before, after=_route_state(route)
-                )
-    if stale:
-        form.add_error(None, STALE)
-        return _show_form(request, form, status=409)
+    try:
+        route, changed = operations.update_route(
+            route.pk,
+            form.spec.model_dump(mode="json"),
+            actor=request.user,
+            source=UI,
+            expected_version=form.cleaned_data.get("version"),
+        )
+    except OperationError as exc:
+        show_on_form(form, exc)
+        return _show_form(request, form, status=exc.status)
     if is_fragment(request):
         return _fragments(request, ("route-row", {"route": route, "domain": route.domain}))
     if changed:
@@ -372,21 +356,11 @@ def _errors_response(request: HtmxHttpRequest, key: str, errors: dict[str, list[
 @capability_required("operate")
 def route_toggle(request: HtmxHttpRequest, route_id: int) -> HttpResponse:
     """Switch a route on or off in one click."""
-    with writing_state():
-        route = get_object_or_404(Route.objects.select_for_update().select_related("domain"), pk=route_id)
-        before = _route_state(route)
-        spec = route_spec(route).model_copy(update={"enabled": not route.enabled})
-        route, _changed = save_route(route.domain, spec, route)
-        audit.record(
-            "route.enable" if route.enabled else "route.disable",
-            actor=request.user,
-            source="ui",
-            obj=route,
-            before=before,
-            after=_route_state(route),
-        )
+    route = get_object_or_404(Route, pk=route_id)
+    route, _changed = _operate(
+        operations.update_route, route_id, {"enabled": not route.enabled}, actor=request.user, source=UI
+    )
     if is_fragment(request):
-        route = Route.objects.select_related("domain").prefetch_related("targets").get(pk=route.pk)
         return _fragments(request, ("route-row", {"route": route, "domain": route.domain}))
     return _back(f"route-{route.pk}")
 
@@ -398,11 +372,8 @@ def route_delete(request: HtmxHttpRequest, route_id: int) -> HttpResponse:
     route = get_object_or_404(Route.objects.select_related("domain").prefetch_related("targets"), pk=route_id)
     if request.method == "GET":
         return render(request, "routes/confirm_delete.html", {"route": route, "action": request.path})
-    with writing_state():
-        name = str(route)
-        audit.record("route.delete", actor=request.user, source="ui", obj=route, before=_route_state(route))
-        domain_id = route.domain_id
-        route.delete()
+    _operate(operations.delete_route, route_id, actor=request.user, source=UI)
+    name, domain_id = str(route), route.domain_id
     if is_fragment(request):
         # The whole domain section, not just an empty row: "No routes yet." and the missing-"/" hint depend
         # on the routes that are left.

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db.models import F, Q
+from django.db.models import Q
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from ninja import Field, Schema
 from ninja.pagination import PaginationBase
@@ -229,17 +229,3 @@ def precondition_failed(what: str, current_version: int) -> ApiError:
         [{"field": "If-Match", "message": f"Stale version; the current ETag is {etag(current_version)}."}],
         current_version=current_version,
     )
-
-
-def claim_version(queryset, version: int, what: str) -> int:
-    """Bump ``version`` to ``version + 1`` atomically in SQL (``UPDATE ... WHERE version = n``) or raise 412.
-
-    ``queryset`` selects the one row. Of several writers that read the same version exactly one gets past
-    this line; the others find no row at that version any more.
-    """
-    if not queryset.filter(version=version).update(version=F("version") + 1):
-        current = queryset.values_list("version", flat=True).first()
-        if current is None:
-            raise ApiError(404, f"{what} does not exist any more.")
-        raise precondition_failed(what, current)
-    return version + 1

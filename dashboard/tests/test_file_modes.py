@@ -231,8 +231,8 @@ def test_nginx_run_as_root_buffers_a_large_upload_inside_the_private_var(setting
         need("nginx", "the nginx binary is not installed (apt-get install nginx)")
     from routes import publish
     from routes.nginx import ManagedNginx
+    from routes.operations import replace_state
     from routes.schemas import ConfigDocument
-    from routes.state import replace_state
 
     listen = free_port()
     settings.PORTICO_NGINX_BIN = binary

@@ -55,7 +55,8 @@ def test_a_bulk_change_applies_every_item(op, ids):
     assert results[1]["route"]["targets"][0]["host"] == "task2"
     assert state() == {"/": (False, 2, [("svc", 80)]), "/task/": (True, 2, [("task2", 8080)])}
     audited = AuditEntry.objects.filter(message="bulk change").values_list("action", flat=True)
-    assert sorted(audited) == ["route.delete", "route.update", "route.update"]
+    # Named as the same change is named from the page: a disable is route.disable.
+    assert sorted(audited) == ["route.delete", "route.disable", "route.update"]
 
 
 def test_enabling_an_enabled_route_changes_nothing(op, ids):

@@ -9,8 +9,9 @@ import yaml
 
 from core.models import AuditEntry
 from routes.models import Domain, Route
+from routes.operations import replace_state
 from routes.schemas import ConfigDocument
-from routes.state import export_state, replace_state
+from routes.state import export_state
 
 pytestmark = pytest.mark.django_db
 

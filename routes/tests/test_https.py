@@ -25,9 +25,9 @@ from certificates.tests.pki import Issued, chain, make_cert, pki
 from core.models import AuditEntry
 from routes import publish
 from routes.models import Revision
+from routes.operations import replace_state
 from routes.render import TlsCert, file_name, render_config
 from routes.schemas import ConfigDocument
-from routes.state import replace_state
 from tests.support import free_port
 
 pytestmark = [pytest.mark.nginx, pytest.mark.django_db]

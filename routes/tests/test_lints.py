@@ -125,6 +125,15 @@ def test_a_routed_container_that_publishes_its_port_is_reported(run_container, n
     assert f"0.0.0.0:{port}" in found[0].message
 
 
+def test_a_target_names_its_container_in_any_case_as_the_containers_page_does(run_container, networks):
+    # Docker's DNS answers container names case-insensitively, so nginx reaches the container either way.
+    net = networks("case")
+    proxy = run_container(["sleep", "300"], network_mode=net)
+    published = run_container(["sleep", "300"], network_mode=net, ports={"80/tcp": ("0.0.0.0", free_port())})
+    found = lint(document(("/task/", published.name.upper(), 80)), containers(), proxy=proxy.name)
+    assert codes(found) == [("port-published", "/task/", published.name)]
+
+
 def test_a_port_published_on_loopback_only_is_not_a_bypass(run_container, networks):
     net = networks("loop")
     proxy = run_container(["sleep", "300"], network_mode=net)

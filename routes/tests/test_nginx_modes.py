@@ -6,8 +6,9 @@ from __future__ import annotations
 import pytest
 
 from routes import publish
+from routes.operations import replace_state
 from routes.schemas import ConfigDocument
-from routes.state import export_state, replace_state
+from routes.state import export_state
 from routes.tests.support import Proxy
 from routes.tests.test_publish import BrokenRender
 from tests.support import free_port

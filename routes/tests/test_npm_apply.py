@@ -14,7 +14,8 @@ from core.models import AuditEntry
 from routes import publish
 from routes.models import Revision, Route
 from routes.npm_publisher import NpmPublisher, artifact_name
-from routes.state import export_state, replace_state
+from routes.operations import replace_state
+from routes.state import export_state
 from routes.tests.npm_fake import TEST_DOMAIN_SUFFIX, NpmTarget
 from routes.tests.test_npm_publisher import GCTASK, gctask_document, managed_hosts
 

@@ -17,8 +17,9 @@ from django.conf import settings as django_settings
 
 from routes import publish
 from routes.models import Revision
+from routes.operations import replace_state
 from routes.schemas import ConfigDocument
-from routes.state import export_state, replace_state
+from routes.state import export_state
 from tests.support import free_port
 
 pytestmark = [pytest.mark.nginx, pytest.mark.django_db, pytest.mark.postgres]

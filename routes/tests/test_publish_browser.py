@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
+from routes.operations import replace_state
 from routes.schemas import ConfigDocument
-from routes.state import export_state, replace_state
+from routes.state import export_state
 
 pytestmark = [pytest.mark.browser, pytest.mark.nginx, pytest.mark.django_db(transaction=True)]
 

@@ -7,8 +7,9 @@ from pydantic import ValidationError
 
 from core.models import AuditEntry
 from routes.models import Domain, Route
+from routes.operations import replace_state
 from routes.schemas import ConfigDocument, RouteSpec
-from routes.state import export_state, replace_state
+from routes.state import export_state
 
 pytestmark = pytest.mark.postgres
 

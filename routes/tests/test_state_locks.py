@@ -21,8 +21,9 @@ from django.db import connection
 from core.models import AuditEntry
 from routes import state
 from routes.models import Domain, Route
+from routes.operations import replace_state
 from routes.schemas import ConfigDocument
-from routes.state import export_state, replace_state
+from routes.state import export_state
 
 # Collected only by the PostgreSQL pass (pytest --postgres); the SQLite pass deselects them (tests/fixtures/postgres.py).
 pytestmark = [pytest.mark.postgres_only, pytest.mark.postgres]

@@ -12,8 +12,9 @@ from pathlib import Path
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
-from routes import config_io
-from routes.state import export_state, replace_state
+from core.errors import OperationError
+from routes import config_io, operations
+from routes.state import export_state
 
 OK, FAILED, USAGE = 0, 1, 2
 
@@ -144,9 +145,12 @@ class Command(BaseCommand):
         except config_io.DocumentError as exc:
             lines = [f"{file}: {exc.detail.split(':')[0]}"] + [f"  {e['field']}: {e['message']}" for e in exc.errors]
             raise _fail("\n".join(lines)) from None
-        changes = replace_state(
-            document, prune=prune, dry_run=dry_run, actor=actor, source="cli", action="config.import"
-        )
+        try:
+            changes = operations.replace_state(
+                document, prune=prune, dry_run=dry_run, actor=actor, source="cli", action="config.import"
+            )
+        except OperationError as exc:
+            raise _fail(exc.message) from None
         for kind in ("created", "updated", "deleted"):
             for name in getattr(changes, kind):
                 self.stdout.write(f"{kind:8} {name}")
