@@ -58,8 +58,8 @@ def test_the_policy_is_on_every_page(client, admin_user):
 
 def test_every_page_loads_without_a_console_error_or_a_violation(watched, live_server):
     from routes.models import Domain, Route
+    from routes.operations import replace_state
     from routes.schemas import ConfigDocument
-    from routes.state import replace_state
 
     # A domain with a route, so the routes page shows its rows and forms, and their own pages exist.
     route = {"path": "/", "targets": [{"host": "127.0.0.1", "port": 9}]}

@@ -20,8 +20,8 @@ from certificates.models import Certificate
 from core.models import AuditEntry
 from routes import publish
 from routes.models import Revision
+from routes.operations import replace_state
 from routes.schemas import ConfigDocument
-from routes.state import replace_state
 from tests.support import free_port
 
 pytestmark = [pytest.mark.nginx, pytest.mark.django_db]
