@@ -27,5 +27,6 @@ pytest_plugins = [
     "tests.fixtures.servers",
     "routes.tests.fixtures",
     "routes.tests.npm_fake",
+    "routes.tests.npm_real",
     "certificates.tests.acme_fixtures",
 ]

@@ -210,6 +210,24 @@ class ProxyHost:
 
 
 @dataclass(frozen=True)
+class NpmCertificate:
+    """One certificate in NPM as Portico reads it: what identifies it, never its files."""
+
+    id: int
+    provider: str
+    nice_name: str
+
+    @classmethod
+    def from_api(cls, data: Any) -> NpmCertificate:
+        """Build from NPM's JSON (its ``meta``, which may hold a private key, is not read)."""
+        if not isinstance(data, dict) or "id" not in data:
+            raise NpmError("NPM answered something that is not a certificate.", None)
+        return cls(
+            id=int(data["id"]), provider=str(data.get("provider") or ""), nice_name=str(data.get("nice_name") or "")
+        )
+
+
+@dataclass(frozen=True)
 class NpmConfig:
     """Where NPM is and who Portico logs in as; ``sources`` says for each field whether it came from env or db."""
 
@@ -318,12 +336,13 @@ class NpmClient:
         json: Any = None,
         params: dict[str, str] | None = None,
         token: str | None = None,
+        files: dict[str, tuple[str, bytes, str]] | None = None,
     ) -> httpx.Response:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         attempts = 2 if method == "GET" else 1  # only a read is safe to send twice after a dropped connection
         for attempt in range(attempts):
             try:
-                return self._http.request(method, path, json=json, params=params, headers=headers)
+                return self._http.request(method, path, json=json, params=params, headers=headers, files=files)
             except httpx.TimeoutException:
                 raise NpmError(
                     f"NPM at {self.url} did not answer {method} {path} within {self.timeout:g} s.", None
@@ -438,12 +457,20 @@ class NpmClient:
             return self.refresh(token)
         return token
 
-    def request(self, method: str, path: str, *, json: Any = None, params: dict[str, str] | None = None) -> Any:
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: dict[str, str] | None = None,
+        files: dict[str, tuple[str, bytes, str]] | None = None,
+    ) -> Any:
         """An authenticated call; logs in again once if NPM signals an auth problem. Returns the JSON answer."""
-        response = self._send(method, path, json=json, params=params, token=self._token())
+        response = self._send(method, path, json=json, params=params, token=self._token(), files=files)
         if self._is_auth_problem(response, path):
             self._forget()
-            response = self._send(method, path, json=json, params=params, token=self.login())
+            response = self._send(method, path, json=json, params=params, token=self.login(), files=files)
         if response.status_code >= 400:
             raise self._error(method, path, response)
         return self._json(response)
@@ -492,3 +519,38 @@ class NpmClient:
     def delete_proxy_host(self, host_id: int) -> None:
         """DELETE (NPM soft-deletes the row and removes its nginx file)."""
         self.request("DELETE", f"/nginx/proxy-hosts/{int(host_id)}")
+
+    def list_certificates(self) -> list[NpmCertificate]:
+        """Every (not deleted) certificate NPM holds, without its files (NPM's ``meta`` may hold a key: dropped)."""
+        data = self.request("GET", "/nginx/certificates")
+        if not isinstance(data, list):
+            raise NpmError("NPM's certificate list is not a list.", None)
+        return sorted((NpmCertificate.from_api(item) for item in data), key=lambda c: c.id)
+
+    def create_custom_certificate(self, nice_name: str) -> int:
+        """POST a custom ("other") certificate without files yet; returns its id."""
+        data = self.request("POST", "/nginx/certificates", json={"provider": "other", "nice_name": nice_name})
+        if not isinstance(data, dict) or not isinstance(data.get("id"), int):
+            raise NpmError("NPM's answer to a new certificate has no id.", None)
+        return int(data["id"])
+
+    def upload_certificate(self, certificate_id: int, leaf_pem: str, key_pem: str, intermediates_pem: str) -> None:
+        """POST the files of a custom certificate (NPM checks them with openssl and writes them for its nginx).
+
+        NPM answers with the files it stored, key included: the answer is read for its status only, never kept.
+        """
+        files = {
+            "certificate": ("certificate.pem", leaf_pem.encode(), "application/x-pem-file"),
+            "certificate_key": ("certificate_key.pem", key_pem.encode(), "application/x-pem-file"),
+        }
+        if intermediates_pem:
+            files["intermediate_certificate"] = (
+                "intermediate_certificate.pem",
+                intermediates_pem.encode(),
+                "application/x-pem-file",
+            )
+        self.request("POST", f"/nginx/certificates/{int(certificate_id)}/upload", files=files)
+
+    def delete_certificate(self, certificate_id: int) -> None:
+        """DELETE a certificate (NPM refuses while a host uses it)."""
+        self.request("DELETE", f"/nginx/certificates/{int(certificate_id)}")

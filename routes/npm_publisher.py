@@ -18,16 +18,21 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import ValidationError
 
+from certificates.models import Certificate
+from certificates.sealing import SealError
+from certificates.staging import NotServable, tls_files
 from core.errors import error_message
-from routes.alphabet import check_document, check_domain
-from routes.npm import MANAGED_KEY, NGINX_META_KEYS, NpmClient, NpmError, ProxyHost
+from routes.alphabet import UnsafeValue, check_document, check_domain
+from routes.npm import MANAGED_KEY, NGINX_META_KEYS, NpmCertificate, NpmClient, NpmError, ProxyHost
 from routes.publish import Actor, PublishError
+from routes.render import tls_digest
 from routes.schemas import ConfigDocument, DomainSpec, RouteSpec, TargetSpec
 
 ARTIFACT_PREFIX = "npm/"
@@ -53,6 +58,34 @@ def host_key(host: ProxyHost) -> str:
 def live_body(host: ProxyHost) -> dict[str, Any]:
     """A live host in the same shape as a rendered one (NPM's nginx report and null locations left out)."""
     return host.body()
+
+
+# NPM's HSTS header is fixed: max-age two years, preload (its _hsts_map.conf).
+NPM_HSTS_MAX_AGE = 63_072_000
+CERTIFICATE_PREFIX = "portico-"
+
+
+def certificate_name(certificate_id: int, chain_pem: str) -> str:
+    """The nice_name of a Portico certificate in NPM: its id and chain digest, so a renewal is a new NPM
+    certificate and the previous one stays until no published host uses it (a failed push can go back to it)."""
+    return f"{CERTIFICATE_PREFIX}{certificate_id}-{tls_digest(chain_pem)}"
+
+
+def by_name(body: dict[str, Any], names: dict[int, str]) -> dict[str, Any]:
+    """``body`` with NPM's certificate id replaced by the certificate's nice_name where it is Portico's, the way
+    a rendered body names it (ids differ between NPMs and after a re-upload; names do not)."""
+    cert = body.get("certificate_id")
+    if isinstance(cert, int | str) and str(cert).isdigit() and int(cert) in names:
+        return {**body, "certificate_id": names[int(cert)]}
+    return body
+
+
+def by_id(body: dict[str, Any], ids: dict[str, int]) -> dict[str, Any]:
+    """``body`` with a certificate nice_name replaced by its NPM id (what NPM's API takes)."""
+    cert = body.get("certificate_id")
+    if isinstance(cert, str) and cert in ids:
+        return {**body, "certificate_id": ids[cert]}
+    return body
 
 
 @dataclass
@@ -121,6 +154,15 @@ def _problems_of(domain: DomainSpec) -> list[Problem]:
                     False,
                 )
             )
+    if domain.certificate is not None and domain.hsts not in (0, NPM_HSTS_MAX_AGE):
+        problems.append(
+            Problem(
+                name,
+                f"{name} asks for HSTS max-age {domain.hsts} s; NPM always sends max-age={NPM_HSTS_MAX_AGE} "
+                "(two years, preload).",
+                False,
+            )
+        )
     with_ws = {r.websocket for r in routes}
     if len(with_ws) > 1:
         problems.append(
@@ -148,9 +190,14 @@ def _location(route: RouteSpec) -> dict[str, Any]:
     return item
 
 
-def host_body(domain: DomainSpec) -> dict[str, Any] | None:
-    """The NPM proxy-host body for one domain (None when there is nothing publishable). Raises UnsafeValue."""
+def host_body(domain: DomainSpec, certificate: str | None = None) -> dict[str, Any] | None:
+    """The NPM proxy-host body for one domain (None when there is nothing publishable). ``certificate`` is the
+    nice_name of the domain's certificate in NPM when it has one with a chain (see certificate_name). Raises
+    UnsafeValue."""
     check_domain(domain)
+    if certificate is not None and not re.fullmatch(r"portico-[0-9]+-[0-9a-f]{32}", certificate):
+        raise UnsafeValue([f"{domain.name}: the certificate name {certificate[:80]!r} is not Portico's."])
+    https = certificate is not None and domain.certificate is not None
     routes = sorted((r for r in domain.routes if r.enabled), key=lambda r: r.path)
     root = next((r for r in routes if r.path == "/"), None)
     if root is None:
@@ -162,11 +209,12 @@ def host_body(domain: DomainSpec) -> dict[str, Any] | None:
         "forward_host": _forward_host(target),
         "forward_port": target.port,
         "access_list_id": 0,
-        "certificate_id": 0,
-        # NPM coerces certificate_id 0 to "0" and then keeps these as sent (NOTES.md 4.3): always false here.
-        "ssl_forced": False,
-        "http2_support": False,
-        "hsts_enabled": False,
+        # Without a certificate NPM coerces certificate_id 0 to "0" and then keeps these as sent (NOTES.md 4.3):
+        # always false then.
+        "certificate_id": certificate if https else 0,
+        "ssl_forced": https and domain.force_https,
+        "http2_support": https and domain.http2,
+        "hsts_enabled": https and domain.hsts > 0,
         "hsts_subdomains": False,
         "trust_forwarded_proto": False,
         "caching_enabled": False,
@@ -245,12 +293,35 @@ class NpmPublisher:
         its nginx templates as they are.
         """
         check_document(document)
+        names = self.certificate_names(document)
         files = {}
         for domain in document.domains:
-            body = host_body(domain)
+            certificate = names.get(domain.certificate) if domain.certificate is not None else None
+            body = host_body(domain, certificate)
             if body is not None:
                 files[artifact_name(domain.name)] = canonical(body)
         return dict(sorted(files.items()))
+
+    def own_certificates(self) -> dict[int, int]:
+        """NPM certificate id -> Portico certificate id, for the certificates Portico published into this NPM and
+        still holds with the same chain. Raises PublishError."""
+        with self._client() as client:
+            try:
+                named = {c.nice_name: c.id for c in client.list_certificates() if _portico_certificate(c)}
+            except NpmError as exc:
+                raise PublishError(exc.message, exc.output) from None
+        ids = {int(name.split("-")[1]) for name in named}
+        chains = dict(Certificate.objects.filter(pk__in=ids).exclude(chain_pem="").values_list("pk", "chain_pem"))
+        return {npm_id: pk for pk, chain in chains.items() if (npm_id := named.get(certificate_name(pk, chain)))}
+
+    @staticmethod
+    def certificate_names(document: ConfigDocument) -> dict[int, str]:
+        """Certificate id -> its name in NPM, for the certificates ``document`` names that have a chain."""
+        wanted = {d.certificate for d in document.domains if d.certificate is not None}
+        if not wanted:
+            return {}
+        rows = Certificate.objects.filter(pk__in=wanted).exclude(chain_pem="").values_list("pk", "chain_pem")
+        return {pk: certificate_name(pk, chain) for pk, chain in rows}
 
     # --- live side ------------------------------------------------------------------------------
 
@@ -264,10 +335,18 @@ class NpmPublisher:
                 raise PublishError(exc.message, exc.output) from None
 
     def current(self) -> dict[str, str]:
-        """The hosts Portico manages, in render's format. Raises PublishError when NPM cannot be read."""
-        return {
-            artifact_name(host_key(h)): canonical(live_body(h)) for h in sorted(self.hosts(), key=host_key) if h.managed
-        }
+        """The hosts Portico manages, in render's format (Portico's certificates by name). Raises PublishError when
+        NPM cannot be read."""
+        hosts = self.hosts()
+        managed = sorted((h for h in hosts if h.managed), key=host_key)
+        names: dict[int, str] = {}
+        if any(str(h.certificate_id) not in ("0", "") for h in managed):
+            with self._client() as client:
+                try:
+                    names = {c.id: c.nice_name for c in client.list_certificates() if _portico_certificate(c)}
+                except NpmError as exc:
+                    raise PublishError(exc.message, exc.output) from None
+        return {artifact_name(host_key(h)): canonical(by_name(live_body(h), names)) for h in managed}
 
     def conflicts(self, document: ConfigDocument) -> list[ProxyHost]:
         """Unmanaged NPM hosts that use a domain Portico wants to publish (never overwritten; adopt them)."""
@@ -281,14 +360,25 @@ class NpmPublisher:
         host is read back, because NPM answers 201/200 even when nginx rejected it (meta.nginx_online false).
         ``previous`` is what the plan showed; the undo uses the bodies read from NPM just before the push.
         """
-        bodies = {
+        named = {
             name.removeprefix(ARTIFACT_PREFIX).removesuffix(".json"): json.loads(text) for name, text in desired.items()
         }
         with self._client() as client:
             try:
                 live = client.list_proxy_hosts()
+                # Certificates are read only where one is involved (an NPM without any keeps working as before).
+                involved = any(isinstance(b.get("certificate_id"), str) for b in named.values()) or any(
+                    str(h.certificate_id) not in ("0", "") for h in live if h.managed
+                )
+                listed = client.list_certificates() if involved else []
+                certificates = [c for c in listed if _portico_certificate(c)]
             except NpmError as exc:
                 raise PublishError(f"Cannot read NPM's proxy hosts: {exc.message}", exc.output) from None
+            names = {c.id: c.nice_name for c in certificates}
+            known = {c.nice_name: c.id for c in certificates}
+            ids = self._upload_missing(client, named, known)
+            uploaded = [NpmCertificate(i, "other", n) for n, i in ids.items() if n not in known]
+            bodies = {name: by_id(body, ids) for name, body in named.items()}
             managed = {host_key(h): h for h in live if h.managed}
             for host in live:
                 if host.managed:
@@ -303,7 +393,7 @@ class NpmPublisher:
             steps: list[tuple[str, str]] = [(n, "delete") for n in sorted(managed) if n not in bodies]
             for name in sorted(bodies):
                 if name in managed:
-                    if canonical(live_body(managed[name])) != canonical(bodies[name]):
+                    if canonical(by_name(live_body(managed[name]), names)) != canonical(named[name]):
                         steps.append((name, "update"))
                 else:
                     steps.append((name, "create"))
@@ -314,6 +404,8 @@ class NpmPublisher:
                     lines.append(self._step(client, action, name, bodies.get(name), managed.get(name), done))
                 except PublishError as exc:
                     undone, undo_failures = self._undo(client, done)
+                    if not undo_failures:  # the previous hosts are back: what this push uploaded is unused
+                        self._collect(client, [c for c in uploaded if c.nice_name not in _named_in(previous)])
                     message = exc.message
                     if undo_failures:
                         message += " Putting the previous hosts back failed too: check NPM."
@@ -325,7 +417,62 @@ class NpmPublisher:
                         # something had gone live and was taken back again
                         rolled_back=bool(undone) and not undo_failures,
                     ) from None
+            keep = {b.get("certificate_id") for b in named.values()} | _named_in(previous)
+            self._collect(
+                client, [c for c in certificates if c.nice_name not in keep] + self._uploaded_unused(ids, keep)
+            )
             return "\n".join(lines) if lines else "NPM already had every host: nothing to change."
+
+    @staticmethod
+    def _upload_missing(client: NpmClient, bodies: dict[str, dict[str, Any]], ids: dict[str, int]) -> dict[str, int]:
+        """Make every Portico certificate ``bodies`` name exist in NPM (a custom certificate: created, then its
+        files uploaded from the certificates store); returns nice_name -> NPM id. Raises PublishError."""
+        ids = dict(ids)
+        for wanted in sorted(
+            {str(b["certificate_id"]) for b in bodies.values() if isinstance(b.get("certificate_id"), str)}
+        ):
+            if wanted in ids:
+                continue
+            match = re.fullmatch(r"portico-([0-9]+)-([0-9a-f]{32})", wanted)
+            cert = Certificate.objects.filter(pk=int(match.group(1))).first() if match else None
+            if match is None or cert is None or tls_digest(cert.chain_pem) != match.group(2):
+                raise PublishError(
+                    f"Certificate {match.group(1) if match else wanted} was renewed, replaced or deleted while it was "
+                    "being published: apply again."
+                )
+            try:
+                files = tls_files(cert)
+            except (NotServable, SealError) as exc:
+                raise PublishError(str(exc)) from None
+            leaf, *rest = re.findall(
+                r"-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----\n?", files.chain_pem, re.S
+            )
+            created = None
+            try:
+                created = client.create_custom_certificate(wanted)
+                client.upload_certificate(created, leaf, files.key_pem, "".join(rest))
+            except NpmError as exc:
+                if created is not None:
+                    with contextlib.suppress(NpmError):
+                        client.delete_certificate(created)
+                raise PublishError(
+                    f"NPM refused certificate {cert.pk} ({', '.join(cert.domains)}): {exc.message} Nothing was changed.",
+                    exc.output,
+                ) from None
+            ids[wanted] = created
+        return ids
+
+    @staticmethod
+    def _uploaded_unused(ids: dict[str, int], keep: set[Any]) -> list[NpmCertificate]:
+        return [NpmCertificate(cid, "other", name) for name, cid in ids.items() if name not in keep]
+
+    @staticmethod
+    def _collect(client: NpmClient, unused: list[NpmCertificate]) -> None:
+        """Delete Portico's certificates no host of this or the previous push names (a failure to delete costs
+        nothing: the next push tries again)."""
+        for cert in {c.id: c for c in unused}.values():
+            with contextlib.suppress(NpmError):
+                client.delete_certificate(cert.id)
 
     def _step(
         self,
@@ -425,6 +572,19 @@ class NpmPublisher:
 # --- import -----------------------------------------------------------------------------------------
 
 
+def _portico_certificate(cert: NpmCertificate) -> bool:
+    return cert.provider == "other" and re.fullmatch(r"portico-[0-9]+-[0-9a-f]{32}", cert.nice_name) is not None
+
+
+def _named_in(files: dict[str, str]) -> set[Any]:
+    """The certificate names the rendered bodies ``files`` use."""
+    names = set()
+    for text in files.values():
+        with contextlib.suppress(ValueError, AttributeError):
+            names.add(json.loads(text).get("certificate_id"))
+    return names
+
+
 @dataclass
 class ImportedHost:
     """What one NPM host becomes in Portico, and what could not be carried over."""
@@ -450,14 +610,31 @@ def _route_from(path: str, scheme: str, host: str, port: int, *, strip: bool, we
     )
 
 
-def import_host(host: ProxyHost) -> ImportedHost:
-    """Turn one NPM proxy host into Portico domains (one per domain name); unsupported parts become notes."""
+def import_host(host: ProxyHost, certificates: dict[int, int] | None = None) -> ImportedHost:
+    """Turn one NPM proxy host into Portico domains (one per domain name); unsupported parts become notes.
+
+    ``certificates`` maps NPM certificate ids to Portico's (those Portico published itself): a host using one
+    keeps it with its force-SSL, HSTS and HTTP/2 switches. Any other certificate's key stays in NPM, so it is a
+    note instead.
+    """
     result = ImportedHost(host.id, list(host.domain_names), host.managed)
     notes = result.notes
     if host.advanced_config.strip():
         notes.append("its advanced (raw nginx) config is not imported")
-    if host.certificate_id not in (0, "0", None):
-        notes.append("its SSL certificate is not imported (Portico publishes plain HTTP)")
+    https: dict[str, Any] = {}
+    npm_certificate = str(host.certificate_id)
+    if npm_certificate.isdigit() and int(npm_certificate) in (certificates or {}):
+        https = {
+            "certificate": (certificates or {})[int(npm_certificate)],
+            "force_https": host.ssl_forced,
+            "hsts": NPM_HSTS_MAX_AGE if host.hsts_enabled else 0,
+            "http2": host.http2_support,
+        }
+    elif npm_certificate not in ("0", "", "None"):
+        notes.append(
+            "its SSL certificate is not imported (NPM keeps its key): upload it on the Certificates page and attach "
+            "it to the domain"
+        )
     if host.access_list_id:
         notes.append("its access list is not imported")
     if host.block_exploits or host.caching_enabled:
@@ -497,6 +674,7 @@ def import_host(host: ProxyHost) -> ImportedHost:
                     name=name,
                     enabled=host.enabled,
                     notes=f"Imported from NPM proxy host #{host.id}.",
+                    **https,
                     routes=[routes[p] for p in sorted(routes)],
                 )
             )
@@ -524,9 +702,10 @@ class ImportPreview:
         return [f"#{h.host_id} {', '.join(h.domain_names)}: {n}" for h in self.hosts for n in h.notes]
 
 
-def import_preview(hosts: list[ProxyHost]) -> ImportPreview:
-    """Map every NPM host to Portico domains (the first host wins a domain name NPM would not allow twice)."""
-    imported = [import_host(h) for h in sorted(hosts, key=lambda h: h.id)]
+def import_preview(hosts: list[ProxyHost], certificates: dict[int, int] | None = None) -> ImportPreview:
+    """Map every NPM host to Portico domains (the first host wins a domain name NPM would not allow twice);
+    ``certificates``: NPM certificate id -> Portico's, see import_host."""
+    imported = [import_host(h, certificates) for h in sorted(hosts, key=lambda h: h.id)]
     domains: dict[str, DomainSpec] = {}
     for item in imported:
         for spec in item.domains:
@@ -591,7 +770,8 @@ def run_import(
         if missing:
             raise PublishError(f"NPM has no proxy host #{missing[0]}.")
         hosts = [h for h in hosts if h.id in set(host_ids)]
-    preview = import_preview(hosts)
+    with_certificates = any(str(h.certificate_id) not in ("0", "") for h in hosts)
+    preview = import_preview(hosts, publisher.own_certificates() if with_certificates else {})
     with transaction.atomic():
         changes = replace_state(
             preview.document, prune=False, dry_run=dry_run, actor=actor, source=source, action="npm.import"
