@@ -17,9 +17,9 @@ from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
 from ninja.security import SessionAuth
 
+from accounts.auth import BearerTokenAuth, authenticate_token
 from core.api import IF_MATCH, ApiError, ErrorOut, django_errors, error_response, require
 from core.errors import INVALID_INPUT, Invalid, OperationError, field_errors
-from dashboard.auth import BearerTokenAuth, authenticate_token
 
 
 def _docs_auth(view: Callable) -> Callable:
@@ -162,12 +162,12 @@ if settings.PORTICO_BENCH_FLOOR:
 
 def _mount_routers() -> None:
     # Each app owns one router; they are mounted here so the OpenAPI document holds everything.
+    from accounts.api.tokens import router as tokens_router
+    from accounts.api.users import router as users_router
     from certificates.api import router as certificates_router
     from containers.api import router as containers_router
     from core.api.audit import router as audit_router
     from dashboard.overview_api import router as overview_router
-    from dashboard.tokens_api import router as tokens_router
-    from dashboard.users_api import router as users_router
     from routes.api import router as routes_router
     from routes.api_config import router as config_router
     from routes.api_crud import router as routes_crud_router

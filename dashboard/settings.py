@@ -57,6 +57,7 @@ INSTALLED_APPS = [
     "ninja",
     "axes",
     "core",
+    "accounts",
     "dashboard",
     "routes",
     "containers",
@@ -73,7 +74,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "dashboard.auth.PorticoLoginRequiredMiddleware",
+    "accounts.auth.PorticoLoginRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -139,19 +140,19 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 # Login throttling (django-axes). The throttle backend goes first: a throttled login is refused before the
 # password is hashed, so a flood of guesses costs no PBKDF2 time either.
-AUTHENTICATION_BACKENDS = ["dashboard.auth.LoginThrottleBackend", "django.contrib.auth.backends.ModelBackend"]
+AUTHENTICATION_BACKENDS = ["accounts.auth.LoginThrottleBackend", "django.contrib.auth.backends.ModelBackend"]
 # Failures count per username (from any address) and per client address (for any username); either reaching its
 # limit refuses logins, even with the right password, until PORTICO_LOGIN_COOLOFF_MINUTES pass without a failure.
-# The address limit is higher because a class behind one NAT address shares it (dashboard/auth.py, docs).
+# The address limit is higher because a class behind one NAT address shares it (accounts/auth.py, docs).
 PORTICO_LOGIN_FAILURES_PER_USER = envint("PORTICO_LOGIN_FAILURES_PER_USER", 5, minimum=1, maximum=1000)
 PORTICO_LOGIN_FAILURES_PER_ADDRESS = envint("PORTICO_LOGIN_FAILURES_PER_ADDRESS", 30, minimum=1, maximum=10000)
 PORTICO_LOGIN_COOLOFF_MINUTES = envint("PORTICO_LOGIN_COOLOFF_MINUTES", 15, minimum=1, maximum=1440)
-AXES_HANDLER = "dashboard.auth.LoginThrottleHandler"
+AXES_HANDLER = "accounts.auth.LoginThrottleHandler"
 AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
 AXES_FAILURE_LIMIT = PORTICO_LOGIN_FAILURES_PER_USER
 AXES_COOLOFF_TIME = timedelta(minutes=PORTICO_LOGIN_COOLOFF_MINUTES)
-AXES_CLIENT_IP_CALLABLE = "dashboard.auth.client_address"
-AXES_LOCKOUT_CALLABLE = "dashboard.auth.lockout_response"
+AXES_CLIENT_IP_CALLABLE = "accounts.auth.client_address"
+AXES_LOCKOUT_CALLABLE = "accounts.auth.lockout_response"
 # Attempts made while locked out are not counted: the lockout ends a fixed time after the last counted failure,
 # however long someone keeps knocking.
 AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False

@@ -1,6 +1,5 @@
-"""URL map: the pages of each app, the API at /api/v1/, login and logout."""
+"""URL map: the overview, the pages of each app, the API at /api/v1/."""
 
-from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_not_required
 from django.templatetags.static import static
 from django.urls import include, path
@@ -13,14 +12,9 @@ urlpatterns = [
     path("", views.overview, name="overview"),
     path("overview/topology.svg", views.topology_svg, name="topology"),
     path("lab/", views.lab_guide, name="lab"),
-    path("tokens/", views.tokens, name="tokens"),
-    path("users/", views.users, name="users"),
-    path("users/<str:username>/", views.user_update, name="user-update"),
-    path("tokens/<int:token_id>/revoke/", views.revoke_token, name="revoke-token"),
     # Browsers ask for /favicon.ico where a document names no icon (the SVG file, the API docs).
     path("favicon.ico", login_not_required(RedirectView.as_view(url=static("portico/favicon.svg"))), name="favicon"),
-    path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
-    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("", include("accounts.urls")),
     path("", include("core.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("routes/", include("routes.urls")),

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 
 import pytest
 
+from accounts.models import ApiToken
 from containers.models import Engine
 from core.models import AuditEntry
-from dashboard.models import ApiToken
 
 pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
 

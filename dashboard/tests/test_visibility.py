@@ -8,10 +8,10 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
+from accounts.operations import create_account, update_account
 from containers.engines import forget_clients
 from containers.models import Engine
 from core.visibility import audit_value, without_credentials
-from dashboard.accounts import create_account, update_account
 from routes import api_npm
 
 pytestmark = pytest.mark.django_db

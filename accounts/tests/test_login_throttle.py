@@ -105,7 +105,7 @@ def test_typed_passwords_are_not_stored_with_the_failures(alice_and_bob):
 
 
 def test_the_client_address_is_the_peer_unless_behind_a_proxy(rf):
-    from dashboard.auth import client_address
+    from accounts.auth import client_address
 
     request = rf.get("/", REMOTE_ADDR="127.0.0.1", HTTP_X_FORWARDED_FOR="127.0.0.9, 127.0.0.7")
     assert client_address(request) == "127.0.0.1"  # a header anyone can send is ignored by default

@@ -1,6 +1,6 @@
 """The last-admin guard under two demotions at once, as two real API requests on connections of their own.
 
-On PostgreSQL (READ COMMITTED) each demotion locks only its own account row; without dashboard.accounts'
+On PostgreSQL (READ COMMITTED) each demotion locks only its own account row; without accounts.operations'
 advisory lock both would count the other admin as still there and both commit, leaving Portico without an admin.
 PostgreSQL pass only (pytest.mark.postgres): the suite's in-memory SQLite cannot make a second writer wait.
 """
@@ -13,8 +13,8 @@ import pytest
 from django.db import connection
 from django.test import Client
 
+from accounts import operations as accounts
 from core.roles import role_of
-from dashboard import accounts
 
 pytestmark = [pytest.mark.postgres_only, pytest.mark.django_db(transaction=True), pytest.mark.postgres]
 

@@ -10,11 +10,11 @@ from django.utils import timezone
 from ninja import Field, Query, Router, Schema, Status
 from ninja.pagination import paginate
 
+from accounts.models import ApiToken
+from accounts.operations import TokenError, issue_token
+from accounts.operations import revoke_token as revoke_token_op
 from core.api import ApiError, PagePagination, check_if_match, filter_by, require, set_etag
 from core.roles import can
-from dashboard.models import ApiToken
-from dashboard.tokens import TokenError, issue_token
-from dashboard.tokens import revoke_token as revoke_token_op
 
 router = Router(tags=["tokens"])
 
@@ -57,7 +57,8 @@ class TokenFilters(Schema):
     q: str | None = Field(None, max_length=100, description="Text in the token's name.")
 
 
-@router.get("/tokens", response=list[TokenOut])
+# Operation ids kept from before the router moved here: clients generated from the document use them.
+@router.get("/tokens", response=list[TokenOut], operation_id="dashboard_tokens_api_list_tokens")
 @paginate(PagePagination)
 def list_tokens(request: HttpRequest, filters: Query[TokenFilters]):
     """Your tokens; admins see every user's. Newest first."""
@@ -74,7 +75,7 @@ def list_tokens(request: HttpRequest, filters: Query[TokenFilters]):
     return qs
 
 
-@router.post("/tokens", response={201: TokenCreatedOut})
+@router.post("/tokens", response={201: TokenCreatedOut}, operation_id="dashboard_tokens_api_create_token")
 def create_token(request: HttpRequest, payload: TokenIn):
     """Create a token; the plain value is in this response only."""
     require(request, "view_portico")
@@ -103,7 +104,7 @@ def _visible_token(request: HttpRequest, token_id: int, lock: bool = False) -> A
     return token
 
 
-@router.get("/tokens/{token_id}", response=TokenOut)
+@router.get("/tokens/{token_id}", response=TokenOut, operation_id="dashboard_tokens_api_get_token")
 def get_token(request: HttpRequest, token_id: int, response: HttpResponse):
     """One of your tokens (admins: anyone's), never its value; the ETag carries its version."""
     require(request, "view_portico")
@@ -112,7 +113,7 @@ def get_token(request: HttpRequest, token_id: int, response: HttpResponse):
     return token
 
 
-@router.delete("/tokens/{token_id}", response=TokenOut)
+@router.delete("/tokens/{token_id}", response=TokenOut, operation_id="dashboard_tokens_api_revoke_token")
 def revoke_token(request: HttpRequest, token_id: int, response: HttpResponse):
     """Revoke a token at once; it keeps its row so its history stays readable. With If-Match, a token that
     was revoked meanwhile gives 412."""

@@ -9,8 +9,8 @@ from django.core.management import call_command
 from django.test import Client
 from django.utils import timezone
 
+from accounts.models import ApiToken, hash_token
 from core.models import AuditEntry
-from dashboard.models import ApiToken, hash_token
 
 pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
 

@@ -11,9 +11,7 @@ from django.http import HttpRequest, HttpResponse
 from ninja import Field, Query, Router, Schema, Status
 from ninja.pagination import paginate
 
-from core import audit
-from core.api import ApiError, PagePagination, check_if_match_tag, filter_by, require
-from dashboard.accounts import (
+from accounts.operations import (
     AccountError,
     account_etag,
     accounts,
@@ -22,6 +20,8 @@ from dashboard.accounts import (
     role_name,
     update_account,
 )
+from core import audit
+from core.api import ApiError, PagePagination, check_if_match_tag, filter_by, require
 
 router = Router(tags=["users"])
 
@@ -80,7 +80,8 @@ def _answer(response: HttpResponse, user: AbstractUser) -> AbstractUser:
     return user
 
 
-@router.get("/users", response=list[UserOut])
+# Operation ids kept from before the router moved here: clients generated from the document use them.
+@router.get("/users", response=list[UserOut], operation_id="dashboard_users_api_list_users")
 @paginate(PagePagination)
 def list_users(request: HttpRequest, filters: Query[UserFilters]):
     """Every account by name (admins only); filter by role, active or text."""
@@ -92,7 +93,7 @@ def list_users(request: HttpRequest, filters: Query[UserFilters]):
     return qs
 
 
-@router.post("/users", response={201: UserOut})
+@router.post("/users", response={201: UserOut}, operation_id="dashboard_users_api_create_user")
 def create_user(request: HttpRequest, payload: UserIn, response: HttpResponse):
     """Make an account with a role (admins only). The password must pass Portico's password rules."""
     require(request, "administer")
@@ -109,7 +110,7 @@ def create_user(request: HttpRequest, payload: UserIn, response: HttpResponse):
     return Status(201, _answer(response, user))
 
 
-@router.get("/users/{username}", response=UserOut)
+@router.get("/users/{username}", response=UserOut, operation_id="dashboard_users_api_get_user")
 def get_user(request: HttpRequest, username: str, response: HttpResponse):
     """One account (admins only); the ETag is what PATCH's If-Match compares."""
     require(request, "administer")
@@ -117,7 +118,7 @@ def get_user(request: HttpRequest, username: str, response: HttpResponse):
         return _answer(response, get_account(username))
 
 
-@router.patch("/users/{username}", response=UserOut)
+@router.patch("/users/{username}", response=UserOut, operation_id="dashboard_users_api_update_user")
 def update_user(request: HttpRequest, username: str, payload: UserPatch, response: HttpResponse):
     """Change the role, switch the account off or on, set a new password or e-mail (admins only).
 

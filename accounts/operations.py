@@ -1,8 +1,16 @@
-"""Accounts and their roles, for the Users page and /api/v1/users: make one, change its role, switch it
-off, set a password. Every change is audited (never the password) and Portico keeps at least one admin."""
+"""Every change of accounts and API tokens, for the Users and Tokens pages, /api/v1/users, /api/v1/tokens and the
+commands alike.
+
+Accounts: make one, change its role, switch it off, set a password; every change is audited (never the password)
+and Portico keeps at least one admin. Tokens: issue one (for yourself, or as an admin for someone else) and revoke
+one, each audited with the token's owner and the actor.
+"""
+
+from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from django.contrib.auth import get_user_model, password_validation
@@ -12,6 +20,7 @@ from django.core.validators import validate_email
 from django.db import IntegrityError, connection, transaction
 from django.utils.translation import gettext as _
 
+from accounts.models import ApiToken
 from core import audit
 from core.roles import ROLES, role_of, set_role
 
@@ -180,3 +189,59 @@ def update_account(
                 after={**after, "password_changed": password is not None},
             )
     return user
+
+
+# --- the first admin ---------------------------------------------------------------------------------------
+
+
+def ensure_first_admin(username: str, password: str) -> AbstractUser | None:
+    """Make ``username`` an admin when Portico has none yet (a fresh install); None when an admin exists."""
+    model = get_user_model()
+    with transaction.atomic():
+        if model.objects.filter(is_superuser=True).exists() or model.objects.filter(groups__name="admin").exists():
+            return None
+        user = model.objects.create_user(username=username, password=password, is_staff=True, is_superuser=True)
+        set_role(user, "admin")
+        audit.record("user.create", source="cli", obj=user, after={"username": username, "role": "admin"})
+    return user
+
+
+# --- API tokens ------------------------------------------------------------------------------------------------
+
+
+class TokenError(Exception):
+    """A refused token change: ``status`` 409 (the owner has a token of that name)."""
+
+    def __init__(self, message: str, field: str = "__all__", status: int = 409):
+        super().__init__(message)
+        self.message = message
+        self.field = field
+        self.status = status
+
+
+def _owner_state(token: ApiToken) -> dict[str, str]:
+    # The owner is part of the entry: an admin minting a token for a student must read as exactly that.
+    return {"name": token.name, "user": token.user.get_username()}
+
+
+def issue_token(owner, name: str, expires_at: datetime | None, *, actor, source: str) -> tuple[ApiToken, str]:
+    """Make a token for ``owner``; returns the row and the plain value (shown once, never stored or audited).
+    Raises TokenError 409 when ``owner`` has a token named ``name``."""
+    try:
+        with transaction.atomic():
+            token, plain = ApiToken.issue(owner, name, expires_at)
+            audit.record("token.create", actor=actor, source=source, obj=token, after=_owner_state(token))
+    except IntegrityError:
+        raise TokenError(
+            _("%(user)s already has a token named %(name)s.") % {"user": owner, "name": name}, "name"
+        ) from None
+    return token, plain
+
+
+def revoke_token(token: ApiToken, *, actor, source: str) -> ApiToken:
+    """Revoke ``token`` (the caller has locked it or owns it); revoking a revoked token changes nothing."""
+    with transaction.atomic():
+        if not token.revoked_at:
+            token.revoke()
+            audit.record("token.revoke", actor=actor, source=source, obj=token, before=_owner_state(token))
+    return token

@@ -8,7 +8,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
-from dashboard.tokens import TokenError, issue_token
+from accounts.operations import TokenError, issue_token
 
 
 class Command(BaseCommand):

@@ -20,7 +20,7 @@ class TokenForm(forms.Form):
 
 
 class AccountForm(forms.Form):
-    """A new account: name, first password and role (dashboard.accounts checks them)."""
+    """A new account: name, first password and role (accounts.operations checks them)."""
 
     username = forms.CharField(label=_("User name"), max_length=150)
     password = forms.CharField(label=_("Password"), max_length=128, widget=forms.PasswordInput(render_value=False))

@@ -16,7 +16,7 @@ from django.utils import timezone
 from django.utils.translation import ngettext
 from ninja.security import HttpBearer
 
-from dashboard.models import ApiToken, hash_token
+from accounts.models import ApiToken, hash_token
 
 
 class PorticoLoginRequiredMiddleware(LoginRequiredMiddleware):

@@ -1,0 +1,1 @@
+"""The accounts app's API: /users (users.py) and /tokens (tokens.py)."""
