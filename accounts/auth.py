@@ -28,17 +28,19 @@ class PorticoLoginRequiredMiddleware(LoginRequiredMiddleware):
         return super().process_view(request, view_func, view_args, view_kwargs)
 
 
-def client_address(request: HttpRequest) -> str:
+def client_address(request: HttpRequest) -> str | None:
     """The address logins are throttled by: the peer, or behind PORTICO_BEHIND_PROXY the one the proxy saw."""
+    candidates = [request.META.get("REMOTE_ADDR", "")]
     if settings.PORTICO_BEHIND_PROXY:
         # The proxy appends the address it saw to X-Forwarded-For; anything left of it came from the client and
         # could be made up to dodge the throttle, so only the last entry counts.
-        last = request.META.get("HTTP_X_FORWARDED_FOR", "").rsplit(",", 1)[-1].strip()
+        candidates.insert(0, request.META.get("HTTP_X_FORWARDED_FOR", "").rsplit(",", 1)[-1].strip())
+    for candidate in candidates:
         try:
-            return ipaddress.ip_address(last).compressed
+            return ipaddress.ip_address(candidate).compressed
         except ValueError:
-            pass
-    return request.META.get("REMOTE_ADDR", "")
+            continue
+    return None  # e.g. gunicorn on a unix socket: such clients share one count (the column is an address or NULL)
 
 
 class LoginThrottleBackend(AxesStandaloneBackend):

@@ -9,7 +9,7 @@ from django.conf import settings
 from django.test import Client, override_settings
 from django.utils import timezone
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.postgres]  # counts, row locks and NULL addresses on both engines
 
 RIGHT = "right-pw-12345"
 LOCKED = "Too many failed logins"
@@ -114,6 +114,7 @@ def test_the_client_address_is_the_peer_unless_behind_a_proxy(rf):
         assert client_address(rf.get("/", REMOTE_ADDR="127.0.0.1")) == "127.0.0.1"
         junk = rf.get("/", REMOTE_ADDR="127.0.0.1", HTTP_X_FORWARDED_FOR="not-an-address")
         assert client_address(junk) == "127.0.0.1"
+    assert client_address(rf.get("/", REMOTE_ADDR="")) is None  # a unix socket: no address, never ""
 
 
 @override_settings(PORTICO_BEHIND_PROXY=True)
@@ -152,3 +153,10 @@ def test_a_server_run_like_scripts_serve_refuses_the_right_password_after_failur
     assert refused.status_code == 429 and LOCKED in refused.text, server.log_tail()
     api = httpx.get(f"{server.url}/api/v1/tokens", headers={"Authorization": f"Bearer {server.token}"}, timeout=30)
     assert api.status_code == 200  # the admin's API token still works
+
+
+@pytest.mark.parametrize("peer", ["", "unix:/run/portico.sock"])
+def test_clients_without_an_address_are_throttled_together_not_refused_with_500(alice_and_bob, peer):
+    fail("alice", peer, 5)  # gunicorn behind a unix socket: no address, or not one PostgreSQL's inet takes
+    assert login("alice", RIGHT, peer).status_code == 429
+    assert logged_in(login("bob", RIGHT, peer))
