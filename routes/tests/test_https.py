@@ -342,3 +342,20 @@ def test_stapling_is_on_only_for_chains_that_name_an_ocsp_responder_and_nginx_t_
     assert ok, output
     assert "[warn]" not in output and "[emerg]" not in output, output
     assert TlsCert(2, certs[2].digest, True) == certs[2]
+
+
+def test_a_wildcard_domain_is_served_and_verified_by_sni_with_its_wildcard_certificate(
+    https, echo_backend, operator_user
+):
+    backend = echo_backend("apps")
+    cert = upload(operator_user, leaf("*.apps.test"))
+    save(site("*.apps.test", backend.port, certificate=cert.pk))
+    revision = applied()
+    # The apply's handshake asked with a name under the wildcard (portico-verify.apps.test) and got this leaf.
+    assert "1 TLS handshake(s) presented the new certificate" in revision.output
+    for name in ("shop.apps.test", "a-b.apps.test"):
+        assert format(https.handshake(name)[0].serial_number, "x") == cert.serial
+        assert https.get(name, "/").json()["backend"] == "apps"
+    # nginx's *.apps.test also matches a.b.apps.test, but the certificate covers one label only: a client refuses it.
+    with pytest.raises(ssl.SSLCertVerificationError, match="mismatch|match"):
+        https.handshake("a.b.apps.test")
