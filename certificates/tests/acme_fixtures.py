@@ -12,8 +12,9 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,6 +46,8 @@ class AcmeServer:
     management: str  # pebble's management API (roots)
     challenge_dir: Path
     http_port: int
+    dns_port: int = 0  # challtestsrv's DNS server, for a further pebble (through_nginx)
+    tls_folder: Path | None = None  # pebble's own HTTPS certificate and key (cert.pem, key.pem)
 
     def root_pem(self) -> str:
         """Pebble's issuing root (made anew at each start of pebble)."""
@@ -212,6 +215,8 @@ def acme_server(tmp_path_factory) -> Iterator[AcmeServer]:
             management=f"https://127.0.0.1:{pmgmt_port}",
             challenge_dir=challenge_dir,
             http_port=http_port,
+            dns_port=dns_port,
+            tls_folder=folder,
         )
     finally:
         processes.stop()
@@ -232,6 +237,46 @@ def acme_settings(acme_server, settings) -> AcmeServer:
     settings.PORTICO_ACME_TIMEOUT = 60
     settings.PORTICO_DNS_HOOK = acme_server.hook_command()
     return acme_server
+
+
+@pytest.fixture
+def acme_through(acme_server, settings, tmp_path) -> Iterator[Callable[[int], AcmeServer]]:
+    """Start a pebble that validates HTTP-01 on a port the test names (Portico's managed nginx, so its challenge
+    location is what answers) and point Portico's ACME settings at it, with a challenge directory nginx's workers
+    can read (pytest's tmp_path is 0700). Same DNS server and CA as the session's pebble; stopped after the test."""
+    assert acme_server.tls_folder is not None
+    processes = _Processes(tmp_path)
+    challenges = Path(tempfile.mkdtemp(prefix="portico-acme-"))
+    challenges.chmod(0o755)
+
+    def start(http_port: int) -> AcmeServer:
+        folder = acme_server.tls_folder
+        assert folder is not None
+        acme_port, pmgmt_port = _start_pebble(
+            processes, tmp_path, folder / "cert.pem", folder / "key.pem", acme_server.dns_port, http_port
+        )
+        server = AcmeServer(
+            directory=f"https://127.0.0.1:{acme_port}/dir",
+            ca_bundle=acme_server.ca_bundle,
+            challtestsrv=acme_server.challtestsrv,
+            management=f"https://127.0.0.1:{pmgmt_port}",
+            challenge_dir=challenges,
+            http_port=http_port,
+            dns_port=acme_server.dns_port,
+            tls_folder=folder,
+        )
+        settings.PORTICO_ACME_DIRECTORY = server.directory
+        settings.PORTICO_ACME_CA_BUNDLE = str(server.ca_bundle)
+        settings.PORTICO_ACME_CHALLENGE_DIR = challenges
+        settings.PORTICO_ACME_EMAIL = "admin@portico.test"
+        settings.PORTICO_ACME_TIMEOUT = 60
+        return server
+
+    try:
+        yield start
+    finally:
+        processes.stop()
+        shutil.rmtree(challenges, ignore_errors=True)
 
 
 # --- a real DNS host's API for the dns-lexicon provider ---------------------------------------

@@ -164,3 +164,14 @@ def test_the_pages_speak_korean(client, operator_user):
     uploaded(operator_user, "ko.test")
     page = client.get("/certificates/", HTTP_ACCEPT_LANGUAGE="ko").content.decode()
     assert "인증서" in page and "Request certificate" not in page
+
+
+def test_the_routes_page_shows_a_domains_certificate_with_the_time_left_and_a_link_to_it(client, operator_user):
+    client.force_login(operator_user)
+    cert = uploaded(operator_user, "shop.test")
+    Domain.objects.create(name="shop.test", certificate=cert)
+    page = client.get("/routes/").content.decode()
+    link = page.split('data-testid="domain-certificate-left"')[0].rsplit("<a ", 1)[1]
+    assert f'href="/certificates/{cert.pk}/"' in link
+    text = page.split('data-testid="domain-certificate-left">')[1].split("</a>")[0]
+    assert text.endswith(" left") and "month" in text, text  # the test certificates last three months

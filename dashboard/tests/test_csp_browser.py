@@ -14,6 +14,7 @@ PAGES = [
     "/routes/revisions/",
     "/routes/npm/",
     "/containers/",
+    "/certificates/",
     "/tokens/",
     "/audit/",
     "/users/",
