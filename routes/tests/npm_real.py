@@ -11,6 +11,7 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -35,9 +36,13 @@ class RealNpm:
     https_port: int
 
     def client(self):
+        """A client whose JSON bodies are also checked against NPM's schema before they go out."""
         from routes.npm import NpmClient
+        from routes.tests.npm_fake import ValidatingTransport
 
-        return NpmClient(self.url, self.identity, self.secret, timeout=30.0)
+        return NpmClient(
+            self.url, self.identity, self.secret, timeout=30.0, transport=ValidatingTransport(urlsplit(self.url).path)
+        )
 
 
 @pytest.fixture(scope="session")
