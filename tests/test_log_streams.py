@@ -176,3 +176,21 @@ def test_fifty_open_streams_leave_pages_fast_hold_no_thread_each_and_closed_clie
     assert noticed < 5, f"closed streams were noticed after {noticed:.1f} s"
     errors = re.findall(r"Traceback|Exception in ASGI", server.log_tail(20000))
     assert errors == [], server.log_tail(4000)
+
+
+def test_a_download_streams_through_the_real_server(make_portico_server, run_container):
+    lines = 20_000
+    container = run_container(["sh", "-c", f"seq 1 {lines} | sed 's/^/download-line-/'; echo DONE; sleep 60"])
+    server = make_portico_server()
+    headers = {"Authorization": f"Bearer {server.token}"}
+    deadline = time.monotonic() + 30
+    while b"DONE" not in container.logs(tail=1) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    with (
+        httpx.Client(base_url=server.url, timeout=30, trust_env=False) as client,
+        client.stream("GET", f"/api/v1/containers/{container.name}/logs/download", headers=headers) as response,
+    ):
+        assert response.status_code == 200
+        assert "content-length" not in response.headers  # a streamed answer (test_log_limits checks its writes)
+        body = b"".join(response.iter_bytes())
+    assert body.count(b"download-line-") == lines and body.rstrip().endswith(b"stdout DONE")

@@ -142,3 +142,26 @@ def test_the_domain_download_streams_every_line_of_every_container(client, api_c
     page = client.get("/containers/domains/bigdl.test/logs/", {"download": "1", "tail": "all"})
     body, biggest = _streamed(page)
     assert body.count(b"big-line-") == LINES and biggest <= DOWNLOAD_CHUNK
+
+
+def test_under_asgi_the_download_is_an_async_stream_in_bounded_writes(big_log):
+    """Django reads a blocking iterator whole before sending it under ASGI: there the download must be async."""
+    from asgiref.sync import async_to_sync
+    from django.test import AsyncRequestFactory
+
+    from containers.api import download_response
+    from containers.docker_client import DockerClient
+    from containers.logs import LogQuery, as_text, iter_logs
+
+    request = AsyncRequestFactory().get(f"/api/v1/containers/{big_log.name}/logs/download")
+    response = download_response(
+        request, big_log.name, as_text(iter_logs(DockerClient(), big_log.id, LogQuery(tail=None)))
+    )
+    assert response.is_async
+
+    async def read():
+        return [chunk async for chunk in response.streaming_content]
+
+    chunks = async_to_sync(read)()
+    assert max(len(chunk) for chunk in chunks) <= DOWNLOAD_CHUNK
+    assert b"".join(chunks).count(b"big-line-") == LINES
