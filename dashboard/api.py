@@ -39,6 +39,13 @@ def _docs_auth(view: Callable) -> Callable:
     return wrapper
 
 
+TOO_LONG = {
+    "description": "The request line is longer than the HTTP server accepts (8,190 bytes); answered by the server "
+    "in plain text, before Portico reads the request.",
+    "content": {"text/plain": {"schema": {"type": "string"}}},
+}
+
+
 class PorticoAPI(NinjaAPI):
     """The NinjaAPI whose OpenAPI document also describes the error answers every operation can give."""
 
@@ -59,6 +66,9 @@ class PorticoAPI(NinjaAPI):
                 if responses.get("503", {}).get("description") in (None, HTTPStatus.SERVICE_UNAVAILABLE.phrase):
                     # ninja describes a declared 503 only by its reason phrase; say which services it means.
                     responses["503"] = {"description": "Docker, nginx or NPM is unavailable.", **error}
+                # gunicorn refuses a request line over limit_request_line itself (dashboard/gunicorn_conf.py),
+                # before Portico sees it, in plain text: a very long query string gets this answer.
+                responses.setdefault("414", TOO_LONG)
                 if method in ("put", "patch", "delete"):
                     operation.setdefault("parameters", []).append(IF_MATCH)
                     responses.setdefault("412", {"description": "If-Match names a stale version.", **error})

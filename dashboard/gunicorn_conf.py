@@ -11,3 +11,7 @@ workers = 2
 # A request's body must arrive within this many seconds; a worker that stops answering its master is restarted.
 timeout = 120
 control_socket_disable = True
+# A request line may be as long as gunicorn allows (its default is half that): filters take up to 255 characters,
+# and 255 four-byte characters percent-encoded are 3,060 bytes, so a list URL with two of them would otherwise be
+# refused with gunicorn's own HTML 414 page instead of Portico's JSON answer.
+limit_request_line = 8190
