@@ -202,7 +202,7 @@ def logs_download(request: HttpRequest, ref: str) -> HttpResponse:
 
 
 def _sse_error(message: str, status: int) -> HttpResponse:
-    # EventSource cannot read an error body; the page shows this text through its "end" handler instead.
+    # Plain text: the page reads the stream with fetch and shows this text when the answer is not 200.
     return HttpResponse(message, status=status, content_type="text/plain; charset=utf-8")
 
 
