@@ -1088,7 +1088,7 @@ def container_state(client: DockerClient, container: str) -> str:
 
 
 # ======================================================================================
-# The class lab (stream "lab", used by dashboard/lab.py): networks and containers that
+# The class lab (lab/build.py and lab/checks.py): networks and containers that
 # `manage.py lab up` creates and labels, so `lab down` removes exactly those. Kept together
 # at the end of the module; everything here raises DockerUnavailable or DockerError.
 # ======================================================================================

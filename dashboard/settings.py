@@ -59,6 +59,7 @@ INSTALLED_APPS = [
     "core",
     "accounts",
     "dashboard",
+    "lab",
     "routes",
     "containers",
     "certificates",

@@ -256,7 +256,8 @@ def _place(topo: Topology, columns: dict[str, list[Node]]) -> None:
 def current() -> Topology:
     """The picture of this machine now: the database's routes, the default engine's containers, the lints."""
     from containers.docker_client import default_containers
-    from dashboard.lab import LABEL, hosts_file_maps
+    from lab.checks import hosts_file_maps
+    from lab.spec import LABEL
 
     domains = list(Domain.objects.prefetch_related("routes__targets").order_by("name"))
     containers, problem = default_containers()

@@ -11,9 +11,9 @@ from dashboard.api import api
 urlpatterns = [
     path("", views.overview, name="overview"),
     path("overview/topology.svg", views.topology_svg, name="topology"),
-    path("lab/", views.lab_guide, name="lab"),
     # Browsers ask for /favicon.ico where a document names no icon (the SVG file, the API docs).
     path("favicon.ico", login_not_required(RedirectView.as_view(url=static("portico/favicon.svg"))), name="favicon"),
+    path("", include("lab.urls")),
     path("", include("accounts.urls")),
     path("", include("core.urls")),
     path("i18n/", include("django.conf.urls.i18n")),

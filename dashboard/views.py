@@ -1,4 +1,4 @@
-"""Project-level pages: the overview and its topology picture, and the lab guide."""
+"""Project-level pages: the overview and its topology picture."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from django.shortcuts import render
 from certificates import health
 from core.htmx import page_or_fragment
 from core.roles import capability_required
-from dashboard import lab, topology
+from dashboard import topology
 
 
 def _overview_context() -> dict:
@@ -48,24 +48,3 @@ def topology_svg(request: HttpRequest) -> HttpResponse:
 @functools.cache
 def _topology_css() -> str:
     return Path(finders.find("portico/topology.css")).read_text()
-
-
-@capability_required("view_portico")
-def lab_guide(request: HttpRequest) -> HttpResponse:
-    """The lecture's steps next to the live state of this machine."""
-    spec, lab_ids = lab.detect(request.GET.get("lab"))
-    steps = lab.status(spec)
-    step_groups: dict[str, list[lab.Step]] = {}
-    for step in steps:
-        step_groups.setdefault(step.group, []).append(step)
-    context = {
-        "spec": spec,
-        "lab_ids": lab_ids,
-        "steps": steps,
-        "step_groups": step_groups,
-        "services": spec.services(),
-        "hosts_line": lab.hosts_line(spec),
-        "urls": lab.urls(spec),
-        "lints": topology.current().lints,
-    }
-    return render(request, page_or_fragment(request, "dashboard/lab.html", "lab-steps"), context)

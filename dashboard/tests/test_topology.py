@@ -9,8 +9,9 @@ from datetime import UTC, datetime
 import pytest
 
 from containers.docker_client import ContainerInfo, PortBinding
-from dashboard import lab, topology
-from dashboard.tests.labs import host_network_spec
+from dashboard import topology
+from lab import build
+from lab.tests.labs import host_network_spec
 from routes.models import Domain, Route, Target
 
 SVG = "{http://www.w3.org/2000/svg}"
@@ -94,7 +95,7 @@ def test_the_svg_of_the_live_lab_changes_when_a_container_stops(
     prefix = spec.prefix
     client.force_login(viewer_user)
     try:
-        lab.up(spec, say=lambda _: None)
+        build.up(spec, say=lambda _: None)
         response = client.get("/overview/topology.svg")
         assert response["Content-Type"].startswith("image/svg+xml")
         seen = nodes(response.content)
@@ -129,4 +130,4 @@ def test_the_svg_of_the_live_lab_changes_when_a_container_stops(
         assert [x["container"] for x in stopped] == [f"{prefix}myuserapi"], topo["lints"]
         assert topo["docker_problem"] == ""
     finally:
-        lab.down(spec, say=lambda _: None)
+        build.down(spec, say=lambda _: None)

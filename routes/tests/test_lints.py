@@ -7,7 +7,8 @@ import uuid
 import pytest
 
 from containers.docker_client import DockerClient
-from dashboard import lab
+from lab import build
+from lab.spec import LabSpec
 from routes.lints import HOST, lint, plan_warnings
 from routes.schemas import ConfigDocument, DomainSpec, RouteSpec, TargetSpec
 from tests.support import free_port
@@ -84,7 +85,7 @@ def test_the_clean_lab_has_no_lint_and_a_stopped_service_has_one(
     unique,
     managed_nginx,
 ):
-    spec = lab.LabSpec(
+    spec = LabSpec(
         prefix=f"{unique}-",
         image=test_image,
         host_network=True,
@@ -94,7 +95,7 @@ def test_the_clean_lab_has_no_lint_and_a_stopped_service_has_one(
         user_port=free_port(),
     )
     try:
-        lab.up(spec, say=lambda _: None)
+        build.up(spec, say=lambda _: None)
         from routes.state import export_document
 
         doc = export_document()
@@ -110,7 +111,7 @@ def test_the_clean_lab_has_no_lint_and_a_stopped_service_has_one(
 
         assert any(found[0].message == w for w in publish.plan().warnings)
     finally:
-        lab.down(spec, say=lambda _: None)
+        build.down(spec, say=lambda _: None)
 
 
 def test_a_routed_container_that_publishes_its_port_is_reported(run_container, networks):

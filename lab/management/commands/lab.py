@@ -1,10 +1,11 @@
-"""`manage.py lab up|status|down`: the class's microservice scenario in one step (see dashboard/lab.py)."""
+"""`manage.py lab up|status|down`: the class's microservice scenario in one step (see lab/build.py and lab/checks.py)."""
 
 from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from dashboard import lab
+from lab import build, checks
+from lab.spec import LabError, LabSpec, Step
 
 
 class Command(BaseCommand):
@@ -15,7 +16,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("action", choices=["up", "status", "down"])
-        defaults = lab.LabSpec(mysql_password="")
+        defaults = LabSpec(mysql_password="")
         parser.add_argument(
             "--prefix", default="", help="Prefix for every container and network name; also the lab's id."
         )
@@ -52,7 +53,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, action: str, **options) -> None:
-        spec = lab.LabSpec(
+        spec = LabSpec(
             prefix=options["prefix"],
             network=options["network"],
             domain=options["domain"],
@@ -68,34 +69,34 @@ class Command(BaseCommand):
         say = self.stdout.write
         try:
             if action == "up":
-                steps = lab.up(spec, say=say)
+                steps = build.up(spec, say=say)
                 self._after_up(spec, steps)
             elif action == "down":
-                removed = lab.down(spec, say=say)
+                removed = build.down(spec, say=say)
                 say(
                     f"Removed {len(removed)} item(s) of lab {spec.lab_id!r}."
                     if removed
                     else f"Nothing of lab {spec.lab_id!r} to remove."
                 )
             else:
-                steps = lab.status(spec)
+                steps = checks.status(spec)
                 for step in steps:
                     line = f"{step.mark} {step.title}" + (f": {step.detail}" if step.detail else "")
                     say(line + (f"\n    fix: {step.fix}" if step.fix else ""))
                 # The hosts file belongs to each student's computer: shown, but not a failure of the server.
                 if any(step.ok is False and step.key != "hosts" for step in steps):
                     raise CommandError("some steps are not done (✗ above)")
-        except lab.LabError as exc:
+        except LabError as exc:
             raise CommandError(exc.message) from None
 
-    def _after_up(self, spec: lab.LabSpec, steps: list[lab.Step]) -> None:
+    def _after_up(self, spec: LabSpec, steps: list[Step]) -> None:
         say = self.stdout.write
         say("")
         say("Add this line to the hosts file of each computer that opens the lab:")
-        say(f"    {lab.hosts_line(spec)}")
+        say(f"    {checks.hosts_line(spec)}")
         say(f"(on this machine itself: 127.0.0.1 {spec.domain})")
         say("Then open:")
-        for url in lab.urls(spec):
+        for url in checks.urls(spec):
             say(f"    {url}")
         if spec.mysql_image:
             say(f"MySQL root password: {spec.mysql_password}")

@@ -1,4 +1,4 @@
-"""The containers the class lab made."""
+"""The containers the class lab made (the only proof a labelled container is the lab's)."""
 
 from __future__ import annotations
 
@@ -17,6 +17,9 @@ class LabContainer(models.Model):
     lab_id = models.CharField(max_length=255, db_index=True)
     name = models.CharField(max_length=255)
     created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        db_table = "dashboard_labcontainer"  # kept from before the model moved to lab
 
     def __str__(self) -> str:
         return f"{self.name} ({self.lab_id})"

@@ -2,14 +2,14 @@
 
 import uuid
 
-from dashboard import lab
+from lab.spec import LabSpec
 from tests.support import free_port
 
 
-def host_network_spec(image: str) -> lab.LabSpec:
+def host_network_spec(image: str) -> LabSpec:
     """A lab spec no other test shares: its own prefix, domain and ports."""
     prefix = f"t{uuid.uuid4().hex[:8]}-"
-    return lab.LabSpec(
+    return LabSpec(
         prefix=prefix,
         image=image,
         host_network=True,

@@ -13,9 +13,10 @@ import uuid
 import httpx
 import pytest
 
-from dashboard import lab
-from dashboard.models import LabContainer
-from dashboard.tests.labs import host_network_spec
+from lab import build, checks
+from lab.models import LabContainer
+from lab.spec import LABEL, SERVER_PY, SPEC_LABEL, LabError, LabSpec
+from lab.tests.labs import host_network_spec
 from routes.models import Domain, Route
 from tests.support import free_port, wait_for_port
 
@@ -36,9 +37,9 @@ def spec(docker_sdk, test_image, managed_nginx):  # noqa: F811
     """A host-network lab with a unique prefix and free ports; whatever it leaves behind is removed."""
     spec = host_network_spec(test_image)
     yield spec
-    for container in docker_sdk.containers.list(all=True, filters={"label": f"{lab.LABEL}={spec.lab_id}"}):
+    for container in docker_sdk.containers.list(all=True, filters={"label": f"{LABEL}={spec.lab_id}"}):
         container.remove(force=True)
-    for network in docker_sdk.networks.list(filters={"label": f"{lab.LABEL}={spec.lab_id}"}):
+    for network in docker_sdk.networks.list(filters={"label": f"{LABEL}={spec.lab_id}"}):
         network.remove()
 
 
@@ -48,7 +49,7 @@ def get(port: int, path: str) -> list[str]:
 
 def test_up_builds_the_scenario_and_each_service_answers_with_its_name_and_path(spec, docker_sdk):
     said: list[str] = []
-    steps = lab.up(spec, say=said.append)
+    steps = build.up(spec, say=said.append)
     assert [s.key for s in steps if s.ok][:5] == [
         "engine",
         "network",
@@ -56,7 +57,7 @@ def test_up_builds_the_scenario_and_each_service_answers_with_its_name_and_path(
         "container-task",
         "container-user",
     ]
-    labelled = docker_sdk.containers.list(filters={"label": f"{lab.LABEL}={spec.lab_id}"})
+    labelled = docker_sdk.containers.list(filters={"label": f"{LABEL}={spec.lab_id}"})
     assert sorted(c.name for c in labelled) == sorted(s.name for s in spec.services())
     for service in spec.services():
         wait_for_port(service.port)
@@ -74,19 +75,19 @@ def test_up_builds_the_scenario_and_each_service_answers_with_its_name_and_path(
 
 
 def test_up_twice_changes_nothing_and_status_reports_each_step(spec, docker_sdk):
-    lab.up(spec, say=lambda _: None)
-    ids = sorted(c.id for c in docker_sdk.containers.list(filters={"label": f"{lab.LABEL}={spec.lab_id}"}))
-    lab.up(spec, say=lambda _: None)
-    assert sorted(c.id for c in docker_sdk.containers.list(filters={"label": f"{lab.LABEL}={spec.lab_id}"})) == ids
+    build.up(spec, say=lambda _: None)
+    ids = sorted(c.id for c in docker_sdk.containers.list(filters={"label": f"{LABEL}={spec.lab_id}"}))
+    build.up(spec, say=lambda _: None)
+    assert sorted(c.id for c in docker_sdk.containers.list(filters={"label": f"{LABEL}={spec.lab_id}"})) == ids
     for service in spec.services():
         wait_for_port(service.port)
-    steps = {s.key: s for s in lab.status(spec)}
+    steps = {s.key: s for s in checks.status(spec)}
     for key in ("engine", "container-front", "container-task", "container-user", "routes"):
         assert steps[key].ok is True, steps[key]
     assert steps["network"].ok is None  # host networking: no network to create
 
     docker_sdk.containers.get(spec.prefix + "mytaskapi").stop(timeout=2)
-    steps = {s.key: s for s in lab.status(spec)}
+    steps = {s.key: s for s in checks.status(spec)}
     assert steps["container-task"].ok is False
     assert steps["container-task"].detail == "exited"
     assert steps["container-task"].fix == f"docker start {spec.prefix}mytaskapi"
@@ -96,32 +97,32 @@ def test_up_twice_changes_nothing_and_status_reports_each_step(spec, docker_sdk)
 def test_down_removes_exactly_what_up_created(spec, docker_sdk, run_container):
     bystander = run_container(["sleep", "300"], name=f"{spec.prefix}bystander")
     Domain.objects.create(name=f"other-{spec.domain}")
-    lab.up(spec, say=lambda _: None)
-    removed = lab.down(spec, say=lambda _: None)
+    build.up(spec, say=lambda _: None)
+    removed = build.down(spec, say=lambda _: None)
     assert f"container {spec.prefix}myfront" in removed
-    assert not docker_sdk.containers.list(all=True, filters={"label": f"{lab.LABEL}={spec.lab_id}"})
+    assert not docker_sdk.containers.list(all=True, filters={"label": f"{LABEL}={spec.lab_id}"})
     bystander.reload()
     assert bystander.status == "running"
     assert not Domain.objects.filter(name=spec.domain).exists()
     assert Domain.objects.filter(name=f"other-{spec.domain}").exists()
-    assert lab.down(spec, say=lambda _: None) == []
+    assert build.down(spec, say=lambda _: None) == []
 
 
 def test_down_keeps_a_route_someone_changed_after_up(spec):
-    lab.up(spec, say=lambda _: None)
+    build.up(spec, say=lambda _: None)
     route = Route.objects.get(domain__name=spec.domain, path="/task/")
     target = route.targets.get()
     target.port = 9
     target.save()
-    lab.down(spec, say=lambda _: None)
+    build.down(spec, say=lambda _: None)
     assert list(Route.objects.filter(domain__name=spec.domain).values_list("path", flat=True)) == ["/task/"]
 
 
 def test_up_refuses_a_name_it_did_not_create(spec, docker_sdk, run_container):
     run_container(["sleep", "300"], name=spec.prefix + "myuserapi")
-    with pytest.raises(lab.LabError, match="was not created by this lab"):
-        lab.up(spec, say=lambda _: None)
-    assert not docker_sdk.containers.list(all=True, filters={"label": f"{lab.LABEL}={spec.lab_id}"})
+    with pytest.raises(LabError, match="was not created by this lab"):
+        build.up(spec, say=lambda _: None)
+    assert not docker_sdk.containers.list(all=True, filters={"label": f"{LABEL}={spec.lab_id}"})
     assert not Domain.objects.filter(name=spec.domain).exists()
 
 
@@ -131,11 +132,11 @@ def test_network_mode_creates_a_labelled_network_with_the_services_and_removes_i
     managed_nginx,  # noqa: F811
 ):
     prefix = f"t{uuid.uuid4().hex[:8]}-"
-    spec = lab.LabSpec(prefix=prefix, image=test_image, domain=f"{prefix}gctask.test")
+    spec = LabSpec(prefix=prefix, image=test_image, domain=f"{prefix}gctask.test")
     try:
-        lab.up(spec, say=lambda _: None)
+        build.up(spec, say=lambda _: None)
         network = docker_sdk.networks.get(f"{prefix}php-mysql")
-        assert network.attrs["Labels"][lab.LABEL] == spec.lab_id
+        assert network.attrs["Labels"][LABEL] == spec.lab_id
         network.reload()
         assert sorted(c.name for c in network.containers) == sorted(s.name for s in spec.services())
         routes = Route.objects.filter(domain__name=spec.domain).order_by("path")
@@ -144,19 +145,19 @@ def test_network_mode_creates_a_labelled_network_with_the_services_and_removes_i
             ("/task/", f"{prefix}mytaskapi", 80),
             ("/user/", f"{prefix}myuserapi", 80),
         ]
-        lab.down(spec, say=lambda _: None)
+        build.down(spec, say=lambda _: None)
         assert not docker_sdk.networks.list(names=[f"{prefix}php-mysql"])
     finally:
-        for container in docker_sdk.containers.list(all=True, filters={"label": f"{lab.LABEL}={spec.lab_id}"}):
+        for container in docker_sdk.containers.list(all=True, filters={"label": f"{LABEL}={spec.lab_id}"}):
             container.remove(force=True)
-        for network in docker_sdk.networks.list(filters={"label": f"{lab.LABEL}={spec.lab_id}"}):
+        for network in docker_sdk.networks.list(filters={"label": f"{LABEL}={spec.lab_id}"}):
             network.remove()
 
 
 def test_missing_image_is_a_clear_error(db):
-    spec = lab.LabSpec(prefix=f"t{uuid.uuid4().hex[:8]}-", image="portico-test/not-there:0", host_network=True)
-    with pytest.raises(lab.LabError, match="docker pull portico-test/not-there:0"):
-        lab.up(spec, say=lambda _: None)
+    spec = LabSpec(prefix=f"t{uuid.uuid4().hex[:8]}-", image="portico-test/not-there:0", host_network=True)
+    with pytest.raises(LabError, match="docker pull portico-test/not-there:0"):
+        build.up(spec, say=lambda _: None)
 
 
 @pytest.mark.docker
@@ -169,7 +170,7 @@ def test_the_python_service_program_answers_like_the_busybox_one():
         "PORTICO_LAB_PORT": str(port),
         "PORTICO_LAB_BIND": "127.0.0.1",
     }
-    proc = subprocess.Popen([sys.executable, "-c", lab.SERVER_PY], env=env)
+    proc = subprocess.Popen([sys.executable, "-c", SERVER_PY], env=env)
     try:
         wait_for_port(port)
         response = httpx.get(f"http://127.0.0.1:{port}/task/items?x=1", headers={"Host": "gctask.com"}, timeout=5)
@@ -214,7 +215,7 @@ def test_the_command_builds_the_lab_and_the_proxy_reaches_each_service(spec, man
 
     hosts = tmp_path / "hosts"
     hosts.write_text(f"127.0.0.1 localhost\n127.0.0.1 {spec.domain}  # the lab\n")
-    monkeypatch.setattr(lab, "HOSTS_FILE", hosts)
+    monkeypatch.setattr(checks, "HOSTS_FILE", hosts)
     out = StringIO()
     call_command("lab", "status", *args, stdout=out)
     lines = out.getvalue().splitlines()
@@ -239,10 +240,10 @@ def test_the_command_builds_the_lab_and_the_proxy_reaches_each_service(spec, man
 
 
 def test_a_bad_domain_is_refused_before_anything_is_created(docker_sdk):
-    spec = lab.LabSpec(prefix=f"t{uuid.uuid4().hex[:8]}-", domain="bad domain;", host_network=True)
-    with pytest.raises(lab.LabError, match="Invalid lab options"):
-        lab.up(spec, say=lambda _: None)
-    assert not docker_sdk.containers.list(all=True, filters={"label": f"{lab.LABEL}={spec.lab_id}"})
+    spec = LabSpec(prefix=f"t{uuid.uuid4().hex[:8]}-", domain="bad domain;", host_network=True)
+    with pytest.raises(LabError, match="Invalid lab options"):
+        build.up(spec, say=lambda _: None)
+    assert not docker_sdk.containers.list(all=True, filters={"label": f"{LABEL}={spec.lab_id}"})
     assert not Domain.objects.exists()
 
 
@@ -253,7 +254,7 @@ def test_with_nginx_in_a_container_the_proxy_joins_the_lab_network_and_leaves_it
     from routes.state import export_document
 
     prefix = f"t{uuid.uuid4().hex[:8]}-"
-    spec = lab.LabSpec(prefix=prefix, image=test_image, domain=f"{prefix}gctask.test")
+    spec = LabSpec(prefix=prefix, image=test_image, domain=f"{prefix}gctask.test")
     own = docker_sdk.networks.create(f"{prefix}proxy-net", labels={"portico.test": "1"})
     proxy = docker_sdk.containers.run(
         test_image, ["sleep", "300"], name=f"{prefix}proxy", network=own.name, detach=True, init=True
@@ -262,7 +263,7 @@ def test_with_nginx_in_a_container_the_proxy_joins_the_lab_network_and_leaves_it
     settings.PORTICO_NGINX_MODE = "container"
     settings.PORTICO_NGINX_CONTAINER = proxy.name
     try:
-        steps = {s.key: s for s in lab.up(spec, say=lambda _: None)}
+        steps = {s.key: s for s in build.up(spec, say=lambda _: None)}
         assert steps["proxy-network"].ok is True
         proxy.reload()
         assert set(proxy.attrs["NetworkSettings"]["Networks"]) == {own.name, f"{prefix}php-mysql"}
@@ -272,29 +273,29 @@ def test_with_nginx_in_a_container_the_proxy_joins_the_lab_network_and_leaves_it
             assert lint(export_document(), client.list_containers(), proxy=proxy.name) == []
         finally:
             client.close()
-        status = {s.key: s for s in lab.status(spec, check_http=False)}
+        status = {s.key: s for s in checks.status(spec, check_http=False)}
         assert status["proxy-network"].ok is True
-        with pytest.raises(lab.LabError):  # the busybox "proxy" has no nginx: the final apply fails, loudly
-            lab.down(spec, say=lambda _: None)
+        with pytest.raises(LabError):  # the busybox "proxy" has no nginx: the final apply fails, loudly
+            build.down(spec, say=lambda _: None)
         proxy.reload()
         assert set(proxy.attrs["NetworkSettings"]["Networks"]) == {own.name}
         assert not docker_sdk.networks.list(names=[f"{prefix}php-mysql"])
-        assert not docker_sdk.containers.list(all=True, filters={"label": f"{lab.LABEL}={spec.lab_id}"})
+        assert not docker_sdk.containers.list(all=True, filters={"label": f"{LABEL}={spec.lab_id}"})
     finally:
         proxy.remove(force=True)
         own.remove()
-        for container in docker_sdk.containers.list(all=True, filters={"label": f"{lab.LABEL}={spec.lab_id}"}):
+        for container in docker_sdk.containers.list(all=True, filters={"label": f"{LABEL}={spec.lab_id}"}):
             container.remove(force=True)
-        for network in docker_sdk.networks.list(filters={"label": f"{lab.LABEL}={spec.lab_id}"}):
+        for network in docker_sdk.networks.list(filters={"label": f"{LABEL}={spec.lab_id}"}):
             network.remove()
 
 
 def test_a_spec_label_keeps_only_values_of_the_expected_type():
-    spec = lab.LabSpec(prefix="p-", host_network=True, task_port=18082)
-    assert lab.LabSpec.from_label(spec.to_label()).to_label() == spec.to_label()
-    odd = lab.LabSpec.from_label('{"prefix": 5, "task_port": "80; rm", "host_network": "yes", "domain": "x.test"}')
+    spec = LabSpec(prefix="p-", host_network=True, task_port=18082)
+    assert LabSpec.from_label(spec.to_label()).to_label() == spec.to_label()
+    odd = LabSpec.from_label('{"prefix": 5, "task_port": "80; rm", "host_network": "yes", "domain": "x.test"}')
     assert (odd.prefix, odd.task_port, odd.host_network, odd.domain) == ("", None, False, "x.test")
-    assert lab.LabSpec.from_label("not json").domain == "gctask.com"
+    assert LabSpec.from_label("not json").domain == "gctask.com"
 
 
 class Listener:
@@ -330,15 +331,15 @@ def test_the_guide_never_probes_ports_named_by_a_container_portico_did_not_creat
     listener = Listener()
     try:
         port = listener.port
-        crafted = lab.LabSpec(
+        crafted = LabSpec(
             prefix=f"t{uuid.uuid4().hex[:8]}-", host_network=True, front_port=port, task_port=port, user_port=port
         )
-        labels = {lab.LABEL: crafted.lab_id, lab.SPEC_LABEL: crafted.to_label()}
+        labels = {LABEL: crafted.lab_id, SPEC_LABEL: crafted.to_label()}
         made = [run_container(["sleep", "300"], name=s.name, labels=labels) for s in crafted.services()]
         client.force_login(viewer_user)
         page = client.get(f"/lab/?lab={crafted.lab_id}")
         assert page.status_code == 200
-        status = {s.key: s for s in lab.status(crafted)}  # even the crafted spec itself: no probe of these ports
+        status = {s.key: s for s in checks.status(crafted)}  # even the crafted spec itself: no probe of these ports
         time.sleep(0.5)
         assert listener.connections == 0
         assert crafted.lab_id not in page.context["lab_ids"]
@@ -359,11 +360,11 @@ def test_the_guide_never_probes_ports_named_by_a_container_portico_did_not_creat
 
 def test_up_makes_again_a_labelled_container_it_did_not_create(spec, run_container, docker_sdk):
     """A running container with the right name and labels is not taken over as "already running"."""
-    labels = {lab.LABEL: spec.lab_id, lab.SPEC_LABEL: spec.to_label()}
+    labels = {LABEL: spec.lab_id, SPEC_LABEL: spec.to_label()}
     impostor = run_container(["sleep", "300"], name=spec.prefix + "mytaskapi", labels=labels)
-    lab.up(spec, say=lambda _: None)
+    build.up(spec, say=lambda _: None)
     task = docker_sdk.containers.get(spec.prefix + "mytaskapi")
     assert task.id != impostor.id
     assert LabContainer.objects.filter(container_id=task.id, lab_id=spec.lab_id).exists()
-    lab.down(spec, say=lambda _: None)
+    build.down(spec, say=lambda _: None)
     assert not LabContainer.objects.filter(lab_id=spec.lab_id).exists()

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from dashboard import lab
-from dashboard.tests.labs import host_network_spec
+from lab import build
+from lab.tests.labs import host_network_spec
 
 pytestmark = [pytest.mark.browser, pytest.mark.docker, pytest.mark.django_db(transaction=True)]
 
@@ -15,9 +15,9 @@ pytestmark = [pytest.mark.browser, pytest.mark.docker, pytest.mark.django_db(tra
 @pytest.fixture
 def running_lab(docker_sdk, test_image, managed_nginx):  # noqa: F811
     spec = host_network_spec(test_image)
-    lab.up(spec, say=lambda _: None)
+    build.up(spec, say=lambda _: None)
     yield spec
-    lab.down(spec, say=lambda _: None)
+    build.down(spec, say=lambda _: None)
 
 
 @pytest.fixture
