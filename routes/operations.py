@@ -420,7 +420,9 @@ def replace_state(
     with state.writing_state(exclusive=True):
         if expected_state is not None:
             _check_state(expected_state)
-        state.check_certificates([(f"domains.{i}.", spec) for i, spec in enumerate(document.domains)])
+        state.check_certificates(
+            [(f"domains.{i}.", spec) for i, spec in enumerate(document.domains)], state.reference_errors(document)
+        )
         before = state.export_state()
         existing = {d.name: d for d in Domain.objects.prefetch_related("routes__targets")}
         wanted = {d.name for d in document.domains}

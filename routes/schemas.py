@@ -6,7 +6,7 @@ Field validation runs the same validators as the models, so an error names its f
 from __future__ import annotations
 
 from collections.abc import Hashable, Iterable
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from django.core.exceptions import ValidationError
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -139,6 +139,17 @@ class DomainSpec(BaseModel):
         return self
 
 
+class CertificateRef(BaseModel):
+    """A certificate the domains name, by id and names only: keys and chains never travel in the document."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: int = Field(ge=1, description="The certificate's id (what the domains' ``certificate`` names).")
+    domains: list[Annotated[str, Field(max_length=MAX_DOMAIN_LENGTH)]] = Field(
+        max_length=100, description="Its names, as this Portico has them; an import refuses a different set."
+    )
+
+
 class ConfigDocument(BaseModel):
     """Every domain and route: what `GET /api/v1/config` returns and `PUT` accepts."""
 
@@ -146,10 +157,19 @@ class ConfigDocument(BaseModel):
 
     version: Literal[1] = 1
     domains: list[DomainSpec] = Field(default_factory=list)
+    certificates: list[CertificateRef] = Field(
+        default_factory=list,
+        description="The certificates the domains use, as references (id and names, never a key). An import checks "
+        "that each id is the certificate with those names here; certificates themselves are managed under "
+        "/certificates.",
+    )
 
     @model_validator(mode="after")
     def _unique_domains(self) -> ConfigDocument:
         twice = first_repeated(d.name for d in self.domains)
         if twice is not None:
             raise ValueError(f"domains: {twice} appears twice.")
+        again = first_repeated(c.id for c in self.certificates)
+        if again is not None:
+            raise ValueError(f"certificates: the certificate {again} is listed twice.")
         return self

@@ -17,7 +17,7 @@ from certificates.models import Certificate
 from certificates.pem import covers
 from core.errors import Invalid, field_errors
 from routes.models import ROUTE_FIELDS, Domain, Route, Target
-from routes.schemas import ConfigDocument, DomainSpec, RouteSpec, TargetSpec
+from routes.schemas import CertificateRef, ConfigDocument, DomainSpec, RouteSpec, TargetSpec
 
 STATE_LOCK_KEY = 0x706F727469636F  # "portico": the advisory lock of the desired state on PostgreSQL
 # The domain's own settings, as the document names them (the model's ``certificate`` is ``certificate_id``).
@@ -64,17 +64,20 @@ def _export_document() -> ConfigDocument:
                 path=row["path"], targets=targets[row["id"]], **{name: row[name] for name in ROUTE_FIELDS}
             )
         )
-    return ConfigDocument.model_construct(
-        version=1,
-        domains=[
-            DomainSpec.model_construct(
-                name=row["name"],
-                **{name: row[column(name)] for name in DOMAIN_FIELDS},
-                routes=sorted(routes[row["id"]], key=lambda r: r.path),
-            )
-            for row in Domain.objects.order_by("name").values("id", "name", *(column(name) for name in DOMAIN_FIELDS))
-        ],
-    )
+    domains = [
+        DomainSpec.model_construct(
+            name=row["name"],
+            **{name: row[column(name)] for name in DOMAIN_FIELDS},
+            routes=sorted(routes[row["id"]], key=lambda r: r.path),
+        )
+        for row in Domain.objects.order_by("name").values("id", "name", *(column(name) for name in DOMAIN_FIELDS))
+    ]
+    used = {d.certificate for d in domains if d.certificate is not None}
+    references = [
+        CertificateRef.model_construct(id=pk, domains=list(names))
+        for pk, names in Certificate.objects.filter(pk__in=used).order_by("pk").values_list("pk", "domains")
+    ]
+    return ConfigDocument.model_construct(version=1, domains=domains, certificates=references)
 
 
 def column(name: str) -> str:
@@ -113,6 +116,29 @@ def certificate_errors(specs: list[tuple[str, DomainSpec]]) -> list[dict[str, st
     return errors
 
 
+def reference_errors(document: ConfigDocument) -> list[dict[str, str]]:
+    """Field errors for the document's certificate references: each id must be, here, the certificate with those
+    names (a document from another Portico may use an id that is a different certificate here)."""
+    if not document.certificates:
+        return []
+    names = dict(Certificate.objects.filter(pk__in=[c.id for c in document.certificates]).values_list("pk", "domains"))
+    errors = []
+    for i, ref in enumerate(document.certificates):
+        if ref.id not in names:
+            message = (
+                f"There is no certificate with id {ref.id} here (it was for {', '.join(ref.domains) or 'no names'}): "
+                "upload or request it, then use its id."
+            )
+            errors.append({"field": f"certificates.{i}.id", "message": message})
+        elif sorted(names[ref.id]) != sorted(ref.domains):
+            message = (
+                f"Certificate {ref.id} here is for {', '.join(names[ref.id]) or 'no names yet'}, not "
+                f"{', '.join(ref.domains) or 'no names'}: use the id this Portico has for that certificate."
+            )
+            errors.append({"field": f"certificates.{i}.domains", "message": message})
+    return errors
+
+
 def checked_settings(name: str, values: dict[str, Any]) -> dict[str, Any]:
     """A domain's own settings (DOMAIN_FIELDS) checked as the config document checks them, certificates included;
     returns them as the model's columns. Raises Invalid naming each field."""
@@ -125,9 +151,9 @@ def checked_settings(name: str, values: dict[str, Any]) -> dict[str, Any]:
     return {column(field_name): getattr(spec, field_name) for field_name in DOMAIN_FIELDS}
 
 
-def check_certificates(specs: list[tuple[str, DomainSpec]]) -> None:
-    """Raise Invalid with every certificate_errors() entry; return quietly when there is none."""
-    errors = certificate_errors(specs)
+def check_certificates(specs: list[tuple[str, DomainSpec]], more: list[dict[str, str]] | None = None) -> None:
+    """Raise Invalid with every certificate_errors() entry (and ``more``); return quietly when there is none."""
+    errors = [*(more or []), *certificate_errors(specs)]
     if errors:
         raise Invalid("; ".join(f"{e['field']}: {e['message']}" for e in errors), errors)
 

@@ -154,7 +154,7 @@ def test_unparseable_bodies_and_wrong_types_are_refused(op):
 
 def test_viewers_read_the_config_but_cannot_replace_it(api_client, viewer_user):
     client = api_client(viewer_user)
-    assert client.get("/api/v1/config").json() == {"version": 1, "domains": []}
+    assert client.get("/api/v1/config").json() == {"version": 1, "domains": [], "certificates": []}
     assert put_json(client, DOC).status_code == 403
     assert not Domain.objects.exists()
 
