@@ -41,6 +41,9 @@ def test_the_page_lists_every_certificate_with_days_left_coloured_as_expiry_near
         row = page.split(f'id="certificate-{cert.pk}"')[1].split("</tr>")[0]
         assert f'data-level="{level}"' in row and f"state-{level}" in row, (cert, row)
     assert 'data-level="warning">10 days' in page and 'data-level="error">2 days' in page
+    ends_in(last, -3)
+    row = client.get("/certificates/").content.decode().split(f'id="certificate-{last.pk}"')[1].split("</tr>")[0]
+    assert 'data-level="error">expired<' in row
     assert "Test intermediate" in page or fine.issuer in page
     row = page.split(f'id="certificate-{pending.pk}"')[1].split("</tr>")[0]
     assert 'data-status="pending"' in row and "data-level" not in row
