@@ -6,7 +6,8 @@ from django.conf import settings
 from django.http import HttpRequest
 from django.utils.translation import gettext as _
 
-from containers.docker_client import ContainerDetail, ContainerInfo, DockerError
+from containers.docker.client import DockerError
+from containers.docker.types import ContainerDetail, ContainerInfo
 from containers.engines import EngineRef, client_for
 from containers.status import is_route_target, scope_allows
 from core import audit

@@ -15,14 +15,8 @@ from ninja import Field, Query, Router, Schema, Status
 from ninja.pagination import paginate
 
 from containers import actions
-from containers.docker_client import (
-    AsyncLogFollow,
-    ContainerDetail,
-    ContainerInfo,
-    ContainerNotFound,
-    DockerError,
-    DockerUnavailable,
-)
+from containers.docker.client import ContainerNotFound, DockerError, DockerUnavailable
+from containers.docker.types import ContainerDetail, ContainerInfo
 from containers.engines import (
     BuiltinEngine,
     EngineNotFound,
@@ -365,7 +359,7 @@ def open_follow(request: HttpRequest, sources: list[tuple[EngineRef, str]], tail
         for engine, ref in sources:
             client = client_for(engine)
             detail = client.container(ref)
-            follows.append(AsyncLogFollow(client, detail.id, name=detail.name, tty=detail.tty, tail=tail))
+            follows.append(client.follow(detail.id, name=detail.name, tty=detail.tty, tail=tail))
     except BaseException:
         slot.release()
         raise

@@ -11,7 +11,8 @@ from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.models import AnonymousUser
 from django.db import transaction
 
-from containers.docker_client import DockerClient, TlsFiles
+from containers.docker.client import DockerClient, DockerError, DockerUnavailable
+from containers.docker.types import ContainerInfo, TlsFiles
 from containers.models import LOCAL, Engine
 from core.visibility import without_credentials
 
@@ -96,6 +97,29 @@ def client_for(engine: EngineRef) -> DockerClient:
             client = DockerClient(url=engine.url, tls=engine.tls, name=engine.name)
             _clients[engine] = client
         return client
+
+
+def docker_health() -> str:
+    """``ok`` or ``unavailable: <reason>`` for the default engine."""
+    client = DockerClient(timeout=3)
+    try:
+        client.ping()
+    except DockerUnavailable as exc:
+        return f"unavailable: {exc.reason}"
+    finally:
+        client.close()
+    return "ok"
+
+
+def default_containers(timeout: int = 5) -> tuple[list[ContainerInfo] | None, str]:
+    """The default engine's containers and "", or ``(None, reason)`` when it does not answer in ``timeout`` s."""
+    client = DockerClient(timeout=timeout)
+    try:
+        return client.list_containers(), ""
+    except DockerError as exc:
+        return None, exc.reason
+    finally:
+        client.close()
 
 
 def forget_clients() -> None:

@@ -25,7 +25,8 @@ from typing import Any
 
 from django.conf import settings
 
-from containers.docker_client import AsyncLogFollow, DockerError, LogLine
+from containers.docker.client import AsyncLogFollow, DockerError
+from containers.docker.types import LogLine
 from containers.logs import clean_text
 
 SSE_BATCH = 500  # lines sent in one write at most
@@ -118,7 +119,7 @@ def _sse(event: str, data: dict[str, Any]) -> bytes:
 
 def _line_event(line: LogLine) -> bytes:
     # The same JSON as _sse would write, assembled by hand: this runs for every line (bench/logs.py). The stream
-    # name is stdout or stderr (docker_client's frame table); everything else is encoded.
+    # name is stdout or stderr (containers.docker.wire's frame table); everything else is encoded.
     ts, text, name = json.dumps(line.ts), json.dumps(clean_text(line.text)), json.dumps(line.container)
     return f'event: line\ndata: {{"ts": {ts}, "stream": "{line.stream}", "text": {text}, "container": {name}}}\n\n'.encode()
 

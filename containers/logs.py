@@ -20,7 +20,9 @@ from typing import Any
 import regex
 from django.conf import settings
 
-from containers.docker_client import DockerClient, LogLine, NanoTime
+from containers.docker.client import DockerClient
+from containers.docker.types import LogLine
+from containers.docker.wire import NanoTime
 
 MAX_PATTERN = 200  # characters in a search pattern
 REGEX_LINE_TIMEOUT = 0.05  # seconds one line may take to match

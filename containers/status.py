@@ -14,7 +14,8 @@ from django.conf import settings
 from django.urls import reverse
 from django.utils.translation import gettext as _
 
-from containers.docker_client import ContainerInfo, DockerError
+from containers.docker.client import DockerError
+from containers.docker.types import ContainerInfo
 from containers.engines import EngineRef, all_engines, client_for, get_engine
 
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}

@@ -18,7 +18,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from containers import actions
 from containers.api import download_response, open_follow, sse_response
-from containers.docker_client import ContainerNotFound, DockerError, DockerUnavailable
+from containers.docker.client import ContainerNotFound, DockerError, DockerUnavailable
 from containers.engines import (
     BuiltinEngine,
     EngineNotFound,

@@ -155,7 +155,7 @@ class HealthOut(Schema):
 @api.get("/health", auth=None, response=HealthOut, tags=["system"])
 def health(request: HttpRequest) -> dict[str, str]:
     """Liveness without auth: Portico's version and whether Docker and nginx answer (no other detail)."""
-    from containers.docker_client import docker_health
+    from containers.engines import docker_health
     from routes.nginx import nginx_health
 
     return {"status": "ok", "version": settings.VERSION, "docker": docker_health(), "nginx": nginx_health()}

@@ -255,7 +255,7 @@ def _place(topo: Topology, columns: dict[str, list[Node]]) -> None:
 
 def current() -> Topology:
     """The picture of this machine now: the database's routes, the default engine's containers, the lints."""
-    from containers.docker_client import default_containers
+    from containers.engines import default_containers
     from lab.checks import hosts_file_maps
     from lab.spec import LABEL
 

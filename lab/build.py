@@ -11,7 +11,8 @@ from collections.abc import Callable
 import pydantic
 from django.utils.translation import gettext as _
 
-from containers import docker_client as dc
+from containers.docker.client import DockerError
+from containers.docker.types import PORTS_LABEL, ContainerInfo
 from core import audit
 from core.errors import error_message
 from lab.checks import created_by_lab, engine, proxy_container, proxy_step
@@ -19,7 +20,6 @@ from lab.models import LabContainer
 from lab.spec import (
     DOMAIN_NOTE,
     LABEL,
-    PORTS_LABEL,
     ROLE_LABEL,
     ROUTE_LABEL,
     SERVER_PY,
@@ -41,7 +41,7 @@ def _labels(spec: LabSpec, role: str, **extra: str) -> dict[str, str]:
     return {LABEL: spec.lab_id, ROLE_LABEL: role, SPEC_LABEL: spec.to_label(), **extra}
 
 
-def _service_container(client, spec: LabSpec, service: Service, existing: dict[str, dc.ContainerInfo]) -> str:
+def _service_container(client, spec: LabSpec, service: Service, existing: dict[str, ContainerInfo]) -> str:
     """Run one service unless the container up created for it already runs; returns what happened.
 
     A labelled container up did not record (made by hand, or before Portico recorded them) is made again.
@@ -50,7 +50,7 @@ def _service_container(client, spec: LabSpec, service: Service, existing: dict[s
     if current and current.state == "running" and created_by_lab([current.id]):
         return _("already running")
     if current:
-        dc.remove_container(client, current.id)
+        client.remove_container(current.id)
         LabContainer.objects.filter(container_id=current.id).delete()
     labels = _labels(spec, service.role)
     if service.path:
@@ -70,8 +70,7 @@ def _service_container(client, spec: LabSpec, service: Service, existing: dict[s
         }
     elif service.role == "mysql":
         environment = {"MYSQL_ROOT_PASSWORD": spec.mysql_password, "MYSQL_DATABASE": "gctask"}
-    container_id = dc.run_labelled(
-        client,
+    container_id = client.run_labelled(
         name=service.name,
         image=service.image,
         labels=labels,
@@ -85,7 +84,7 @@ def _service_container(client, spec: LabSpec, service: Service, existing: dict[s
     return _("started")
 
 
-def _check_names_free(client, spec: LabSpec, existing: dict[str, dc.ContainerInfo]) -> None:
+def _check_names_free(client, spec: LabSpec, existing: dict[str, ContainerInfo]) -> None:
     """Refuse to touch a container of the same name that this lab did not create."""
     names = {c.name for c in client.list_containers()}
     for service in spec.services():
@@ -114,7 +113,7 @@ def up(spec: LabSpec, *, actor=None, say: Callable[[str], None] = print) -> list
         client.ping()
         done("engine", _("Docker engine answers"), client.display_url)
         images = sorted({s.image for s in spec.services()})
-        missing = [image for image in images if not dc.image_present(client, image)]
+        missing = [image for image in images if not client.image_present(image)]
         if missing:
             raise LabError(
                 _("Image not on this engine: %(images)s. Pull or load it first (docker pull %(first)s).")
@@ -125,9 +124,9 @@ def up(spec: LabSpec, *, actor=None, say: Callable[[str], None] = print) -> list
         if spec.host_network:
             done("network", _("Host networking"), _("services listen on 127.0.0.1 ports"))
         else:
-            network = dc.get_network(client, spec.network_name)
+            network = client.get_network(spec.network_name)
             if network is None:
-                dc.create_network(client, spec.network_name, _labels(spec, "network"))
+                client.create_network(spec.network_name, _labels(spec, "network"))
                 done("network", _("Network %(name)s") % {"name": spec.network_name}, _("created"))
             else:
                 done("network", _("Network %(name)s") % {"name": spec.network_name}, _("already there"))
@@ -137,11 +136,11 @@ def up(spec: LabSpec, *, actor=None, say: Callable[[str], None] = print) -> list
             done(f"container-{service.role}", service.name, f"{what} ({service.image}, {where})")
         proxy = proxy_container()
         if proxy and not spec.host_network:
-            network = dc.get_network(client, spec.network_name)
+            network = client.get_network(spec.network_name)
             if network and proxy not in network.containers:
-                dc.connect_network(client, spec.network_name, proxy)
+                client.connect_network(spec.network_name, proxy)
             done("proxy-network", _("Proxy %(proxy)s on %(network)s") % {"proxy": proxy, "network": spec.network_name})
-    except dc.DockerError as exc:
+    except DockerError as exc:
         raise LabError(exc.reason) from None
     finally:
         client.close()
@@ -197,19 +196,19 @@ def down(spec: LabSpec, *, actor=None, say: Callable[[str], None] = print) -> li
         for container in labelled:
             if container.labels.get(ROUTE_LABEL):
                 route_labels.add(container.labels[ROUTE_LABEL])
-            dc.remove_container(client, container.id)
+            client.remove_container(container.id)
             LabContainer.objects.filter(container_id=container.id).delete()
             removed.append(_("container %(name)s") % {"name": container.name})
             say(f"✓ {removed[-1]}")
-        for listed in dc.list_networks(client, f"{LABEL}={spec.lab_id}"):
-            network = dc.get_network(client, listed.name) or listed  # the list call leaves out the containers
+        for listed in client.list_networks(f"{LABEL}={spec.lab_id}"):
+            network = client.get_network(listed.name) or listed  # the list call leaves out the containers
             proxy = proxy_container()
             if proxy and proxy in network.containers:
-                dc.disconnect_network(client, network.name, proxy)
-            dc.remove_network(client, network.name)
+                client.disconnect_network(network.name, proxy)
+            client.remove_network(network.name)
             removed.append(_("network %(name)s") % {"name": network.name})
             say(f"✓ {removed[-1]}")
-    except dc.DockerError as exc:
+    except DockerError as exc:
         raise LabError(exc.reason) from None
     finally:
         client.close()

@@ -9,7 +9,8 @@ from pathlib import Path
 from django.conf import settings
 from django.utils.translation import gettext as _
 
-from containers import docker_client as dc
+from containers.docker.client import DockerClient, DockerError, DockerUnavailable
+from containers.docker.types import ContainerInfo
 from lab import probe
 from lab.models import LabContainer
 from lab.spec import HOSTS_FILE, LABEL, SPEC_LABEL, LabSpec, Service, Step
@@ -17,9 +18,9 @@ from routes import nginx, publish
 from routes.state import export_document
 
 
-def engine(timeout: int | None = None) -> dc.DockerClient:
+def engine(timeout: int | None = None) -> DockerClient:
     """The default engine; pages pass a short timeout so a stuck engine cannot hold them up for long."""
-    return dc.DockerClient(timeout=timeout)
+    return DockerClient(timeout=timeout)
 
 
 def proxy_address() -> tuple[str, int] | None:
@@ -78,7 +79,7 @@ def detect(lab_id: str | None = None) -> tuple[LabSpec, list[str]]:
     client = engine(timeout=5)
     try:
         found = client.list_containers(label=LABEL)
-    except dc.DockerError:
+    except DockerError:
         found = []
     finally:
         client.close()
@@ -113,19 +114,19 @@ def status(spec: LabSpec, *, check_http: bool = True) -> list[Step]:
     steps: list[Step] = []
     up_fix = "python manage.py lab up" + (" --host-network" if spec.host_network else "")
     client = engine(timeout=5)
-    containers: dict[str, dc.ContainerInfo] = {}
+    containers: dict[str, ContainerInfo] = {}
     ours: set[str] = set()
     try:
         try:
             client.ping()
-        except dc.DockerUnavailable as exc:
+        except DockerUnavailable as exc:
             steps.append(Step("engine", _("Docker engine answers"), False, exc.reason, _("Start dockerd.")))
         else:
             steps.append(Step("engine", _("Docker engine answers"), True, client.display_url))
             containers = {c.name: c for c in client.list_containers()}
             ours = created_by_lab([c.id for c in containers.values()])
             steps.extend(_network_steps(client, spec, up_fix))
-    except dc.DockerError as exc:
+    except DockerError as exc:
         steps.append(Step("engine", _("Docker engine answers"), False, exc.reason, _("Start dockerd.")))
     finally:
         client.close()
@@ -153,7 +154,7 @@ def status(spec: LabSpec, *, check_http: bool = True) -> list[Step]:
 def _network_steps(client, spec: LabSpec, up_fix: str) -> list[Step]:
     if spec.host_network:
         return [Step("network", _("Host networking"), None, _("services listen on 127.0.0.1 ports"))]
-    network = dc.get_network(client, spec.network_name)
+    network = client.get_network(spec.network_name)
     title = _("Network %(name)s") % {"name": spec.network_name}
     if network is None:
         return [Step("network", title, False, _("missing"), up_fix)]

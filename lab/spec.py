@@ -10,7 +10,6 @@ from pathlib import Path
 
 from django.utils.translation import gettext_lazy
 
-from containers import docker_client as dc
 from routes.models import Domain
 from routes.schemas import DomainSpec, RouteSpec, TargetSpec
 from routes.state import domain_settings
@@ -20,7 +19,6 @@ ROLE_LABEL = "portico.lab.role"  # front | task | user | mysql
 ROUTE_LABEL = "portico.lab.route"  # the route up created for this container: "<domain><path> <host>:<port>"
 SPEC_LABEL = "portico.lab.spec"  # the options up ran with (JSON), so status and the guide find the lab again
 # A label proves nothing (anyone with access to the engine can set one); the ids up records (LabContainer) do.
-PORTS_LABEL = dc.PORTS_LABEL  # the port a host-network container listens on (the containers list reads it)
 DOMAIN_NOTE = "Created by `manage.py lab up` (lab {lab_id})."
 HOSTS_FILE = Path("/etc/hosts")
 

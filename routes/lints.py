@@ -47,7 +47,7 @@ class PortLike(Protocol):
 
 
 class ContainerLike(Protocol):
-    """What a lint needs from a container: ``containers.docker_client.ContainerInfo`` has all of it."""
+    """What a lint needs from a container: ``containers.docker.types.ContainerInfo`` has all of it."""
 
     name: str
     state: str
@@ -210,7 +210,7 @@ def _container_lints(domain, path, host, c, proxy, proxy_container) -> list[Lint
 
 def lint_live(document: ConfigDocument | None = None) -> tuple[list[Lint], str]:
     """Lints against the default engine's containers; returns them and Docker's problem ("" when it answered)."""
-    from containers.docker_client import default_containers
+    from containers.engines import default_containers
     from routes.state import export_document
 
     document = document if document is not None else export_document()

@@ -30,11 +30,10 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from containers.docker_client import DockerClient
+    from containers.docker.client import DockerClient
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -942,14 +941,14 @@ class ContainerNginx(Backend):
         )
         self.tls_dir = f"{self.dir}/portico-tls"
 
-    def _docker[T](self, action: Callable[[ModuleType, DockerClient], T]) -> T:
-        """Run ``action(docker_client module, client)``; the SDK is imported only when nginx runs in a container."""
-        from containers import docker_client
+    def _docker[T](self, action: Callable[[DockerClient], T]) -> T:
+        """Run ``action(client)`` on the default engine; the SDK is imported only when nginx runs in a container."""
+        from containers.docker.client import DockerClient, DockerError
 
-        client = docker_client.DockerClient()
+        client = DockerClient()
         try:
-            return action(docker_client, client)
-        except docker_client.DockerUnavailable as exc:
+            return action(client)
+        except DockerError as exc:
             raise NginxError(f"container {self.container}: {exc.reason}") from None
         finally:
             client.close()
@@ -957,7 +956,7 @@ class ContainerNginx(Backend):
     def _exec(self, argv: list[str], what: str) -> str:
         code: int
         output: str
-        code, output = self._docker(lambda d, c: d.exec_in(c, self.container, argv))
+        code, output = self._docker(lambda c: c.exec_in(self.container, argv))
         output = output.strip()
         if code != 0:
             raise NginxError(
@@ -966,19 +965,19 @@ class ContainerNginx(Backend):
         return output
 
     def read_live(self) -> dict[str, str]:
-        files = self._docker(lambda d, c: d.read_files(c, self.container, self.dir))
+        files = self._docker(lambda c: c.read_files(self.container, self.dir))
         return {name: text for name, text in sorted(files.items()) if is_owned(name)}
 
     def tls_present(self) -> set[str]:
-        code, output = self._docker(lambda d, c: d.exec_in(c, self.container, ["ls", "-1", self.tls_dir]))
+        code, output = self._docker(lambda c: c.exec_in(self.container, ["ls", "-1", self.tls_dir]))
         names = set(output.split()) if code == 0 else set()
         return {name[:-4] for name in names if name.endswith(".crt") and f"{name[:-4]}.key" in names}
 
     def tls_write(self, material: dict[str, tuple[str, str]]) -> None:
         keys = {f"{stem}.key": key for stem, (_chain, key) in material.items()}
         chains = {f"{stem}.crt": chain for stem, (chain, _key) in material.items()}
-        self._docker(lambda d, c: d.put_files(c, self.container, self.tls_dir, keys, mode=0o600))
-        self._docker(lambda d, c: d.put_files(c, self.container, self.tls_dir, chains))
+        self._docker(lambda c: c.put_files(self.container, self.tls_dir, keys, mode=0o600))
+        self._docker(lambda c: c.put_files(self.container, self.tls_dir, chains))
 
     def tls_remove(self, stems: set[str]) -> None:
         paths = [f"{self.tls_dir}/{stem}{suffix}" for stem in sorted(stems) for suffix in (".crt", ".key")]
@@ -987,7 +986,7 @@ class ContainerNginx(Backend):
     def stage(self, files: dict[str, str], live: dict[str, str] | None = None) -> str:
         self.materialise(files)
         # The staging copy goes in beside the live directory, where nginx's include does not reach.
-        self._docker(lambda d, c: d.put_files(c, self.container, f"{self.dir}.portico-staging", files, replace=True))
+        self._docker(lambda c: c.put_files(self.container, f"{self.dir}.portico-staging", files, replace=True))
         return ""
 
     def swap(self, files: dict[str, str]) -> None:
@@ -995,7 +994,7 @@ class ContainerNginx(Backend):
         stale = [f"{self.dir}/{name}" for name in live if name not in files]
         if stale:
             self._exec(["rm", "-f", *stale], "removing old files")
-        self._docker(lambda d, c: d.put_files(c, self.container, self.dir, files))
+        self._docker(lambda c: c.put_files(self.container, self.dir, files))
 
     def test_live(self) -> str:
         return self._exec(["nginx", "-t"], "nginx -t")
@@ -1005,7 +1004,7 @@ class ContainerNginx(Backend):
 
     def status(self) -> Status:
         try:
-            state = self._docker(lambda d, c: d.container_state(c, self.container))
+            state = self._docker(lambda c: c.container_state(self.container))
         except NginxError as exc:
             return Status(False, exc.message)
         return Status(state == "running", f"container {self.container}: {state}")

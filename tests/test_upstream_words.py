@@ -130,7 +130,7 @@ def test_viewers_see_engine_trouble_without_the_upstreams_words(engine_at_upstre
 
 @pytest.mark.parametrize("upstream", ENGINE_UPSTREAMS, indirect=True)
 def test_admins_read_what_the_engine_answered(engine_at_upstream, api_client, client, admin_user, caplog):
-    with caplog.at_level(logging.INFO, logger="containers.docker_client"):
+    with caplog.at_level(logging.INFO, logger="containers.docker.client"):
         [web] = api_client(admin_user).get("/api/v1/engines", {"check": "true", "q": "web"}).json()["items"]
     assert MARKER not in web["status"] and MARKER in web["detail"]
     assert MARKER in caplog.text

@@ -10,7 +10,7 @@ import threading
 
 import pytest
 
-from containers.docker_client import ContainerNotFound, DockerClient, DockerUnavailable
+from containers.docker.client import ContainerNotFound, DockerClient, DockerUnavailable
 from tests.support import wait_for_log
 
 MANY = 200
@@ -104,10 +104,8 @@ def _run(coroutine):
 
 async def _follow(client, ref: str, until=None, **kwargs):
     """Open an AsyncLogFollow on the container and collect its lines (until ``until`` returns true)."""
-    from containers.docker_client import AsyncLogFollow
-
     detail = client.container(ref)
-    follow = AsyncLogFollow(client, detail.id, name=detail.name, tty=detail.tty, **kwargs)
+    follow = client.follow(detail.id, name=detail.name, tty=detail.tty, **kwargs)
     await follow.open()
     got = []
     try:
@@ -143,14 +141,12 @@ def test_a_follow_reads_a_tty_container_and_the_last_lines_first(run_container):
 
 
 def test_closing_a_follow_ends_it_without_a_reason(run_container):
-    from containers.docker_client import AsyncLogFollow
-
     container = run_container(["sleep", "60"])
     client = DockerClient()
     detail = client.container(container.name)
 
     async def scenario():
-        follow = AsyncLogFollow(client, detail.id, name=detail.name, tty=False)
+        follow = client.follow(detail.id, name=detail.name, tty=False)
         await follow.open()
         reader = asyncio.create_task(anext(follow.batches(), None))
         await asyncio.sleep(0.2)
@@ -162,10 +158,8 @@ def test_closing_a_follow_ends_it_without_a_reason(run_container):
 
 
 def test_an_async_follow_of_an_unknown_container_or_a_dead_engine_raises_our_errors(tmp_path):
-    from containers.docker_client import AsyncLogFollow, ContainerNotFound, DockerUnavailable
-
     async def open_one(client):
-        follow = AsyncLogFollow(client, "portico-no-such-container", name="x", tty=False)
+        follow = client.follow("portico-no-such-container", name="x", tty=False)
         try:
             await follow.open()
         finally:

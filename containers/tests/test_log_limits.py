@@ -150,7 +150,7 @@ def test_under_asgi_the_download_is_an_async_stream_in_bounded_writes(big_log):
     from django.test import AsyncRequestFactory
 
     from containers.api import download_response
-    from containers.docker_client import DockerClient
+    from containers.docker.client import DockerClient
     from containers.logs import LogQuery, as_text, iter_logs
 
     request = AsyncRequestFactory().get(f"/api/v1/containers/{big_log.name}/logs/download")

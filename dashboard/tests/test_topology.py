@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from containers.docker_client import ContainerInfo, PortBinding
+from containers.docker.types import ContainerInfo, PortBinding
 from dashboard import topology
 from lab import build
 from lab.tests.labs import host_network_spec

@@ -6,7 +6,7 @@ import uuid
 
 import pytest
 
-from containers.docker_client import DockerClient
+from containers.docker.client import DockerClient
 from lab import build
 from lab.spec import LabSpec
 from routes.lints import HOST, lint, plan_warnings

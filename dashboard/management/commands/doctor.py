@@ -62,7 +62,7 @@ def _file_modes() -> Check:
 
 
 def _docker() -> Check:
-    from containers.docker_client import DockerClient, DockerUnavailable
+    from containers.docker.client import DockerClient, DockerUnavailable
 
     client = DockerClient(timeout=5)
     try:
