@@ -51,6 +51,11 @@ class Certificate(models.Model):
     last_attempt_at = models.DateTimeField(null=True, blank=True)
     # A lease, not a row lock held across the ACME exchange (seconds to minutes): a transaction that long would
     # stall SQLite's writers. One UPDATE ... WHERE the lease is free claims it, on any database and across hosts.
+    # A new chain that could not be published (the apply failed) is published again by the worker, with backoff.
+    publish_retry_at = models.DateTimeField(
+        null=True, blank=True, db_index=True, help_text="When the worker publishes the current chain again."
+    )
+    publish_failures = models.PositiveIntegerField(default=0, help_text="Failed publications of the current chain.")
     lease_owner = models.CharField(max_length=100, blank=True)
     lease_until = models.DateTimeField(null=True, blank=True)
     version = models.PositiveIntegerField(default=1, help_text="Bumped on every change (optimistic locking).")

@@ -320,6 +320,10 @@ def _order(cert: Certificate) -> tuple[pem.CertInfo, str]:
     return info, issued.key_pem
 
 
+# How long a worker holds a publication retry it claimed (the apply itself takes seconds).
+PUBLISH_CLAIM = dt.timedelta(minutes=10)
+
+
 def _backoff(failures: int) -> dt.timedelta:
     first = dt.timedelta(seconds=settings.PORTICO_ACME_RETRY_SECONDS)
     return min(first * 2 ** max(failures - 1, 0), MAX_BACKOFF)
@@ -353,6 +357,7 @@ def process(cert_id: int, *, owner: str | None = None, now: dt.datetime | None =
         cert.last_attempt_at = timezone.now()
         if info is not None:
             cert.chain_pem, cert.key_sealed = info.chain_pem, seal(key)
+            cert.publish_failures, cert.publish_retry_at = 0, None  # a new chain: the listener publishes it now
             cert.not_before, cert.not_after = info.not_before, info.not_after
             cert.issuer, cert.serial = info.issuer, info.serial
             cert.status, cert.message, cert.failures = Certificate.Status.VALID, "", 0
@@ -371,10 +376,8 @@ def process(cert_id: int, *, owner: str | None = None, now: dt.datetime | None =
         cert.save()
         audit.record(action, source="system", obj=cert, before=before, after=cert.snapshot(), message=error)
     if info is not None:
-        # After the commit, so a listener (publishing) reads the new chain; its failure must not end the worker.
-        for receiver, result in certificate_issued.send_robust(Certificate, certificate=cert, renewal=renewal):
-            if isinstance(result, Exception):
-                log.error("Certificate %s: %s failed after the order: %r", cert_id, receiver, result)
+        # After the commit, so a listener (publishing) reads the new chain.
+        _announce(cert, renewal=renewal)
     return cert
 
 
@@ -390,12 +393,21 @@ def record_publication(cert_id: int, *, applied: bool, revision: str, message: s
         before = cert.snapshot()
         if applied:
             cert.message = ""
+            cert.publish_failures, cert.publish_retry_at = 0, None
             action = "certificate.published"
         else:
+            cert.publish_failures += 1
+            cert.publish_retry_at = timezone.now() + _backoff(cert.publish_failures)
             cert.message = _(
                 "Issued (serial %(serial)s), but publishing it failed in revision %(revision)s (%(message)s). The "
-                "previous certificate keeps serving; the next apply publishes this one."
-            ) % {"serial": cert.serial, "revision": revision, "message": message}
+                "previous certificate keeps serving; Portico publishes this one again by itself at %(when)s UTC, "
+                "and any apply before then publishes it too."
+            ) % {
+                "serial": cert.serial,
+                "revision": revision,
+                "message": message,
+                "when": cert.publish_retry_at.strftime("%Y-%m-%d %H:%M"),
+            }
             action = "certificate.publish_failed"
         cert.version += 1
         cert.save()
@@ -430,10 +442,39 @@ def expire(now: dt.datetime | None = None) -> int:
     return changed
 
 
+def _announce(cert: Certificate, *, renewal: bool) -> None:
+    """Tell the listeners (publishing) that ``cert`` has a chain to publish; their failure never ends the worker."""
+    for receiver, result in certificate_issued.send_robust(Certificate, certificate=cert, renewal=renewal):
+        if isinstance(result, Exception):
+            log.error("Certificate %s: %s failed after the order: %r", cert.pk, receiver, result)
+
+
+def republish_due(now: dt.datetime | None = None) -> list[Certificate]:
+    """Publish again every valid chain whose publication failed and whose retry time has come; returns them.
+
+    A worker claims a retry with one UPDATE that moves its time on (so two workers, or two Portico hosts, never
+    publish the same chain at once); the listener's outcome then clears it or sets the next backoff."""
+    now = now or timezone.now()
+    done = []
+    pending = Certificate.objects.filter(status=Certificate.Status.VALID, publish_retry_at__lte=now)
+    for cert_id in list(pending.order_by("publish_retry_at", "pk").values_list("pk", flat=True)):
+        claimed = Certificate.objects.filter(pk=cert_id, publish_retry_at__lte=now).update(
+            publish_retry_at=now + PUBLISH_CLAIM
+        )
+        if claimed:
+            cert = Certificate.objects.get(pk=cert_id)
+            _announce(cert, renewal=True)
+            cert.refresh_from_db()
+            done.append(cert)
+    return done
+
+
 def process_due(now: dt.datetime | None = None, owner: str | None = None) -> list[Certificate]:
-    """One pass of the worker: expire what ran out, then order every due certificate; returns those processed."""
+    """One pass of the worker: expire what ran out, publish again the chains whose publication failed in an
+    earlier pass, then order every due certificate; returns the certificates ordered."""
     now = now or timezone.now()
     expire(now)
+    republish_due(now)
     done = []
     for cert_id in list(due(now).order_by("next_attempt_at", "pk").values_list("pk", flat=True)):
         cert = process(cert_id, owner=owner, now=now)

@@ -190,3 +190,16 @@ def test_a_renewal_nginx_refuses_to_load_keeps_the_old_certificate_and_says_why(
     assert "previous certificate keeps serving" in renewed.message
     assert tls.serial(NAME) == cert.serial
     assert AuditEntry.objects.filter(action="certificate.publish_failed", object_id=str(cert.pk)).exists()
+    assert renewed.publish_retry_at is not None and renewed.publish_failures == 1
+
+    # Nothing is retried before its time; once nginx loads config again the worker publishes the chain by itself.
+    assert operations.process_due(now=renewed.publish_retry_at - dt.timedelta(seconds=1)) == []
+    assert Revision.objects.latest("number").number == revision.number
+    settings.PORTICO_NGINX_BIN = real
+    operations.process_due(now=renewed.publish_retry_at + dt.timedelta(seconds=1))
+    retried = Revision.objects.latest("number")
+    assert retried.number == revision.number + 1 and retried.status == Revision.Status.APPLIED, retried.message
+    renewed.refresh_from_db()
+    assert renewed.message == "" and renewed.publish_retry_at is None and renewed.publish_failures == 0
+    assert tls.serial(NAME) == renewed.serial
+    assert AuditEntry.objects.filter(action="certificate.published", object_id=str(cert.pk)).exists()
