@@ -1,51 +1,37 @@
 """API endpoints of the containers app, mounted under /api/v1/ by dashboard.api."""
 
-import asyncio
 import contextlib
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from datetime import datetime
 from typing import Literal
 
-from django.core.exceptions import ValidationError
-from django.core.handlers.asgi import ASGIRequest
-from django.db import transaction
-from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse
 from ninja import Field, Query, Router, Schema, Status
 from ninja.pagination import paginate
 
-from containers import actions
-from containers.docker.client import ContainerNotFound, DockerError, DockerUnavailable
+from containers import operations
 from containers.docker.types import ContainerDetail, ContainerInfo
-from containers.engines import (
-    BuiltinEngine,
-    EngineNotFound,
-    EngineRef,
-    all_engines,
-    client_for,
-    forget_clients,
-    get_engine,
-    remove_engine,
-)
-from containers.follow import FollowBody, TooManyStreams, slots
+from containers.engines import EngineRef, all_engines, check, client_for, get_engine
 from containers.logs import (
     LogQuery,
     LogQueryError,
     LogRead,
     as_text,
-    iter_logs,
     iter_merged,
     merged_logs,
     read_logs,
 )
-from containers.models import Engine
-from containers.status import RouteLink, container_row, domain_containers, list_engines
-from core import audit
-from core.api import ApiError, ErrorOut, LazyPage, PagePagination, check_if_match, require, set_etag
-from core.visibility import sees_upstream_words, without_credentials
+from containers.status import RouteLink, domain_containers, inspect, list_engines
+from containers.streams import container_download, download_response, open_follow, sse_response
+from core.api import ApiError, ErrorOut, LazyPage, PagePagination, if_match_versions, require, set_etag
+from core.audit import source_of
+from core.visibility import sees_upstream_words
 
 router = Router(tags=["containers"])
 ERRORS = {400: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut, 503: ErrorOut}
+# The wrapper's errors and the operations' are core domain errors: dashboard.api's one handler answers them
+# (unreachable 503, unknown 404, refused 409, out of scope 403, stale 412, invalid 422).
 
 
 # --- schemas ---------------------------------------------------------------------------
@@ -175,6 +161,15 @@ class EngineIn(Schema):
     default: bool = False
 
 
+class EnginePatch(Schema):
+    url: str | None = None
+    tls_ca: str | None = None
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    tls_verify: bool | None = None
+    default: bool | None = None
+
+
 class LogParams(Schema):
     """Which lines of a log to read; ``containers.logs.LogQuery`` checks and parses them."""
 
@@ -213,18 +208,10 @@ class ContainerFilters(Schema):
 
 
 @contextlib.contextmanager
-def _docker_errors() -> Iterator[None]:
-    """Our Docker errors as API errors: unreachable 503, unknown 404, refused 409, bad query 422."""
+def _log_query_errors() -> Iterator[None]:
+    """A bad log query as the API's 422 (Docker and engine errors are domain errors: the API's handler)."""
     try:
         yield
-    except DockerUnavailable as exc:
-        raise ApiError(503, exc.reason) from None
-    except ContainerNotFound as exc:
-        raise ApiError(404, exc.reason) from None
-    except DockerError as exc:
-        raise ApiError(409, exc.reason) from None
-    except EngineNotFound as exc:
-        raise ApiError(404, str(exc)) from None
     except LogQueryError as exc:
         raise ApiError(422, "Invalid log query.", [{"field": exc.field, "message": exc.message}]) from None
 
@@ -314,58 +301,6 @@ def _lines_response(rows: list[dict[str, str]], read: LogRead) -> HttpResponse:
 TRUNCATED_HEADER = "X-Log-Truncated"
 
 
-def download_response(request: HttpRequest, name: str, chunks: Iterator[bytes]) -> StreamingHttpResponse:
-    """A streamed text/plain attachment named after ``name`` (64 KiB writes; memory stays flat).
-
-    Under ASGI Django would read a blocking iterator whole before sending it, so there it becomes an async one
-    whose reads run in the event loop's thread pool, one write at a time."""
-    content = _in_threads(chunks) if isinstance(request, ASGIRequest) else chunks
-    response = StreamingHttpResponse(content, content_type="text/plain; charset=utf-8")
-    safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name)[:80] or "logs"
-    response["Content-Disposition"] = f'attachment; filename="{safe}.log"'
-    return response
-
-
-async def _in_threads(chunks: Iterator[bytes]) -> AsyncIterator[bytes]:
-    end = b""  # as_text never yields an empty write
-    try:
-        while chunk := await asyncio.to_thread(next, chunks, end):
-            yield chunk
-    finally:
-        close = getattr(chunks, "close", None)
-        if close is not None:
-            await asyncio.to_thread(close)
-
-
-def sse_response(request: HttpRequest, body: FollowBody) -> StreamingHttpResponse:
-    """A text/event-stream response that proxies must not buffer; async under ASGI (no thread per stream)."""
-    content = body if isinstance(request, ASGIRequest) else body.sync()
-    response = StreamingHttpResponse(content, content_type="text/event-stream")
-    response["Cache-Control"] = "no-cache"
-    response["X-Accel-Buffering"] = "no"
-    return response
-
-
-def open_follow(request: HttpRequest, sources: list[tuple[EngineRef, str]], tail: int = 0) -> FollowBody:
-    """Take one of the user's stream slots and check every container now (unknown: ContainerNotFound, engine
-    down: DockerUnavailable), so those answer before the stream starts; raises ApiError 429 without a slot."""
-    user_key = f"user-{request.user.pk}" if request.user.is_authenticated else None
-    try:
-        slot = slots.acquire(user_key)
-    except TooManyStreams as exc:
-        raise ApiError(429, exc.message) from None
-    try:
-        follows = []
-        for engine, ref in sources:
-            client = client_for(engine)
-            detail = client.container(ref)
-            follows.append(client.follow(detail.id, name=detail.name, tty=detail.tty, tail=tail))
-    except BaseException:
-        slot.release()
-        raise
-    return FollowBody(follows, slot)
-
-
 # --- containers ------------------------------------------------------------------------
 
 
@@ -380,16 +315,15 @@ def list_containers(request: HttpRequest, filters: Query[ContainerFilters]):
     does not answer.
     """
     require(request, "view_portico")
-    with _docker_errors():
-        engine = get_engine(filters.engine)
-        listing = list_engines(
-            engine.name,
-            name=filters.q,
-            state=filters.state,
-            network=filters.network,
-            project=filters.project,
-            routed=filters.routed,
-        )[0]
+    engine = get_engine(filters.engine)
+    listing = list_engines(
+        engine.name,
+        name=filters.q,
+        state=filters.state,
+        network=filters.network,
+        project=filters.project,
+        routed=filters.routed,
+    )[0]
     if not listing.ok:
         raise ApiError(503, listing.error, hint=listing.hint)
     rows = sorted(listing.rows, key=lambda row: row.info.name)
@@ -403,21 +337,14 @@ def get_container(request: HttpRequest, ref: str, engine: str = ""):
     Environment variables are left out (they hold secrets): admins read them with POST .../env.
     """
     require(request, "view_portico")
-    with _docker_errors():
-        eng = get_engine(engine)
-        detail = client_for(eng).container(ref)
-        row = container_row(eng, detail)
-    return _container_out(detail, row.routes, row.warnings)
+    row = inspect(get_engine(engine), ref)
+    return _container_out(row.info, row.routes, row.warnings)
 
 
 @router.post("/containers/{ref}/env", response={200: list[EnvOut], **ERRORS})
 def reveal_env(request: HttpRequest, ref: str, engine: str = ""):
     """The container's environment variables (admins only; every read is in the audit log)."""
-    require(request, "administer")
-    with _docker_errors():
-        eng = get_engine(engine)
-        detail = client_for(eng).container(ref)
-    actions.record_env_reveal(request, eng, detail)
+    detail = operations.reveal_env(get_engine(engine), ref, actor=request.user, source=source_of(request))
     return [{"name": k, "value": v} for k, v in detail.env]
 
 
@@ -434,7 +361,7 @@ def container_logs(request: HttpRequest, ref: str, params: Query[LogParams], eng
     older lines were left out, an ``X-Log-Truncated`` header says so. ``.../logs/download`` streams everything.
     """
     require(request, "view_portico")
-    with _docker_errors():
+    with _log_query_errors():
         query = LogQuery.parse(params.dict())
         eng = get_engine(engine)
         read = read_logs(client_for(eng), ref, query)
@@ -446,11 +373,9 @@ def download_container_logs(request: HttpRequest, ref: str, params: Query[Downlo
     """The log as a text file (``<ts> <stream> text`` per line), streamed: every line the filters select,
     without the limits of the logs endpoint (``tail`` defaults to all). Same filters as the logs endpoint."""
     require(request, "view_portico")
-    with _docker_errors():
+    with _log_query_errors():
         query = LogQuery.parse(params.dict())
-        client = client_for(get_engine(engine))
-        detail = client.container(ref)
-    return download_response(request, detail.name, as_text(iter_logs(client, detail.id, query), params.timestamps))
+    return container_download(request, get_engine(engine), ref, query, params.timestamps)
 
 
 @router.get("/containers/{ref}/logs/follow", response={200: None, **ERRORS, 429: ErrorOut})
@@ -458,20 +383,13 @@ def follow_logs(request: HttpRequest, ref: str, engine: str = "", tail: int = 0)
     """Server-sent events: ``line`` events for lines printed from now on (after the last ``tail`` lines), and one
     ``end`` event with a message when the container stops, the engine goes away or the stream idles out."""
     require(request, "view_portico")
-    with _docker_errors():
-        eng = get_engine(engine)
-        body = open_follow(request, [(eng, ref)], tail=max(0, min(tail, 1000)))
+    eng = get_engine(engine)
+    body = open_follow(request, [(eng, ref)], tail=max(0, min(tail, 1000)))
     return sse_response(request, body)
 
 
 def _action(request: HttpRequest, ref: str, engine: str, action: str):
-    require(request, "operate")
-    with _docker_errors():
-        eng = get_engine(engine)
-        try:
-            detail = actions.run_action(request, eng, ref, action)
-        except actions.OutOfScope as exc:
-            raise ApiError(403, exc.message) from None
+    detail = operations.run_action(get_engine(engine), ref, action, actor=request.user, source=source_of(request))
     return _state_out(detail)
 
 
@@ -512,7 +430,7 @@ def domain_logs(request: HttpRequest, domain: str, params: Query[LogParams]):
     PORTICO_LOG_MAX_BYTES, said by an ``X-Log-Truncated`` header when they cut) apply to the merged result;
     ``.../download`` streams everything."""
     require(request, "view_portico")
-    with _docker_errors():
+    with _log_query_errors():
         query = LogQuery.parse(params.dict())
         read = merged_logs([(client_for(eng), info.id) for eng, info in _domain_sources(domain)], query)
     rows = [{"ts": x.ts, "stream": x.stream, "text": x.text, "container": x.container} for x in read.lines]
@@ -524,7 +442,7 @@ def download_domain_logs(request: HttpRequest, domain: str, params: Query[Downlo
     """The merged log of the domain's containers as a text file (``<ts> <stream> <container> text``), streamed:
     every line the filters select, without the limits of the logs endpoint (``tail`` defaults to all)."""
     require(request, "view_portico")
-    with _docker_errors():
+    with _log_query_errors():
         query = LogQuery.parse(params.dict())
         sources = [(client_for(eng), info.id) for eng, info in _domain_sources(domain)]
     return download_response(
@@ -536,11 +454,10 @@ def download_domain_logs(request: HttpRequest, domain: str, params: Query[Downlo
 def follow_domain_logs(request: HttpRequest, domain: str):
     """Server-sent events of every running container behind the domain, interleaved as they arrive."""
     require(request, "view_portico")
-    with _docker_errors():
-        running = [(eng, info.id) for eng, info in _domain_sources(domain) if info.running]
-        if not running:
-            raise ApiError(409, f"no running container is behind {domain}")
-        body = open_follow(request, running)
+    running = [(eng, info.id) for eng, info in _domain_sources(domain) if info.running]
+    if not running:
+        raise ApiError(409, f"no running container is behind {domain}")
+    body = open_follow(request, running)
     return sse_response(request, body)
 
 
@@ -561,10 +478,9 @@ def list_engines_api(request: HttpRequest, filters: Query[EngineFilters]):
 
 
 def _checked_engine_out(engine: EngineRef, admin: bool) -> dict:
-    try:
-        client_for(engine).ping()
-    except DockerError as exc:
-        return {**_engine_out(engine, f"unavailable: {exc.reason}"), "detail": exc.detail if admin else ""}
+    problem = check(engine)
+    if problem is not None:
+        return {**_engine_out(engine, f"unavailable: {problem.reason}"), "detail": problem.detail if admin else ""}
     return _engine_out(engine, "ok")
 
 
@@ -580,55 +496,37 @@ def _engine_matches(engine: EngineRef, filters: EngineFilters) -> bool:
 def create_engine(request: HttpRequest, payload: EngineIn):
     """Add an engine by URL: ``unix:///path``, ``tcp://host:2376`` (with TLS files on Portico's host) or
     ``ssh://user@host`` (admins only)."""
-    require(request, "administer")
-    row = Engine(**payload.dict())
-    try:
-        row.full_clean()
-    except ValidationError as exc:
-        raise ApiError(
-            422, "Invalid engine.", [{"field": f, "message": m} for f, ms in exc.message_dict.items() for m in ms]
-        ) from None
-    with transaction.atomic():
-        if row.default:
-            Engine.clear_default()
-        row.save()
-        audit.record(
-            "engine.create",
-            actor=request.user,
-            source="api",
-            obj=row,
-            after={**payload.dict(), "url": without_credentials(row.url)},
-        )
-    forget_clients()
-    return Status(201, _engine_out(get_engine(row.name)))
+    engine = operations.add_engine(payload.dict(), actor=request.user, source=source_of(request))
+    return Status(201, _engine_out(engine))
 
 
 @router.get("/engines/{name}", response={200: EngineOut, **ERRORS})
 def get_engine_api(request: HttpRequest, name: str, response: HttpResponse, check: bool = False):
     """One engine; ``check=true`` pings it. The ETag carries its version."""
     require(request, "view_portico")
-    try:
-        engine = get_engine(name)
-    except EngineNotFound as exc:
-        raise ApiError(404, str(exc)) from None
+    engine = get_engine(name)
     set_etag(response, engine.version)
     return _checked_engine_out(engine, sees_upstream_words(request.user)) if check else _engine_out(engine)
+
+
+@router.patch("/engines/{name}", response={200: EngineOut, **ERRORS})
+def update_engine(request: HttpRequest, name: str, payload: EnginePatch, response: HttpResponse):
+    """Change an added engine's URL, TLS files or default flag (admins only; its name stays). With If-Match, an
+    engine changed meanwhile gives 412. The ETag carries the new version."""
+    engine = operations.edit_engine(
+        name,
+        {key: value for key, value in payload.dict(exclude_unset=True).items() if value is not None},
+        actor=request.user,
+        source=source_of(request),
+        expected=if_match_versions(request),
+    )
+    set_etag(response, engine.version)
+    return _engine_out(engine)
 
 
 @router.delete("/engines/{name}", response={204: None, **ERRORS})
 def delete_engine(request: HttpRequest, name: str):
     """Remove an added engine (the built-in ``local`` engine stays). With If-Match, an engine changed
     meanwhile gives 412."""
-    require(request, "administer")
-    try:
-        remove_engine(
-            name,
-            actor=request.user,
-            source="api",
-            check_version=lambda version: check_if_match(request, version, f"Engine {name}"),
-        )
-    except BuiltinEngine as exc:
-        raise ApiError(409, str(exc)) from None
-    except EngineNotFound as exc:
-        raise ApiError(404, str(exc)) from None
+    operations.remove_engine(name, actor=request.user, source=source_of(request), expected=if_match_versions(request))
     return Status(204, None)

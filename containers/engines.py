@@ -3,26 +3,19 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.contrib.auth.base_user import AbstractBaseUser
-from django.contrib.auth.models import AnonymousUser
-from django.db import transaction
 
 from containers.docker.client import DockerClient, DockerError, DockerUnavailable
 from containers.docker.types import ContainerInfo, TlsFiles
 from containers.models import LOCAL, Engine
+from core.errors import NotFound
 from core.visibility import without_credentials
 
 
-class EngineNotFound(LookupError):
+class EngineNotFound(NotFound):
     """No engine with that name."""
-
-
-class BuiltinEngine(ValueError):
-    """The local engine comes from PORTICO_DOCKER_URL and cannot be removed."""
 
 
 @dataclass(frozen=True)
@@ -99,6 +92,15 @@ def client_for(engine: EngineRef) -> DockerClient:
         return client
 
 
+def check(engine: EngineRef) -> DockerError | None:
+    """Ping ``engine``: None when it answers, else the error saying why not."""
+    try:
+        client_for(engine).ping()
+    except DockerError as exc:
+        return exc
+    return None
+
+
 def docker_health() -> str:
     """``ok`` or ``unavailable: <reason>`` for the default engine."""
     client = DockerClient(timeout=3)
@@ -128,39 +130,3 @@ def forget_clients() -> None:
         for client in _clients.values():
             client.close()
         _clients.clear()
-
-
-def remove_engine(
-    name: str,
-    *,
-    actor: AbstractBaseUser | AnonymousUser | None,
-    source: str,
-    check_version: Callable[[int], None] | None = None,
-) -> None:
-    """Delete an added engine and record it in the audit trail, in one transaction.
-
-    ``check_version`` gets the row's version under its lock and raises to refuse (the API's If-Match).
-    Raises BuiltinEngine for ``local`` and EngineNotFound for a name no engine has.
-    """
-    from core import audit
-
-    if name == LOCAL:
-        raise BuiltinEngine("The local engine is built in (set PORTICO_DOCKER_URL to change it).")
-    with transaction.atomic():
-        row = Engine.objects.select_for_update().filter(name=name).first()
-        if row is None:
-            raise EngineNotFound(f"no engine named {name!r}")
-        if check_version:
-            check_version(row.version)
-        before = {"name": row.name, "url": without_credentials(row.url)}
-        row.delete()
-        audit.record(
-            "engine.delete",
-            actor=actor,
-            source=source,
-            object_type="containers.engine",
-            object_id=name,
-            object_repr=name,
-            before=before,
-        )
-    forget_clients()

@@ -28,16 +28,15 @@ from django.conf import settings
 from containers.docker.client import AsyncLogFollow, DockerError
 from containers.docker.types import LogLine
 from containers.logs import clean_text
+from core.errors import OperationError
 
 SSE_BATCH = 500  # lines sent in one write at most
 
 
-class TooManyStreams(Exception):
+class TooManyStreams(OperationError):
     """No follow slot is free (for this user, or in this process); ``message`` says which and what to do."""
 
-    def __init__(self, message: str):
-        super().__init__(message)
-        self.message = message
+    status = 429
 
 
 class Slot:

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import os
 import re
+from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
+
+from core.versions import Versioned
+from core.visibility import without_credentials
 
 LOCAL = "local"
 _NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,39}")
@@ -36,7 +40,7 @@ def validate_readable_file(value: str) -> None:
         raise ValidationError(f"{value} is not a readable file (give an absolute path on Portico's host).")
 
 
-class Engine(models.Model):
+class Engine(Versioned):
     """A Docker engine reached by URL; the local socket (PORTICO_DOCKER_URL) is always there as ``local``."""
 
     name = models.CharField(max_length=40, unique=True, validators=[validate_engine_name])
@@ -49,7 +53,6 @@ class Engine(models.Model):
     tls_verify = models.BooleanField("Verify the server certificate", default=True)
     default = models.BooleanField(default=False, help_text="Pages and API use this engine when none is named.")
     created_at = models.DateTimeField(default=timezone.now)
-    version = models.PositiveIntegerField(default=1, help_text="Bumped on every change (optimistic locking).")
 
     class Meta:
         ordering = ["name"]
@@ -58,9 +61,21 @@ class Engine(models.Model):
         return self.name
 
     @classmethod
-    def clear_default(cls) -> None:
-        """No stored engine is the default any more (the one being saved takes over); bumps their versions."""
-        cls.objects.filter(default=True).update(default=False, version=models.F("version") + 1)
+    def clear_default(cls, keep: int | None = None) -> None:
+        """No stored engine but ``keep`` (the one being saved, which takes over) is the default; bumps their versions."""
+        cls.objects.filter(default=True).exclude(pk=keep).update(default=False, version=models.F("version") + 1)
+
+    def snapshot(self) -> dict[str, Any]:
+        """The engine as the audit trail records it (the URL without credentials; TLS files are paths, not keys)."""
+        return {
+            "name": self.name,
+            "url": without_credentials(self.url),
+            "tls_ca": self.tls_ca,
+            "tls_cert": self.tls_cert,
+            "tls_key": self.tls_key,
+            "tls_verify": self.tls_verify,
+            "default": self.default,
+        }
 
     def clean(self) -> None:
         if bool(self.tls_cert) != bool(self.tls_key):

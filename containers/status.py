@@ -22,6 +22,7 @@ LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 _pool = concurrent.futures.ThreadPoolExecutor(max_workers=8, thread_name_prefix="portico-engines")
 
 MANAGE_LABEL = "portico.manage"  # with PORTICO_CONTAINER_SCOPE=labelled: the containers actions may touch
+ACTIONS = ("start", "stop", "restart")  # what containers.operations.run_action does; each row links them
 
 
 @dataclass(frozen=True)
@@ -66,8 +67,6 @@ def link_rows(engine: EngineRef, rows: list[ContainerRow]) -> list[ContainerRow]
     was a third of the containers page's time at 300 containers (bench/containers.py). Container names are
     ``[a-zA-Z0-9][a-zA-Z0-9_.-]*``, which reverse() leaves as they are, so the replacement is what it would give.
     """
-    from containers.actions import ACTIONS
-
     detail = reverse("containers:detail", args=[_MARKER])
     actions = {action: reverse("containers:action", args=[_MARKER, action]) for action in ACTIONS}
     query = "?" + urlencode({"engine": engine.name})
@@ -126,6 +125,12 @@ def scope_allows(info: ContainerInfo, *, is_target: bool) -> bool:
 def is_route_target(info: ContainerInfo) -> bool:
     """Whether any route's target (enabled or not) points at this container."""
     return any(points_at(t.host, t.port, info) for t in _targets())
+
+
+def in_scope(info: ContainerInfo) -> bool:
+    """Whether PORTICO_CONTAINER_SCOPE lets start/stop/restart touch this container (decided on the engine's
+    current labels and the stored routes, whatever the page showed)."""
+    return scope_allows(info, is_target=is_route_target(info))
 
 
 def route_links(infos: list[ContainerInfo], targets=None) -> dict[str, list[RouteLink]]:
@@ -237,6 +242,13 @@ def container_row(engine: EngineRef, info: ContainerInfo) -> ContainerRow:
             proxy = None
     links = route_links([info])
     return link_rows(engine, [ContainerRow(info, links[info.id], warnings_for(info, links[info.id], proxy))])[0]
+
+
+def inspect(engine: EngineRef, ref: str) -> ContainerRow:
+    """One container inspected on ``engine`` (``row.info`` is its ContainerDetail) with its routes and warnings.
+
+    Raises the wrapper's ContainerNotFound and DockerError."""
+    return container_row(engine, client_for(engine).container(ref))
 
 
 @dataclass(frozen=True)

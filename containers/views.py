@@ -9,35 +9,23 @@ from __future__ import annotations
 from urllib.parse import urlencode
 
 from django.contrib import messages
-from django.db import transaction
-from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
-from containers import actions
-from containers.api import download_response, open_follow, sse_response
-from containers.docker.client import ContainerNotFound, DockerError, DockerUnavailable
-from containers.engines import (
-    BuiltinEngine,
-    EngineNotFound,
-    EngineRef,
-    all_engines,
-    client_for,
-    forget_clients,
-    get_engine,
-    remove_engine,
-)
+from containers import operations
+from containers.docker.client import ContainerNotFound, DockerError
+from containers.engines import EngineNotFound, EngineRef, all_engines, client_for, get_engine
 from containers.forms import EngineForm, FilterForm
-from containers.logs import LogQuery, LogQueryError, LogRead, as_text, iter_logs, iter_merged, merged_logs, read_logs
-from containers.models import Engine
-from containers.status import container_row, domain_containers, list_engines
-from core import audit
-from core.api import ApiError
-from core.htmx import HtmxHttpRequest, is_fragment, page_or_fragment
+from containers.logs import LogQuery, LogQueryError, LogRead, as_text, iter_merged, merged_logs, read_logs
+from containers.status import container_row, domain_containers, inspect, list_engines
+from containers.streams import container_download, download_response, open_follow, sse_response
+from core.audit import source_of
+from core.errors import OperationError
+from core.htmx import HtmxHttpRequest, is_fragment, page_or_fragment, show_on_form
 from core.roles import can, capability_required
-from core.visibility import without_credentials
 
 INDEX = "containers/index.html"
 DETAIL = "containers/detail.html"
@@ -101,12 +89,12 @@ def detail(request: HtmxHttpRequest, ref: str) -> HttpResponse:
         "max_lines": MAX_PAGE_LINES,
     }
     try:
-        c = client_for(engine).container(ref)
+        row = inspect(engine, ref)
     except ContainerNotFound as exc:
         return render(request, DETAIL, {**context, "error": exc.reason}, status=404)
     except DockerError as exc:
         return render(request, DETAIL, {**context, "error": exc.reason, "hint": engine.fix_hint()}, status=503)
-    row = container_row(engine, c)
+    c = row.info
     read, log_error = LogRead([]), ""
     try:
         read = read_logs(client_for(engine), c.id, LogQuery())
@@ -177,28 +165,20 @@ def logs(request: HtmxHttpRequest, ref: str) -> HttpResponse:
     return _render_lines(request, DETAIL, read, query, download_all_url=download_all)
 
 
-def _download(request: HttpRequest, name: str, lines, timestamps: bool, merged: bool) -> StreamingHttpResponse:
-    """The lines as a text file, streamed in 64 KiB writes (a whole log never sits in memory)."""
-    return download_response(request, name, as_text(lines, timestamps, merged))
-
-
 @require_GET
 @capability_required("view_portico")
 def logs_download(request: HttpRequest, ref: str) -> HttpResponse:
     """The same lines as the page shows, as a text file (streamed; ``tail=all`` for everything)."""
     engine = _engine(request)
+    timestamps = request.GET.get("timestamps", "on") in ("on", "1", "true")
     try:
-        query = LogQuery.parse(request.GET)
-        client = client_for(engine)
-        c = client.container(ref)
-        lines = iter_logs(client, c.id, query)
+        return container_download(request, engine, ref, LogQuery.parse(request.GET), timestamps)
     except LogQueryError as exc:
         return HttpResponse(f"{exc.field}: {exc.message}\n", status=422, content_type="text/plain; charset=utf-8")
     except ContainerNotFound as exc:
         return HttpResponse(exc.reason + "\n", status=404, content_type="text/plain; charset=utf-8")
     except DockerError as exc:
         return HttpResponse(exc.reason + "\n", status=503, content_type="text/plain; charset=utf-8")
-    return _download(request, c.name, lines, request.GET.get("timestamps", "on") in ("on", "1", "true"), False)
 
 
 def _sse_error(message: str, status: int) -> HttpResponse:
@@ -213,26 +193,22 @@ def logs_follow(request: HttpRequest, ref: str) -> HttpResponse:
     engine = _engine(request)
     try:
         return sse_response(request, open_follow(request, [(engine, ref)]))
-    except ApiError as exc:
-        return _sse_error(exc.detail, exc.status)
-    except ContainerNotFound as exc:
-        return _sse_error(exc.reason, 404)
-    except DockerError as exc:
-        return _sse_error(exc.reason, 503)
+    except OperationError as exc:  # no free slot (429), unknown container (404), engine down (503)...
+        return _sse_error(exc.message, exc.status)
 
 
 @require_POST
 @capability_required("operate")
 def action(request: HtmxHttpRequest, ref: str, name: str) -> HttpResponse:
     """Start, stop or restart; htmx gets the updated row (or the detail summary), others are redirected."""
-    if name not in actions.ACTIONS:
+    if name not in operations.ACTIONS:
         raise Http404("unknown action")
     engine = _engine(request)
     where = request.POST.get("from", "list")
     try:
-        after = actions.run_action(request, engine, ref, name)
-    except (DockerError, actions.OutOfScope) as exc:
-        error = exc.message if isinstance(exc, actions.OutOfScope) else exc.reason
+        after = operations.run_action(engine, ref, name, actor=request.user, source=source_of(request))
+    except OperationError as exc:  # out of scope, or what the engine said
+        error = exc.message
         if is_fragment(request):
             response = render(request, f"{INDEX}#action-error", {"error": error}, status=200)
             response["HX-Retarget"] = "#messages-slot"
@@ -261,10 +237,9 @@ def reveal_env(request: HtmxHttpRequest, ref: str) -> HttpResponse:
     """Show the environment variables to an admin who asked, and record that they did."""
     engine = _engine(request)
     try:
-        c = client_for(engine).container(ref)
-    except DockerError as exc:
-        return render(request, f"{DETAIL}#env", {"env_error": exc.reason}, status=503)
-    actions.record_env_reveal(request, engine, c)
+        c = operations.reveal_env(engine, ref, actor=request.user, source=source_of(request))
+    except OperationError as exc:
+        return render(request, f"{DETAIL}#env", {"env_error": exc.message}, status=exc.status)
     return render(request, f"{DETAIL}#env", {"c": c, "env": c.env, "can_administer": True, "engine": engine})
 
 
@@ -274,20 +249,13 @@ def engine_create(request: HtmxHttpRequest) -> HttpResponse:
     """Add an engine; field errors come back in the form."""
     form = EngineForm(request.POST)
     if form.is_valid():
-        with transaction.atomic():
-            if form.cleaned_data["default"]:
-                Engine.clear_default()
-            row = form.save()
-            audit.record(
-                "engine.create",
-                actor=request.user,
-                source="ui",
-                obj=row,
-                after={"name": row.name, "url": without_credentials(row.url)},
-            )
-        forget_clients()
-        messages.success(request, _("Engine %(name)s added.") % {"name": row.name})
-        return redirect(reverse("containers:index"))
+        try:
+            engine = operations.add_engine(form.cleaned_data, actor=request.user, source=source_of(request))
+        except OperationError as exc:
+            show_on_form(form, exc)
+        else:
+            messages.success(request, _("Engine %(name)s added.") % {"name": engine.name})
+            return redirect(reverse("containers:index"))
     context = {
         "form": FilterForm(),
         "listings": list_engines(),
@@ -304,9 +272,10 @@ def engine_create(request: HtmxHttpRequest) -> HttpResponse:
 def engine_delete(request: HttpRequest, name: str) -> HttpResponse:
     """Remove an added engine (``local`` is built in)."""
     try:
-        remove_engine(name, actor=request.user, source="ui")
-    except (BuiltinEngine, EngineNotFound) as exc:
-        raise Http404(str(exc)) from None
+        operations.remove_engine(name, actor=request.user, source=source_of(request))
+    except OperationError as exc:
+        messages.error(request, exc.message)
+        return redirect(reverse("containers:index"))
     messages.success(request, _("Engine %(name)s removed.") % {"name": name})
     return redirect(reverse("containers:index"))
 
@@ -329,7 +298,7 @@ def domain_logs(request: HtmxHttpRequest, domain: str) -> HttpResponse:
     try:
         query = LogQuery.parse(request.GET)
         if request.GET.get("download"):
-            return _download(request, domain, iter_merged(sources, query), timestamps, True)
+            return download_response(request, domain, as_text(iter_merged(sources, query), timestamps, True))
         read = merged_logs(sources, query)
         error, field, status = "", "", 200
     except LogQueryError as exc:
@@ -375,9 +344,5 @@ def domain_logs_follow(request: HttpRequest, domain: str) -> HttpResponse:
         return _sse_error(_("No running container is behind %(domain)s.") % {"domain": domain}, 409)
     try:
         return sse_response(request, open_follow(request, running))
-    except ApiError as exc:
-        return _sse_error(exc.detail, exc.status)
-    except DockerUnavailable as exc:
-        return _sse_error(exc.reason, 503)
-    except DockerError as exc:
-        return _sse_error(exc.reason, 409)
+    except OperationError as exc:  # no free slot (429), engine down (503), a container gone meanwhile...
+        return _sse_error(exc.message, exc.status)

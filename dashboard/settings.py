@@ -257,7 +257,7 @@ PORTICO_NPM_TIMEOUT = envint("PORTICO_NPM_TIMEOUT", 10, minimum=1, maximum=300)
 # The default Docker engine; more engines are added in the UI or API.
 PORTICO_DOCKER_URL = envstr("PORTICO_DOCKER_URL", envstr("DOCKER_HOST", "unix:///var/run/docker.sock"))
 PORTICO_DOCKER_TIMEOUT = envint("PORTICO_DOCKER_TIMEOUT", 10, minimum=1, maximum=300)
-# Which containers start/stop/restart may touch (containers.actions): every one, those labelled
+# Which containers start/stop/restart may touch (containers.operations.run_action): every one, those labelled
 # portico.manage=true, those a route points at, or either of the last two. Reading (list, logs) is not limited.
 PORTICO_CONTAINER_SCOPE = envchoice(
     "PORTICO_CONTAINER_SCOPE", "all", ("all", "labelled", "targets", "labelled+targets")

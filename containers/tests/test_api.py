@@ -255,3 +255,55 @@ def test_engines_are_validated_and_only_admins_change_them(api_client, admin_use
     assert admin.delete("/api/v1/engines/remote").status_code == 204
     assert admin.delete("/api/v1/engines/remote").status_code == 404
     assert [e.action for e in AuditEntry.objects.order_by("id")] == ["engine.create", "engine.delete"]
+
+
+def test_an_engine_is_edited_with_its_version_and_every_path_audits_the_same_snapshot(
+    api_client, admin_user, operator_user, client
+):
+    from containers.models import Engine
+    from core.models import AuditEntry
+
+    admin = api_client(admin_user)
+    created = admin.post("/api/v1/engines", {"name": "remote", "url": "ssh://deploy@old.invalid"}, "application/json")
+    assert created.status_code == 201 and created.json()["version"] == 1
+    assert (
+        api_client(operator_user).patch("/api/v1/engines/remote", {"default": True}, "application/json").status_code
+        == 403
+    )
+    changed = admin.patch(
+        "/api/v1/engines/remote",
+        {"url": "ssh://deploy@new.invalid", "default": True},
+        "application/json",
+        headers={"If-Match": '"1"'},
+    )
+    assert changed.status_code == 200 and changed["ETag"] == '"2"'
+    assert changed.json()["url"] == "ssh://***@new.invalid" and changed.json()["default"] is True
+    stale = admin.patch("/api/v1/engines/remote", {"default": False}, "application/json", headers={"If-Match": '"1"'})
+    assert stale.status_code == 412 and stale.json()["errors"][0]["field"] == "If-Match"
+    bad = admin.patch("/api/v1/engines/remote", {"url": "ftp://nope"}, "application/json")
+    assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "url"
+    assert admin.patch("/api/v1/engines/local", {"default": True}, "application/json").status_code == 409
+    assert admin.delete("/api/v1/engines/remote", headers={"If-Match": '"1"'}).status_code == 412
+    assert Engine.objects.get(name="remote").url == "ssh://deploy@new.invalid"  # refused changes changed nothing
+    client.force_login(admin_user)
+    assert client.post("/containers/engines/remote/delete/").status_code == 302
+    entries = list(AuditEntry.objects.filter(object_type="containers.engine").order_by("id"))
+    assert [(e.action, e.source) for e in entries] == [
+        ("engine.create", "api"),
+        ("engine.update", "api"),
+        ("engine.delete", "ui"),
+    ]
+    assert entries[1].before == entries[0].after  # one snapshot shape, whichever path wrote it
+    assert (
+        entries[2].before
+        == entries[1].after
+        == {
+            "name": "remote",
+            "url": "ssh://***@new.invalid",
+            "tls_ca": "",
+            "tls_cert": "",
+            "tls_key": "",
+            "tls_verify": True,
+            "default": True,
+        }
+    )
