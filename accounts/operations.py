@@ -22,19 +22,10 @@ from django.utils.translation import gettext as _
 
 from accounts.models import ApiToken
 from core import audit
+from core.errors import Conflict, Invalid, NotFound
 from core.roles import ROLES, role_of, set_role
 
 ADMINS_LOCK_KEY = 0x706F7274_61646D  # "portadm": changes that may cost Portico an admin take turns on PostgreSQL
-
-
-class AccountError(Exception):
-    """A change that is refused: ``status`` 422 (bad field), 404 (no such account) or 409 (a conflict)."""
-
-    def __init__(self, message: str, field: str = "__all__", status: int = 422):
-        super().__init__(message)
-        self.message = message
-        self.field = field
-        self.status = status
 
 
 def role_name(user: AbstractUser) -> str | None:
@@ -68,11 +59,12 @@ def accounts():
 
 
 def get_account(username: str, lock: bool = False) -> AbstractUser:
-    """The account named ``username``; AccountError 404 when there is none."""
+    """The account named ``username``; NotFound when there is none."""
     qs = accounts()
     user = (qs.select_for_update(of=("self",)) if lock else qs).filter(username=username).first()
     if user is None:
-        raise AccountError(_("No user named %(name)s.") % {"name": username}, "username", 404)
+        message = _("No user named %(name)s.") % {"name": username}
+        raise NotFound(message, [{"field": "username", "message": message}])
     return user
 
 
@@ -80,7 +72,7 @@ def _check_password(password: str, user: AbstractUser) -> None:
     try:
         password_validation.validate_password(password, user)
     except ValidationError as exc:
-        raise AccountError(" ".join(exc.messages), "password") from None
+        raise Invalid.field("password", " ".join(exc.messages)) from None
 
 
 def _check_email(email: str) -> None:
@@ -88,12 +80,12 @@ def _check_email(email: str) -> None:
         try:
             validate_email(email)
         except ValidationError:
-            raise AccountError(_("Enter a valid e-mail address."), "email") from None
+            raise Invalid.field("email", _("Enter a valid e-mail address.")) from None
 
 
 def _give_role(user: AbstractUser, role: str) -> None:
     if role not in ROLES:
-        raise AccountError(_("Choose one of %(roles)s.") % {"roles": ", ".join(ROLES)}, "role")
+        raise Invalid.field("role", _("Choose one of %(roles)s.") % {"roles": ", ".join(ROLES)})
     set_role(user, role)
     if role != "admin" and (user.is_superuser or user.is_staff):
         # A superuser holds every permission whatever its groups: a role below admin must take that away.
@@ -120,18 +112,17 @@ def _keep_an_admin(user: AbstractUser, role: str | None, active: bool | None) ->
     if not loses_admin or role_of(user) != "admin":
         return
     if not any(role_of(u) == "admin" for u in accounts().filter(is_active=True).exclude(pk=user.pk)):
-        raise AccountError(
-            _("%(name)s is the last active admin: make another admin first.") % {"name": user.get_username()},
-            status=409,
+        raise Conflict(
+            _("%(name)s is the last active admin: make another admin first.") % {"name": user.get_username()}
         )
 
 
 def create_account(username: str, password: str, role: str, email: str, *, actor, source: str) -> AbstractUser:
-    """Make an account with ``role``. Raises AccountError naming the field (or 409 when the name is taken)."""
+    """Make an account with ``role``. Raises Invalid naming the field, or Conflict when the name is taken."""
     model = get_user_model()
     username = username.strip()
     if not username:
-        raise AccountError(_("Enter a user name."), "username")
+        raise Invalid.field("username", _("Enter a user name."))
     _check_email(email)
     _check_password(password, model(username=username, email=email))
     try:
@@ -141,7 +132,8 @@ def create_account(username: str, password: str, role: str, email: str, *, actor
             user = get_account(username)
             audit.record("user.create", actor=actor, source=source, obj=user, after=account_state(user))
     except IntegrityError:
-        raise AccountError(_("%(name)s exists.") % {"name": username}, "username", 409) from None
+        message = _("%(name)s exists.") % {"name": username}
+        raise Conflict(message, [{"field": "username", "message": message}]) from None
     return user
 
 
@@ -157,7 +149,7 @@ def update_account(
     check_etag: Callable[[str], None] | None = None,
 ) -> AbstractUser:
     """Change what is given, all or nothing, under the account's row lock. ``check_etag`` gets the current
-    ETag first and raises to refuse a stale change (the API's If-Match). Raises AccountError."""
+    ETag first and raises to refuse a stale change (the API's If-Match). Raises NotFound, Invalid or Conflict."""
     with transaction.atomic():
         if role is not None or is_active is not None:
             _lock_admins()  # before the first read: what it counts must include a concurrent change just committed
@@ -209,16 +201,6 @@ def ensure_first_admin(username: str, password: str) -> AbstractUser | None:
 # --- API tokens ------------------------------------------------------------------------------------------------
 
 
-class TokenError(Exception):
-    """A refused token change: ``status`` 409 (the owner has a token of that name)."""
-
-    def __init__(self, message: str, field: str = "__all__", status: int = 409):
-        super().__init__(message)
-        self.message = message
-        self.field = field
-        self.status = status
-
-
 def _owner_state(token: ApiToken) -> dict[str, str]:
     # The owner is part of the entry: an admin minting a token for a student must read as exactly that.
     return {"name": token.name, "user": token.user.get_username()}
@@ -226,15 +208,14 @@ def _owner_state(token: ApiToken) -> dict[str, str]:
 
 def issue_token(owner, name: str, expires_at: datetime | None, *, actor, source: str) -> tuple[ApiToken, str]:
     """Make a token for ``owner``; returns the row and the plain value (shown once, never stored or audited).
-    Raises TokenError 409 when ``owner`` has a token named ``name``."""
+    Raises Conflict when ``owner`` has a token named ``name``."""
     try:
         with transaction.atomic():
             token, plain = ApiToken.issue(owner, name, expires_at)
             audit.record("token.create", actor=actor, source=source, obj=token, after=_owner_state(token))
     except IntegrityError:
-        raise TokenError(
-            _("%(user)s already has a token named %(name)s.") % {"user": owner, "name": name}, "name"
-        ) from None
+        message = _("%(user)s already has a token named %(name)s.") % {"user": owner, "name": name}
+        raise Conflict(message, [{"field": "name", "message": message}]) from None
     return token, plain
 
 

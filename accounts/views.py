@@ -13,8 +13,6 @@ from django_htmx.http import HttpResponseClientRefresh
 from accounts.forms import AccountForm, TokenForm
 from accounts.models import ApiToken
 from accounts.operations import (
-    AccountError,
-    TokenError,
     accounts,
     create_account,
     get_account,
@@ -23,7 +21,8 @@ from accounts.operations import (
     update_account,
 )
 from accounts.operations import revoke_token as revoke_token_op
-from core.htmx import is_fragment, page_or_fragment
+from core.errors import NotFound, OperationError
+from core.htmx import is_fragment, page_or_fragment, show_on_form
 from core.roles import ROLE_LABELS, ROLES, capability_required
 
 
@@ -39,8 +38,8 @@ def tokens(request: HttpRequest) -> HttpResponse:
             _token, new_plain = issue_token(
                 request.user, form.cleaned_data["name"], expires_at, actor=request.user, source="ui"
             )
-        except TokenError:
-            form.add_error("name", _("You already have a token with this name."))
+        except OperationError as exc:
+            show_on_form(form, exc)
         else:
             form = TokenForm()
     context = {
@@ -82,8 +81,8 @@ def users(request: HttpRequest) -> HttpResponse:
                 made = create_account(
                     data["username"], data["password"], data["role"], data["email"], actor=request.user, source="ui"
                 )
-            except AccountError as exc:
-                form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+            except OperationError as exc:
+                show_on_form(form, exc)
             else:
                 messages.success(request, _("Account %(name)s made.") % {"name": made.get_username()})
                 if not request.htmx:
@@ -105,9 +104,9 @@ def user_update(request: HttpRequest, username: str) -> HttpResponse:
     error = ""
     try:
         update_account(username, role=role, is_active=active, actor=request.user, source="ui")
-    except AccountError as exc:
-        if exc.status == 404:
-            raise Http404(exc.message) from None
+    except NotFound as exc:
+        raise Http404(exc.message) from None
+    except OperationError as exc:
         error = exc.message
     if not is_fragment(request):
         if error:

@@ -17,9 +17,21 @@ from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
 from ninja.security import SessionAuth
 
+from accounts.api.tokens import router as tokens_router
+from accounts.api.users import router as users_router
 from accounts.auth import BearerTokenAuth, authenticate_token
+from certificates.api import router as certificates_router
+from containers.api import router as containers_router
+from containers.engines import docker_health
 from core.api import IF_MATCH, ApiError, ErrorOut, django_errors, error_response, require
+from core.api.audit import router as audit_router
 from core.errors import INVALID_INPUT, Invalid, OperationError, field_errors
+from dashboard.overview_api import router as overview_router
+from routes.api import router as routes_router
+from routes.api_config import router as config_router
+from routes.api_crud import router as routes_crud_router
+from routes.api_npm import router as npm_router
+from routes.nginx import nginx_health
 
 
 def _docs_auth(view: Callable) -> Callable:
@@ -155,9 +167,6 @@ class HealthOut(Schema):
 @api.get("/health", auth=None, response=HealthOut, tags=["system"])
 def health(request: HttpRequest) -> dict[str, str]:
     """Liveness without auth: Portico's version and whether Docker and nginx answer (no other detail)."""
-    from containers.engines import docker_health
-    from routes.nginx import nginx_health
-
     return {"status": "ok", "version": settings.VERSION, "docker": docker_health(), "nginx": nginx_health()}
 
 
@@ -170,29 +179,14 @@ if settings.PORTICO_BENCH_FLOOR:
         return {"ok": True}
 
 
-def _mount_routers() -> None:
-    # Each app owns one router; they are mounted here so the OpenAPI document holds everything.
-    from accounts.api.tokens import router as tokens_router
-    from accounts.api.users import router as users_router
-    from certificates.api import router as certificates_router
-    from containers.api import router as containers_router
-    from core.api.audit import router as audit_router
-    from dashboard.overview_api import router as overview_router
-    from routes.api import router as routes_router
-    from routes.api_config import router as config_router
-    from routes.api_crud import router as routes_crud_router
-    from routes.api_npm import router as npm_router
-
-    api.add_router("/", tokens_router)
-    api.add_router("/", routes_router)
-    api.add_router("/", routes_crud_router)
-    api.add_router("/", config_router)
-    api.add_router("/", npm_router)
-    api.add_router("/", containers_router)
-    api.add_router("/", audit_router)
-    api.add_router("/", overview_router)
-    api.add_router("/", users_router)
-    api.add_router("/", certificates_router)
-
-
-_mount_routers()
+# Each app owns its routers; they are mounted here so the OpenAPI document holds everything.
+api.add_router("/", tokens_router)
+api.add_router("/", routes_router)
+api.add_router("/", routes_crud_router)
+api.add_router("/", config_router)
+api.add_router("/", npm_router)
+api.add_router("/", containers_router)
+api.add_router("/", audit_router)
+api.add_router("/", overview_router)
+api.add_router("/", users_router)
+api.add_router("/", certificates_router)

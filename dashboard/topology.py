@@ -14,6 +14,9 @@ from django.conf import settings
 from django.urls import NoReverseMatch, reverse
 from django.utils.translation import gettext as _
 
+from containers.engines import default_containers
+from lab.checks import hosts_file_maps
+from lab.spec import LABEL
 from routes.lints import STATE_LABELS, Lint, lint, proxy_location, target_containers
 from routes.models import Domain
 from routes.state import export_document
@@ -255,10 +258,6 @@ def _place(topo: Topology, columns: dict[str, list[Node]]) -> None:
 
 def current() -> Topology:
     """The picture of this machine now: the database's routes, the default engine's containers, the lints."""
-    from containers.engines import default_containers
-    from lab.checks import hosts_file_maps
-    from lab.spec import LABEL
-
     domains = list(Domain.objects.prefetch_related("routes__targets").order_by("name"))
     containers, problem = default_containers()
     extra = [c for c in containers or [] if LABEL in c.labels]

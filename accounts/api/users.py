@@ -1,8 +1,6 @@
 """/users: admins create accounts, give them a role, reset passwords and switch accounts off (a class's
 students in one script). There is no delete: a switched-off account keeps its name in the audit trail."""
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime
 from typing import Literal
 
@@ -12,7 +10,6 @@ from ninja import Field, Query, Router, Schema, Status
 from ninja.pagination import paginate
 
 from accounts.operations import (
-    AccountError,
     account_etag,
     accounts,
     create_account,
@@ -21,7 +18,7 @@ from accounts.operations import (
     update_account,
 )
 from core import audit
-from core.api import ApiError, PagePagination, check_if_match_tag, filter_by, require
+from core.api import PagePagination, check_if_match_tag, filter_by, require
 
 router = Router(tags=["users"])
 
@@ -66,15 +63,6 @@ class UserFilters(Schema):
     q: str | None = Field(None, max_length=150, description="Text in the user name or e-mail.")
 
 
-@contextmanager
-def _refusals() -> Iterator[None]:
-    try:
-        yield
-    except AccountError as exc:
-        errors = [] if exc.field == "__all__" else [{"field": exc.field, "message": exc.message}]
-        raise ApiError(exc.status, exc.message if exc.status != 422 else "Invalid input.", errors) from None
-
-
 def _answer(response: HttpResponse, user: AbstractUser) -> AbstractUser:
     response["ETag"] = f'"{account_etag(user)}"'
     return user
@@ -97,15 +85,14 @@ def list_users(request: HttpRequest, filters: Query[UserFilters]):
 def create_user(request: HttpRequest, payload: UserIn, response: HttpResponse):
     """Make an account with a role (admins only). The password must pass Portico's password rules."""
     require(request, "administer")
-    with _refusals():
-        user = create_account(
-            payload.username,
-            payload.password,
-            payload.role,
-            payload.email,
-            actor=request.user,
-            source=audit.source_of(request),
-        )
+    user = create_account(
+        payload.username,
+        payload.password,
+        payload.role,
+        payload.email,
+        actor=request.user,
+        source=audit.source_of(request),
+    )
     response["Location"] = f"{request.path.rstrip('/')}/{user.get_username()}"
     return Status(201, _answer(response, user))
 
@@ -114,8 +101,7 @@ def create_user(request: HttpRequest, payload: UserIn, response: HttpResponse):
 def get_user(request: HttpRequest, username: str, response: HttpResponse):
     """One account (admins only); the ETag is what PATCH's If-Match compares."""
     require(request, "administer")
-    with _refusals():
-        return _answer(response, get_account(username))
+    return _answer(response, get_account(username))
 
 
 @router.patch("/users/{username}", response=UserOut, operation_id="dashboard_users_api_update_user")
@@ -125,15 +111,14 @@ def update_user(request: HttpRequest, username: str, payload: UserPatch, respons
     With If-Match, an account someone changed since gives 412. The last active admin cannot lose the role.
     """
     require(request, "administer")
-    with _refusals():
-        user = update_account(
-            username,
-            role=payload.role,
-            is_active=payload.is_active,
-            password=payload.password,
-            email=payload.email,
-            actor=request.user,
-            source=audit.source_of(request),
-            check_etag=lambda current: check_if_match_tag(request, current, f"User {username}"),
-        )
+    user = update_account(
+        username,
+        role=payload.role,
+        is_active=payload.is_active,
+        password=payload.password,
+        email=payload.email,
+        actor=request.user,
+        source=audit.source_of(request),
+        check_etag=lambda current: check_if_match_tag(request, current, f"User {username}"),
+    )
     return _answer(response, user)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.test import Client
 from django.utils import timezone
 
@@ -119,6 +119,22 @@ def test_create_api_token_command_prints_a_working_token(viewer_user, capsys):
     call_command("create_api_token", "vera", name="class")
     plain = capsys.readouterr().out.strip()
     assert bearer(plain).get("/api/v1/tokens").status_code == 200
+
+
+def test_a_second_token_of_the_same_name_is_refused_alike_by_the_page_the_api_and_the_command(
+    client, viewer_user, token_for
+):
+    # One operation refuses it (issue_token raises Conflict on the name); each transport shows that refusal.
+    plain = token_for(viewer_user, "ci")
+    api = bearer(plain).post("/api/v1/tokens", {"name": "ci"}, content_type="application/json")
+    assert api.status_code == 409
+    assert api.json()["errors"] == [{"field": "name", "message": "vera already has a token named ci."}]
+    client.force_login(viewer_user)
+    page = client.post("/tokens/", {"name": "ci"})
+    assert "vera already has a token named ci." in page.content.decode()
+    with pytest.raises(CommandError, match="vera already has a token named ci."):
+        call_command("create_api_token", "vera", name="ci")
+    assert ApiToken.objects.filter(user=viewer_user, name="ci").count() == 1
 
 
 def test_tokens_page_shows_a_new_token_once_and_revokes(client, viewer_user):

@@ -8,7 +8,8 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
-from accounts.operations import TokenError, issue_token
+from accounts.operations import issue_token
+from core.errors import Conflict
 
 
 class Command(BaseCommand):
@@ -28,6 +29,6 @@ class Command(BaseCommand):
         expires = timezone.now() + timedelta(days=expires_in_days) if expires_in_days else None
         try:
             _token, plain = issue_token(user, name, expires, actor=None, source="cli")
-        except TokenError as exc:
+        except Conflict as exc:
             raise CommandError(exc.message) from None
         self.stdout.write(plain)
