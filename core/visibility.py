@@ -6,6 +6,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from core.roles import can
+
 # user:password@ (or user@) right after a scheme, anywhere in a text: ssh://student@lab, tcp://u:p@host:2376.
 _USERINFO = re.compile(r"([A-Za-z][A-Za-z0-9+.\-]*://)[^/?#\s@]*@")
 REDACTED = "***"
@@ -25,8 +27,6 @@ def sees_upstream_words(user: Any) -> bool:
     """Whether ``user`` may read what another system answered (NPM's error text, a Docker engine's explanation,
     a body that was not NPM's at all): admins only. Admins choose the URLs Portico talks to; shown to lower
     roles, those answers would make Portico a reader of internal URLs for them. The server log has them too."""
-    from core.roles import can
-
     return can(user, "administer")
 
 
