@@ -22,8 +22,8 @@ from django.utils.translation import gettext as _
 
 from accounts.models import ApiToken
 from core import audit
-from core.errors import Conflict, Invalid, NotFound
-from core.roles import ROLES, role_of, set_role
+from core.errors import Conflict, Forbidden, Invalid, NotFound
+from core.roles import ROLES, can, role_of, set_role
 
 ADMINS_LOCK_KEY = 0x706F7274_61646D  # "portadm": changes that may cost Portico an admin take turns on PostgreSQL
 
@@ -117,8 +117,24 @@ def _keep_an_admin(user: AbstractUser, role: str | None, active: bool | None) ->
         )
 
 
+def _may_change_accounts(actor) -> None:
+    """Accounts are changed by admins; ``actor`` None is the command line or Portico itself."""
+    if actor is not None and not can(actor, "administer"):
+        raise Forbidden(_("Your role may not do this (needs %(capability)s).") % {"capability": "administer"})
+
+
+def _may_change_tokens_of(actor, owner) -> None:
+    """Anyone with a role makes and revokes their own tokens; only admins those of another account."""
+    if actor is None:
+        return
+    if not can(actor, "view_portico") or (owner.pk != actor.pk and not can(actor, "administer")):
+        raise Forbidden(_("Your role may not do this (needs %(capability)s).") % {"capability": "administer"})
+
+
 def create_account(username: str, password: str, role: str, email: str, *, actor, source: str) -> AbstractUser:
-    """Make an account with ``role``. Raises Invalid naming the field, or Conflict when the name is taken."""
+    """Make an account with ``role``. Raises Forbidden below admin, Invalid naming the field, or
+    Conflict when the name is taken."""
+    _may_change_accounts(actor)
     model = get_user_model()
     username = username.strip()
     if not username:
@@ -149,7 +165,9 @@ def update_account(
     check_etag: Callable[[str], None] | None = None,
 ) -> AbstractUser:
     """Change what is given, all or nothing, under the account's row lock. ``check_etag`` gets the current
-    ETag first and raises to refuse a stale change (the API's If-Match). Raises NotFound, Invalid or Conflict."""
+    ETag first and raises to refuse a stale change (the API's If-Match). Raises Forbidden, NotFound, Invalid or
+    Conflict."""
+    _may_change_accounts(actor)
     with transaction.atomic():
         if role is not None or is_active is not None:
             _lock_admins()  # before the first read: what it counts must include a concurrent change just committed
@@ -208,7 +226,9 @@ def _owner_state(token: ApiToken) -> dict[str, str]:
 
 def issue_token(owner, name: str, expires_at: datetime | None, *, actor, source: str) -> tuple[ApiToken, str]:
     """Make a token for ``owner``; returns the row and the plain value (shown once, never stored or audited).
-    Raises Conflict when ``owner`` has a token named ``name``."""
+    Raises Forbidden when ``actor`` may not make tokens for ``owner``, Conflict when ``owner`` has a token named
+    ``name``."""
+    _may_change_tokens_of(actor, owner)
     try:
         with transaction.atomic():
             token, plain = ApiToken.issue(owner, name, expires_at)
@@ -221,6 +241,7 @@ def issue_token(owner, name: str, expires_at: datetime | None, *, actor, source:
 
 def revoke_token(token: ApiToken, *, actor, source: str) -> ApiToken:
     """Revoke ``token`` (the caller has locked it or owns it); revoking a revoked token changes nothing."""
+    _may_change_tokens_of(actor, token.user)
     with transaction.atomic():
         if not token.revoked_at:
             token.revoke()
