@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from django.conf import settings
 
 from containers.docker.client import DockerClient, DockerError, DockerUnavailable
-from containers.docker.types import ContainerInfo, TlsFiles
+from containers.docker.types import TlsFiles
 from containers.models import LOCAL, Engine
 from core.errors import NotFound
 from core.visibility import without_credentials
@@ -111,17 +111,6 @@ def docker_health() -> str:
     finally:
         client.close()
     return "ok"
-
-
-def default_containers(timeout: int = 5) -> tuple[list[ContainerInfo] | None, str]:
-    """The default engine's containers and "", or ``(None, reason)`` when it does not answer in ``timeout`` s."""
-    client = DockerClient(timeout=timeout)
-    try:
-        return client.list_containers(), ""
-    except DockerError as exc:
-        return None, exc.reason
-    finally:
-        client.close()
 
 
 def forget_clients() -> None:

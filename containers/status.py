@@ -1,13 +1,20 @@
-"""Container status across engines, joined with the routes that point at each container.
+"""Container status across engines, with what the layers above say about each container.
 
 The list comes from one engine API call per engine (``DockerClient.list_containers``); engines are asked in
 parallel with a deadline, so a dead or slow engine shows its reason and never holds up the others.
+
+containers/ sits below routes and publishing, so it does not read routes itself: the routes pointing at a
+container, the lints about it (publishing's one container-vs-proxy rule) and the domains' targets come from the
+``RouteBook`` the routes app registers at startup (``register``).
 """
 
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any, Protocol
 from urllib.parse import quote, urlencode
 
 from django.conf import settings
@@ -15,10 +22,9 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 
 from containers.docker.client import DockerError
-from containers.docker.types import ContainerInfo
+from containers.docker.types import LOOPBACK, ContainerInfo
 from containers.engines import EngineRef, all_engines, client_for, get_engine
 
-LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 _pool = concurrent.futures.ThreadPoolExecutor(max_workers=8, thread_name_prefix="portico-engines")
 
 MANAGE_LABEL = "portico.manage"  # with PORTICO_CONTAINER_SCOPE=labelled: the containers actions may touch
@@ -98,14 +104,9 @@ class EngineListing:
         return not self.error
 
 
-def _targets():
-    from routes.models import Target
-
-    return list(Target.objects.select_related("route__domain").order_by("route__domain__name", "route__path"))
-
-
-def points_at(host: str, port: int, info: ContainerInfo) -> bool:
-    """Whether a route target (host, port) reaches this container (see CONTRACTS.md)."""
+def points_at(host: str, port: int, info: Any) -> bool:
+    """Whether a route target (host, port) reaches this container: by its name (any case), or by a loopback
+    address and a port the host forwards to it. The one matcher of the containers page, the scope and the lints."""
     host = host.strip().lower()
     if host.lstrip("/") == info.name.lower():
         return True
@@ -122,81 +123,83 @@ def scope_allows(info: ContainerInfo, *, is_target: bool) -> bool:
     return "targets" in parts and is_target
 
 
-def is_route_target(info: ContainerInfo) -> bool:
-    """Whether any route's target (enabled or not) points at this container."""
-    return any(points_at(t.host, t.port, info) for t in _targets())
+class RouteBook(Protocol):
+    """What the layers above tell containers/ about routes (routes.lints.ContainerRoutes is the one there is)."""
+
+    def annotate(
+        self, infos: Sequence[ContainerInfo], listing: Sequence[ContainerInfo]
+    ) -> dict[str, tuple[list[RouteLink], list[str]]]:
+        """Container id -> the routes pointing at it and the lints about it; ``listing`` is the engine's list the
+        containers come from (the proxy's container is looked up there)."""
+        ...
+
+    def proxy_name(self) -> str:
+        """The proxy's container name, "" when the proxy does not run in a container (or is unknown)."""
+        ...
+
+    def is_target(self, info: ContainerInfo) -> bool:
+        """Whether any route's target (enabled or not) points at the container."""
+        ...
+
+    def domain_targets(self, domain: str) -> list[tuple[str, int]]:
+        """The (host, port) targets of ``domain``'s routes; raises LookupError when there is no such domain."""
+        ...
+
+
+_books: list[RouteBook] = []
+
+
+def register(book: RouteBook) -> None:
+    """Let ``book`` answer for the routes (the routes app does it once, at startup)."""
+    _books[:] = [book]
+
+
+def _book() -> RouteBook | None:
+    return _books[0] if _books else None
 
 
 def in_scope(info: ContainerInfo) -> bool:
     """Whether PORTICO_CONTAINER_SCOPE lets start/stop/restart touch this container (decided on the engine's
     current labels and the stored routes, whatever the page showed)."""
-    return scope_allows(info, is_target=is_route_target(info))
+    book = _book()
+    return scope_allows(info, is_target=book is not None and book.is_target(info))
 
 
-def route_links(infos: list[ContainerInfo], targets=None) -> dict[str, list[RouteLink]]:
-    """Container id -> the routes whose targets point at it (one query for all targets)."""
-    targets = _targets() if targets is None else targets
-    links: dict[str, list[RouteLink]] = {c.id: [] for c in infos}
-    for target in targets:
-        route = target.route
-        for info in infos:
-            if points_at(target.host, target.port, info):
-                link = RouteLink(
-                    route.pk, route.domain.name, route.path, str(target), route.enabled, target.host.lower()
-                )
-                if link not in links[info.id]:
-                    links[info.id].append(link)
-    return links
+def rows_for(infos: list[ContainerInfo], listing: Sequence[ContainerInfo] | None = None) -> list[ContainerRow]:
+    """Join containers with their routes and lints."""
+    book = _book()
+    notes = book.annotate(infos, infos if listing is None else listing) if book is not None else {}
+    return [ContainerRow(info, *notes.get(info.id, ([], []))) for info in infos]
 
 
-def _proxy_container(infos: list[ContainerInfo]) -> ContainerInfo | None:
-    name = getattr(settings, "PORTICO_NGINX_CONTAINER", "") or ""
-    if not name:
-        return None
-    return next((c for c in infos if c.name == name.lstrip("/")), None)
-
-
-def warnings_for(info: ContainerInfo, links: list[RouteLink], proxy: ContainerInfo | None) -> list[str]:
-    """What is wrong between a routed container and the proxy (nothing for a container without routes)."""
-    if not links:
-        return []
-    found = []
-    routes = ", ".join(str(link) for link in links[:3]) + ("…" if len(links) > 3 else "")
-    if not info.running:
-        found.append(
-            _("Routed container is %(state)s: %(routes)s will answer 502.") % {"state": info.state, "routes": routes}
-        )
-    public = [p for p in info.published_ports if p.host_ip not in ("127.0.0.1", "::1")]
-    if public:
-        ports = ", ".join(str(p) for p in public)
-        found.append(
-            _(
-                "Publishes %(ports)s on the host: clients can reach it directly and bypass the proxy. Remove the port mapping (or bind it to 127.0.0.1)."
-            )
-            % {"ports": ports}
-        )
-    by_name = any(link.host not in LOOPBACK for link in links)
-    proxy_applies = proxy is not None and proxy.id != info.id and proxy.network_mode != "host"
-    if proxy_applies and by_name and not set(info.networks) & set(proxy.networks):
-        found.append(
-            _(
-                "Not on the proxy container's network (%(networks)s): nginx in %(proxy)s cannot reach it by name. "
-                "Connect it with docker network connect."
-            )
-            % {"networks": ", ".join(proxy.networks) or "-", "proxy": proxy.name}
-        )
-    return found
-
-
-def rows_for(infos: list[ContainerInfo], targets=None) -> list[ContainerRow]:
-    """Join containers with their routes and warnings."""
-    links = route_links(infos, targets)
-    proxy = _proxy_container(infos)
-    return [ContainerRow(info, links[info.id], warnings_for(info, links[info.id], proxy)) for info in infos]
-
-
-def _list_one(engine: EngineRef, filters: dict) -> list[ContainerInfo]:
+def _list_one(engine: EngineRef, filters: dict[str, str]) -> list[ContainerInfo]:
     return client_for(engine).list_containers(**filters)
+
+
+@dataclass
+class _Answer:
+    engine: EngineRef
+    infos: list[ContainerInfo] | None = None
+    error: str = ""
+    detail: str = ""
+
+
+def _ask(engines: list[EngineRef], filters: dict[str, str]) -> list[_Answer]:
+    """Every engine's containers, asked in parallel; an engine that fails or misses the deadline says why."""
+    futures = {e: _pool.submit(_list_one, e, filters) for e in engines}
+    deadline = settings.PORTICO_DOCKER_TIMEOUT
+    concurrent.futures.wait(futures.values(), timeout=deadline)
+    answers = []
+    for engine, future in futures.items():
+        if not future.done():
+            error = _("%(url)s did not answer within %(s)s s.") % {"url": engine.display_url, "s": deadline}
+            answers.append(_Answer(engine, error=error))
+            continue
+        try:
+            answers.append(_Answer(engine, future.result()))
+        except DockerError as exc:
+            answers.append(_Answer(engine, error=exc.reason, detail=exc.detail))
+    return answers
 
 
 def list_engines(
@@ -205,43 +208,38 @@ def list_engines(
     """Every engine (or just ``engine``) with its containers joined to routes; dead engines carry their reason."""
     engines = [get_engine(engine)] if engine else all_engines()
     filters = {"name": name, "state": state, "network": network, "project": project}
-    futures = {e: _pool.submit(_list_one, e, filters) for e in engines}
-    deadline = settings.PORTICO_DOCKER_TIMEOUT
-    concurrent.futures.wait(futures.values(), timeout=deadline)
-    targets = _targets()
     listings = []
-    for eng, future in futures.items():
-        if not future.done():
-            listings.append(
-                EngineListing(
-                    eng,
-                    error=_("%(url)s did not answer within %(s)s s.") % {"url": eng.display_url, "s": deadline},
-                    hint=eng.fix_hint(),
-                )
-            )
+    for answer in _ask(engines, filters):
+        if answer.infos is None:
+            hint = answer.engine.fix_hint()
+            listings.append(EngineListing(answer.engine, error=answer.error, hint=hint, detail=answer.detail))
             continue
-        try:
-            infos = future.result()
-        except DockerError as exc:
-            listings.append(EngineListing(eng, error=exc.reason, hint=eng.fix_hint(), detail=exc.detail))
-            continue
-        rows = rows_for(infos, targets)
+        rows = rows_for(answer.infos)
         if routed:
             rows = [r for r in rows if r.routes]
-        listings.append(EngineListing(eng, rows=link_rows(eng, rows)))
+        listings.append(EngineListing(answer.engine, rows=link_rows(answer.engine, rows)))
     return listings
 
 
+def every_container() -> tuple[list[ContainerInfo] | None, str]:
+    """The containers of every engine (the overview's picture and the lints of every plan), and why an engine did
+    not answer ("" when all did); None instead of the list when no engine answered."""
+    answers = _ask(all_engines(), {})
+    infos = [info for answer in answers for info in answer.infos or []]
+    problems = [f"{a.engine.name}: {a.error}" if len(answers) > 1 else a.error for a in answers if a.infos is None]
+    answered = any(answer.infos is not None for answer in answers)
+    return (infos if answered else None), "; ".join(problems)
+
+
 def container_row(engine: EngineRef, info: ContainerInfo) -> ContainerRow:
-    """One container's row (after an action): its routes and warnings, with the proxy looked up if configured."""
-    proxy = None
-    if getattr(settings, "PORTICO_NGINX_CONTAINER", ""):
-        try:
-            proxy = _proxy_container(client_for(engine).list_containers(name=settings.PORTICO_NGINX_CONTAINER))
-        except DockerError:
-            proxy = None
-    links = route_links([info])
-    return link_rows(engine, [ContainerRow(info, links[info.id], warnings_for(info, links[info.id], proxy))])[0]
+    """One container's row (after an action): its routes and lints, with the proxy's container looked up."""
+    book = _book()
+    proxy = book.proxy_name() if book is not None else ""
+    listing: list[ContainerInfo] = [info]
+    if proxy:
+        with contextlib.suppress(DockerError):  # the row still shows; only the network lint needs the proxy
+            listing += [c for c in client_for(engine).list_containers(name=proxy) if c.id != info.id]
+    return link_rows(engine, rows_for([info], listing))[0]
 
 
 def inspect(engine: EngineRef, ref: str) -> ContainerRow:
@@ -251,48 +249,15 @@ def inspect(engine: EngineRef, ref: str) -> ContainerRow:
     return container_row(engine, client_for(engine).container(ref))
 
 
-@dataclass(frozen=True)
-class TargetChoice:
-    """A running container a route can point at: the host to write in the target and the ports it serves."""
-
-    engine: str
-    container: str
-    host: str
-    ports: list[int]
-    network_mode: str
-    image: str
-
-
-def target_choices(engine: str = "") -> list[TargetChoice]:
-    """Running containers with their exposed ports, for the routes UI's target picker.
-
-    One list call per engine (or only ``engine``); engines that do not answer are skipped (the containers page
-    shows why). ``host`` is what a target should say: the container's name, or ``127.0.0.1`` for a container
-    on the host network (it listens on the host; its ports come from the ``portico.ports`` label).
-    Containers without any known port are still listed with ``ports == []`` so the person can type one.
-    Never raises DockerError.
-    """
-    choices = []
-    for listing in list_engines(engine, state="running"):
-        for row in listing.rows:
-            info = row.info
-            host = "127.0.0.1" if info.network_mode == "host" else info.name
-            choices.append(
-                TargetChoice(listing.engine.name, info.name, host, info.listen_ports, info.network_mode, info.image)
-            )
-    return choices
-
-
 def domain_containers(domain: str) -> tuple[list[tuple[EngineRef, ContainerInfo]], list[str]]:
     """The containers the routes of ``domain`` point at, on every engine; plus the engines' errors.
 
     Raises LookupError when the domain does not exist.
     """
-    from routes.models import Domain, Target
-
-    if not Domain.objects.filter(name=domain).exists():
+    book = _book()
+    if book is None:
         raise LookupError(f"no domain named {domain!r}")
-    targets = list(Target.objects.filter(route__domain__name=domain).select_related("route__domain"))
+    targets = book.domain_targets(domain)
     found: list[tuple[EngineRef, ContainerInfo]] = []
     errors: list[str] = []
     for listing in list_engines():
@@ -300,6 +265,6 @@ def domain_containers(domain: str) -> tuple[list[tuple[EngineRef, ContainerInfo]
             errors.append(f"{listing.engine.name}: {listing.error}")
             continue
         for row in listing.rows:
-            if any(points_at(t.host, t.port, row.info) for t in targets):
+            if any(points_at(host, port, row.info) for host, port in targets):
                 found.append((listing.engine, row.info))
     return found, errors

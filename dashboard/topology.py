@@ -14,7 +14,7 @@ from django.conf import settings
 from django.urls import NoReverseMatch, reverse
 from django.utils.translation import gettext as _
 
-from containers.engines import default_containers
+from containers.status import every_container
 from lab.checks import hosts_file_maps
 from lab.spec import LABEL
 from routes.lints import STATE_LABELS, Lint, lint, proxy_location, target_containers
@@ -257,9 +257,9 @@ def _place(topo: Topology, columns: dict[str, list[Node]]) -> None:
 
 
 def current() -> Topology:
-    """The picture of this machine now: the database's routes, the default engine's containers, the lints."""
+    """The picture of this machine now: the database's routes, every engine's containers, the lints."""
     domains = list(Domain.objects.prefetch_related("routes__targets").order_by("name"))
-    containers, problem = default_containers()
+    containers, problem = every_container()
     extra = [c for c in containers or [] if LABEL in c.labels]
     topo = build(domains, containers, hosts_lookup=hosts_file_maps, proxy=proxy_label(), extra_containers=extra)
     where = proxy_location()

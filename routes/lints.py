@@ -9,25 +9,27 @@ Each lint is a mistake the class makes often and the proxy does not report by it
   network, or the proxy runs on the host where container names do not resolve);
 - ``path-without-slash``: a path like ``/task`` is a prefix, so nginx sends ``/taskforce`` there too.
 
-``lint`` is pure (the caller passes the containers); ``lint_live`` reads them from the default engine and
-``plan_warnings`` gives the strings that ``routes.publish.plan`` shows. Messages are translated with the
-active language (the API answers in English).
+``lint`` is pure (the caller passes the containers); ``lint_live`` reads them from every engine and
+``plan_warnings`` gives the strings that ``routes.publish.plan`` shows. ``ContainerRoutes`` gives the containers
+pages the same findings for each container (the one container-vs-proxy rule) with the routes pointing at it.
+Messages are translated with the active language (the API answers in English).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from django.conf import settings
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from containers.status import points_at
+from containers.docker.types import ContainerInfo
+from containers.status import RouteLink, every_container, points_at
+from routes.models import Domain, Target
 from routes.schemas import ConfigDocument
 
-LOOPBACK_IPS = {"127.0.0.1", "::1", "localhost"}
 HOST = "host"  # the proxy runs on the host itself (Portico's managed nginx, a system nginx)
 # Docker's container states as people read them (the codes stay Docker's).
 STATE_LABELS = {
@@ -55,7 +57,7 @@ class ContainerLike(Protocol):
     network_mode: str
 
     @property
-    def published_ports(self) -> Sequence[PortLike]: ...
+    def public_ports(self) -> Sequence[PortLike]: ...
 
     @property
     def host_ports(self) -> set[int]: ...
@@ -150,7 +152,7 @@ def _container_lints(domain, path, host, c, proxy, proxy_container) -> list[Lint
                 c.name,
             )
         )
-    public = [p for p in c.published_ports if p.host_port and (p.host_ip or "0.0.0.0") not in LOOPBACK_IPS]
+    public = c.public_ports
     if public:
         ports = ", ".join(f"{p.host_ip or '0.0.0.0'}:{p.host_port}" for p in public)
         found.append(
@@ -166,7 +168,7 @@ def _container_lints(domain, path, host, c, proxy, proxy_container) -> list[Lint
                 c.name,
             )
         )
-    by_name = host.lstrip("/") == c.name
+    by_name = host.strip().lstrip("/").lower() == c.name.lower()
     if by_name and proxy == HOST and c.network_mode != "host":
         found.append(
             Lint(
@@ -209,12 +211,11 @@ def _container_lints(domain, path, host, c, proxy, proxy_container) -> list[Lint
 
 
 def lint_live(document: ConfigDocument | None = None) -> tuple[list[Lint], str]:
-    """Lints against the default engine's containers; returns them and Docker's problem ("" when it answered)."""
-    from containers.engines import default_containers
+    """Lints against every engine's containers; returns them and Docker's problem ("" when all answered)."""
     from routes.state import export_document
 
     document = document if document is not None else export_document()
-    containers, problem = default_containers()
+    containers, problem = every_container()
     return lint(document, containers, proxy=proxy_location()), problem
 
 
@@ -225,3 +226,49 @@ def plan_warnings(document: ConfigDocument) -> list[str]:
     if problem:
         warnings.append(_("Container checks skipped: Docker is unavailable (%(reason)s).") % {"reason": problem})
     return warnings
+
+
+class ContainerRoutes:
+    """What the containers pages show about routes: the routes pointing at each container and the lints about it,
+    by the same rule as every plan's (containers.status asks through the RouteBook the routes app registers)."""
+
+    def annotate(
+        self, infos: Sequence[ContainerInfo], listing: Sequence[ContainerInfo]
+    ) -> dict[str, tuple[list[RouteLink], list[str]]]:
+        """Container id -> the routes whose targets point at it and the lints of its enabled routes."""
+        targets = list(Target.objects.select_related("route__domain").order_by("route__domain__name", "route__path"))
+        proxy = proxy_location()
+        proxy_container = next((c for c in listing if c.name == proxy), None) if proxy not in (None, HOST) else None
+        notes: dict[str, tuple[list[RouteLink], list[str]]] = {}
+        for info in infos:
+            links: list[RouteLink] = []
+            warnings: list[str] = []
+            for target in targets:
+                if not points_at(target.host, target.port, info):
+                    continue
+                route = target.route
+                link = RouteLink(
+                    route.pk, route.domain.name, route.path, str(target), route.enabled, target.host.lower()
+                )
+                if link not in links:
+                    links.append(link)
+                if route.enabled and route.domain.enabled:
+                    found = _container_lints(route.domain.name, route.path, target.host, info, proxy, proxy_container)
+                    warnings.extend(f.message for f in found if f.message not in warnings)
+            notes[info.id] = (links, warnings)
+        return notes
+
+    def proxy_name(self) -> str:
+        """The proxy's container name, "" when it runs on the host or is unknown."""
+        proxy = proxy_location()
+        return "" if proxy in (None, HOST) else str(proxy)
+
+    def is_target(self, info: Any) -> bool:
+        """Whether any route's target (enabled or not) points at the container."""
+        return any(points_at(t.host, t.port, info) for t in Target.objects.all())
+
+    def domain_targets(self, domain: str) -> list[tuple[str, int]]:
+        """The (host, port) targets of ``domain``'s routes; raises LookupError when there is no such domain."""
+        if not Domain.objects.filter(name=domain).exists():
+            raise LookupError(f"no domain named {domain!r}")
+        return [(t.host, t.port) for t in Target.objects.filter(route__domain__name=domain)]

@@ -10,6 +10,9 @@ COMPOSE_PROJECT = "com.docker.compose.project"
 COMPOSE_SERVICE = "com.docker.compose.service"
 # Host-network containers publish nothing Docker can list; this label says which ports they listen on.
 PORTS_LABEL = "portico.ports"
+# Addresses that mean "this host": a target naming one reaches a container through a port the host publishes, and
+# a port published on one only is no way around the proxy.
+LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
 
 
 @dataclass(frozen=True)
@@ -69,8 +72,13 @@ class ContainerInfo:
 
     @property
     def published_ports(self) -> list[PortBinding]:
-        """Ports reachable on the host directly (they bypass a proxy)."""
+        """Ports the host publishes (on any of its addresses)."""
         return [p for p in self.ports if p.host_port]
+
+    @property
+    def public_ports(self) -> list[PortBinding]:
+        """Published ports other hosts can reach (not bound to a loopback address): they bypass a proxy."""
+        return [p for p in self.published_ports if (p.host_ip or "0.0.0.0") not in LOOPBACK]
 
     @property
     def listen_ports(self) -> list[int]:

@@ -30,7 +30,7 @@ def test_the_list_shows_containers_with_routes_and_warnings(client, viewer_user,
     html = page.content.decode()
     assert f'data-name="{routed.name}"' in html and f'data-name="{plain.name}"' in html
     assert "gctask.com/task/" in html
-    assert "Routed container is created" in html
+    assert f"points at {routed.name}, which is created" in html  # the lint every plan shows too
     only_routed = client.get("/containers/", {"routed": "on"}).content.decode()
     assert routed.name in only_routed and plain.name not in only_routed
 

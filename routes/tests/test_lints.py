@@ -176,3 +176,28 @@ def test_disabled_routes_and_unknown_proxies_are_not_linted(run_container, netwo
 def test_without_docker_only_the_path_lints_run():
     found = lint(document(("/task", "mytaskapi", 80)), None, proxy=HOST)
     assert codes(found) == [("path-without-slash", "/task", "")]
+
+
+@pytest.mark.django_db
+def test_the_plan_lints_and_the_overview_see_every_engine(run_container, settings, tmp_path):
+    from containers.engines import forget_clients
+    from containers.models import Engine
+    from dashboard import topology
+    from routes.lints import lint_live
+    from routes.models import Domain, Route, Target
+
+    container = run_container(["sh", "-c", "exit 0"])
+    container.wait(timeout=20)
+    # The engine holding the container is an added one; the built-in (default) one is dead.
+    Engine.objects.create(name="second", url=settings.PORTICO_DOCKER_URL)
+    settings.PORTICO_DOCKER_URL = f"unix://{tmp_path}/dead.sock"
+    forget_clients()
+    route = Route.objects.create(domain=Domain.objects.create(name="every.test"), path="/app/")
+    Target.objects.create(route=route, host=container.name, port=8080)
+    found, problem = lint_live()
+    assert ("container-stopped", "/app/", container.name) in codes(found)
+    assert problem.startswith("local: no Docker socket")
+    topo = topology.current()
+    assert topo.docker_problem == problem
+    assert [node.sublabel for node in topo.of_kind("container") if node.label == container.name] == ["exited"]
+    assert ("container-stopped", "/app/", container.name) in codes(topo.lints)
