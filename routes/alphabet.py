@@ -15,7 +15,15 @@ import re
 from collections.abc import Iterator
 
 from routes.schemas import HSTS_MAX, ConfigDocument, DomainSpec, RouteSpec, TargetSpec
-from routes.validators import CONNECT_TIMEOUT, MAX_DOMAIN_LENGTH, READ_TIMEOUT, WEIGHT
+from routes.validators import (
+    CONNECT_TIMEOUT,
+    MAX_DOMAIN_LENGTH,
+    MAX_RESPOND_BODY_LENGTH,
+    READ_TIMEOUT,
+    REDIRECT_CODES,
+    RESPOND_STATUSES,
+    WEIGHT,
+)
 
 _LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
 DOMAIN = re.compile(rf"(?:\*\.)?{_LABEL}(?:\.{_LABEL})*")
@@ -29,6 +37,17 @@ DIRECTORY = re.compile(r"(?:/[A-Za-z0-9_-][A-Za-z0-9._-]{0,254})+")
 DIGEST = re.compile(r"[0-9a-f]{32}")
 SCHEMES = frozenset({"http", "https"})
 BALANCES = frozenset({"round_robin", "least_conn", "ip_hash"})
+ACTIONS = frozenset({"proxy", "redirect", "respond"})
+# An absolute http(s) address: a punycode host, an optional port, then path and query characters as in PATH.
+REDIRECT_URL = re.compile(
+    rf"https?://{_LABEL}(?:\.{_LABEL})*(?::[0-9]{{1,5}})?"
+    r"(?:/(?:[A-Za-z0-9\-._~!&()*+,=:@/]|%[0-9A-Fa-f]{2})*)?(?:\?(?:[A-Za-z0-9\-._~!&()*+,=:@/?]|%[0-9A-Fa-f]{2})*)?"
+)
+# A fixed answer's body inside a quoted return string: letters, marks, numbers, punctuation, symbols and the plain
+# space of any script; never a quote, backslash, "$", ";" or brace (excluded from the punctuation classes below).
+RESPOND_BODY = re.compile(
+    rf"[^\"\\$;{{}}\x00-\x1f\x7f-\x9f\u2028\u2029\s]*(?: [^\"\\$;{{}}\x00-\x1f\x7f-\x9f\u2028\u2029\s]*)*"
+)
 
 
 class UnsafeValue(Exception):
@@ -106,9 +125,15 @@ def _route_problems(domain: str, route: RouteSpec) -> Iterator[str]:
         value = getattr(route, name)
         if not _whole_number(value, bounds.low, bounds.high):
             yield f"{where}: {name} {_shown(value)} is not {bounds.low} to {bounds.high} seconds."
-    for flag in ("strip_prefix", "websocket", "enabled"):
+    for flag in ("strip_prefix", "websocket", "enabled", "preserve_path"):
         if not _flag(getattr(route, flag)):
             yield f"{where}: {flag} {_shown(getattr(route, flag))} is not true or false."
+    if route.action not in ACTIONS:
+        yield f"{where}: action {_shown(route.action)} is not one of {', '.join(sorted(ACTIONS))}."
+        return
+    if route.action != "proxy":
+        yield from _answer_problems(where, route)
+        return
     if not isinstance(route.targets, list) or not route.targets:
         yield f"{where}: the route has no target."
         return
@@ -117,6 +142,37 @@ def _route_problems(domain: str, route: RouteSpec) -> Iterator[str]:
     if all(getattr(t, "backup", None) is True for t in route.targets):
         # The schema refuses this too; unchecked, the renderer would have no target to send requests to.
         yield f"{where}: every target is a backup; at least one must not be."
+
+
+def redirect_url_ok(url: object) -> bool:
+    """True for an absolute http(s) address of a punycode host, made of URL path and query characters only."""
+    return isinstance(url, str) and len(url) <= 2000 and REDIRECT_URL.fullmatch(url) is not None
+
+
+def respond_body_ok(body: object) -> bool:
+    """True for a short one-line text without quotes, backslashes, ``$``, ``;``, braces or control characters."""
+    return (
+        isinstance(body, str)
+        and len(body) <= MAX_RESPOND_BODY_LENGTH
+        and RESPOND_BODY.fullmatch(body) is not None
+        and body.isprintable()
+    )
+
+
+def _answer_problems(where: str, route: RouteSpec) -> Iterator[str]:
+    # A redirect or respond route is answered by nginx itself: its targets would be ignored, so they are refused.
+    if route.targets:
+        yield f"{where}: a {_shown(route.action)} route has targets."
+    if route.action == "redirect":
+        if not redirect_url_ok(route.redirect_url):
+            yield f"{where}: redirect_url {_shown(route.redirect_url)} is not an absolute http(s) address."
+        if route.redirect_code not in REDIRECT_CODES or type(route.redirect_code) is not int:
+            yield f"{where}: redirect_code {_shown(route.redirect_code)} is not one of {REDIRECT_CODES}."
+    else:
+        if route.respond_status not in RESPOND_STATUSES or type(route.respond_status) is not int:
+            yield f"{where}: respond_status {_shown(route.respond_status)} is not one of {RESPOND_STATUSES}."
+        if not respond_body_ok(route.respond_body):
+            yield f"{where}: respond_body {_shown(route.respond_body)} is not plain one-line text."
 
 
 def domain_problems(domain: DomainSpec) -> list[str]:

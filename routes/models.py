@@ -17,11 +17,17 @@ from routes.validators import (
     MAX_DOMAIN_LENGTH,
     MAX_HOST_LENGTH,
     MAX_PATH_LENGTH,
+    MAX_REDIRECT_URL_LENGTH,
+    MAX_RESPOND_BODY_LENGTH,
     READ_TIMEOUT,
+    REDIRECT_CODES,
+    RESPOND_STATUSES,
     WEIGHT,
     validate_domain,
     validate_path,
     validate_port,
+    validate_redirect_url,
+    validate_respond_body,
     validate_target_host,
 )
 
@@ -81,11 +87,30 @@ class Domain(Versioned):
 
 
 # The route's own settings besides its path and targets, as the model and the document both name them.
-ROUTE_FIELDS = ("scheme", "strip_prefix", "balance", "websocket", "connect_timeout", "read_timeout", "enabled")
+ROUTE_FIELDS = (
+    "action",
+    "scheme",
+    "strip_prefix",
+    "balance",
+    "websocket",
+    "connect_timeout",
+    "read_timeout",
+    "redirect_url",
+    "redirect_code",
+    "preserve_path",
+    "respond_status",
+    "respond_body",
+    "enabled",
+)
 
 
 class Route(Versioned):
-    """Requests for ``domain`` whose path starts with ``path`` go to ``targets``."""
+    """Requests for ``domain`` whose path starts with ``path`` go to ``targets``, are redirected or answered."""
+
+    class Action(models.TextChoices):
+        PROXY = "proxy"
+        REDIRECT = "redirect"
+        RESPOND = "respond"
 
     class Scheme(models.TextChoices):
         HTTP = "http"
@@ -98,6 +123,7 @@ class Route(Versioned):
 
     domain = models.ForeignKey(Domain, on_delete=models.CASCADE, related_name="routes")
     path = models.CharField(max_length=MAX_PATH_LENGTH, validators=[validate_path], default="/")
+    action = models.CharField(max_length=8, choices=Action.choices, default=Action.PROXY)
     scheme = models.CharField(max_length=5, choices=Scheme.choices, default=Scheme.HTTP)
     strip_prefix = models.BooleanField(default=False, help_text="Forward /task/x as /x.")
     balance = models.CharField(max_length=12, choices=Balance.choices, default=Balance.ROUND_ROBIN)
@@ -111,6 +137,13 @@ class Route(Versioned):
         default=READ_TIMEOUT.default,
         validators=[MinValueValidator(READ_TIMEOUT.low), MaxValueValidator(READ_TIMEOUT.high)],
         help_text="Seconds.",
+    )
+    redirect_url = models.CharField(max_length=MAX_REDIRECT_URL_LENGTH, blank=True, validators=[validate_redirect_url])
+    redirect_code = models.PositiveSmallIntegerField(default=301, choices=[(c, str(c)) for c in REDIRECT_CODES])
+    preserve_path = models.BooleanField(default=False, help_text="Append the rest of the path and the query.")
+    respond_status = models.PositiveSmallIntegerField(default=404, choices=[(c, str(c)) for c in RESPOND_STATUSES])
+    respond_body = models.CharField(
+        max_length=MAX_RESPOND_BODY_LENGTH, blank=True, validators=[validate_respond_body]
     )
     enabled = models.BooleanField(default=True)
     created_at = models.DateTimeField(default=timezone.now)
@@ -148,6 +181,21 @@ class Route(Versioned):
             return request_path, request_path
         upstream = request_path[len(self.path) :]
         return request_path, upstream if upstream.startswith("/") else "/" + upstream
+
+    def redirect_example(self, rest: str = "x") -> tuple[str, str]:
+        """A sample request under this redirect route and the address it is sent to."""
+        request_path = self.path + rest if self.path.endswith("/") else f"{self.path}/{rest}"
+        return request_path, redirect_location(self.redirect_url, self.path, request_path, self.preserve_path)
+
+
+def redirect_location(url: str, path: str, request_uri: str, preserve: bool) -> str:
+    """Where a redirect route on ``path`` sends ``request_uri``: ``url`` alone, or with ``preserve`` the rest of
+    the request after the prefix appended to it (what the rendered nginx config does)."""
+    if not preserve:
+        return url
+    stem = path.rstrip("/")
+    rest = request_uri[len(stem) :].lstrip("/") if request_uri.startswith(stem) else ""
+    return f"{url.rstrip('/')}/{rest}"
 
 
 class Target(models.Model):

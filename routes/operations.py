@@ -24,7 +24,7 @@ from core.roles import can
 from core.versions import Expected
 from routes import state
 from routes.models import Domain, Route
-from routes.schemas import ConfigDocument, DomainSpec, RouteSpec, TargetSpec
+from routes.schemas import ACTION_FIELDS, ConfigDocument, DomainSpec, RouteSpec, TargetSpec
 from routes.validators import normalize_domain
 
 OPERATE = "operate"
@@ -241,6 +241,18 @@ def create_route(domain: int | str, spec: RouteSpec | Mapping[str, Any], *, acto
     return route
 
 
+def _switched(current: dict[str, Any], changes: Mapping[str, Any]) -> dict[str, Any]:
+    """``current`` without what its action owned when ``changes`` give the route another action: a PATCH to
+    ``{"action": "redirect", "redirect_url": ...}`` drops the targets, one back to proxy drops the address."""
+    action = changes.get("action", current["action"])
+    if action == current["action"]:
+        return current
+    kept = {**current, **{name: default for fields in ACTION_FIELDS.values() for name, default in fields.items()}}
+    if action != "proxy":
+        kept["targets"] = []
+    return kept
+
+
 def update_route(
     route_id: int,
     changes: Mapping[str, Any],
@@ -262,7 +274,7 @@ def update_route(
         route = get_route(route_id, lock=True)
         route.require_version(expected_version)
         current = route.spec().model_dump(mode="json")
-        spec = _valid(RouteSpec, {**current, **changes})
+        spec = _valid(RouteSpec, {**_switched(current, changes), **changes})
         name = name or route.domain.name
         if spec.model_dump(mode="json") == current and name == route.domain.name:
             return route, False

@@ -138,6 +138,12 @@ class Location:
     websocket: bool = False
     connect_timeout: int = 5
     read_timeout: int = 60
+    # redirect and respond routes are answered by nginx itself: ``answer`` is the return directive's code and
+    # ``answer_text`` its quoted argument (both checked by routes.alphabet before rendering).
+    action: str = "proxy"
+    answer: int = 0
+    answer_text: str = ""
+    answer_match: str = ""
 
 
 def file_name(domain: str) -> str:
@@ -181,7 +187,25 @@ def _percentages(weights: list[int]) -> list[str]:
     return [*shares, "*"]
 
 
+def _answer(domain: DomainSpec, route: RouteSpec) -> Location:
+    loc = Location(path=route.path, key=_ident(domain.name, route.path), static=False, proxy_scheme="", action=route.action)
+    if route.action == "respond":
+        loc.answer, loc.answer_text = route.respond_status, route.respond_body
+        return loc
+    loc.answer = route.redirect_code
+    if not route.preserve_path:
+        loc.answer_text = route.redirect_url
+        return loc
+    # The rest is taken from $request_uri as the client sent it (still %-encoded, with its query), never from the
+    # decoded $uri, whose %0D%0A would become a line break in the Location header.
+    loc.answer_match = f"^{_regex_literal(route.path.rstrip('/'))}/?(.*)$"
+    loc.answer_text = route.redirect_url.rstrip("/") + "/"
+    return loc
+
+
 def _location(domain: DomainSpec, route: RouteSpec) -> Location:
+    if route.action != "proxy":
+        return _answer(domain, route)
     key = _ident(domain.name, route.path)
     loc = Location(
         path=route.path,

@@ -18,12 +18,16 @@ from routes.validators import (
     MAX_HOST_LENGTH,
     MAX_NOTES_LENGTH,
     MAX_PATH_LENGTH,
+    MAX_REDIRECT_URL_LENGTH,
+    MAX_RESPOND_BODY_LENGTH,
     MAX_TARGETS,
     READ_TIMEOUT,
     WEIGHT,
     normalize_domain,
+    normalize_redirect_url,
     normalize_target_host,
     validate_path,
+    validate_respond_body,
 )
 
 
@@ -65,19 +69,49 @@ class TargetSpec(BaseModel):
         return _check(normalize_target_host, value)
 
 
+# Each action's own fields and their values when the route does something else.
+ACTION_FIELDS: dict[str, dict[str, Any]] = {
+    "redirect": {"redirect_url": "", "redirect_code": 301, "preserve_path": False},
+    "respond": {"respond_status": 404, "respond_body": ""},
+}
+
+
 class RouteSpec(BaseModel):
-    """A path prefix of a domain and where its requests go."""
+    """A path prefix of a domain and what happens to its requests: proxied to targets, redirected or answered."""
 
     model_config = ConfigDict(extra="forbid")
 
     path: str = Field(max_length=MAX_PATH_LENGTH, examples=["/task/"])
-    targets: list[TargetSpec] = Field(min_length=1, max_length=MAX_TARGETS)
+    action: Literal["proxy", "redirect", "respond"] = Field(
+        default="proxy", description="proxy: to the targets; redirect: to redirect_url; respond: a fixed answer."
+    )
+    targets: list[TargetSpec] = Field(
+        default_factory=list, max_length=MAX_TARGETS, description="Required for proxy; none for the other actions."
+    )
     scheme: Literal["http", "https"] = "http"
     strip_prefix: bool = False
     balance: Literal["round_robin", "least_conn", "ip_hash"] = "round_robin"
     websocket: bool = False
     connect_timeout: int = Field(default=CONNECT_TIMEOUT.default, ge=CONNECT_TIMEOUT.low, le=CONNECT_TIMEOUT.high)
     read_timeout: int = Field(default=READ_TIMEOUT.default, ge=READ_TIMEOUT.low, le=READ_TIMEOUT.high)
+    redirect_url: str = Field(
+        default="",
+        max_length=MAX_REDIRECT_URL_LENGTH,
+        description="redirect: the absolute http(s) address to send requests to (IDN hosts are stored in punycode).",
+        examples=["https://new.example.com"],
+    )
+    redirect_code: Literal[301, 302, 307, 308] = Field(default=301, description="redirect: the status code.")
+    preserve_path: bool = Field(
+        default=False, description="redirect: append the rest of the path after the route's prefix and the query."
+    )
+    respond_status: Literal[200, 204, 403, 404, 410, 451, 503] = Field(
+        default=404, description="respond: the status code answered."
+    )
+    respond_body: str = Field(
+        default="",
+        max_length=MAX_RESPOND_BODY_LENGTH,
+        description='respond: an optional plain-text body (no " \\ $ ; { } or control characters).',
+    )
     enabled: bool = True
 
     @field_validator("path")
@@ -85,8 +119,39 @@ class RouteSpec(BaseModel):
     def _path(cls, value: str) -> str:
         return _check(validate_path, value)
 
+    @field_validator("redirect_url")
+    @classmethod
+    def _redirect_url(cls, value: str) -> str:
+        return _check(normalize_redirect_url, value) if value else value
+
+    @field_validator("respond_body")
+    @classmethod
+    def _respond_body(cls, value: str) -> str:
+        return _check(validate_respond_body, value)
+
+    @model_validator(mode="after")
+    def _action_fields(self) -> RouteSpec:
+        # Each error leads with its field, so it is reported on that field.
+        for action, fields in ACTION_FIELDS.items():
+            if action != self.action:
+                for name, default in fields.items():
+                    if getattr(self, name) != default:
+                        raise ValueError(f"{name}: only a {action} route has {name}; this route's action is {self.action}.")
+        if self.action != "proxy":
+            if self.targets:
+                raise ValueError(f"targets: a {self.action} route has no targets.")
+            if self.action == "redirect" and not self.redirect_url:
+                raise ValueError("redirect_url: a redirect route needs the address to redirect to.")
+            if self.action == "respond" and self.respond_status == 204 and self.respond_body:
+                raise ValueError("respond_body: a 204 answer has no body.")
+        return self
+
     @model_validator(mode="after")
     def _targets(self) -> RouteSpec:
+        if self.action != "proxy":
+            return self
+        if not self.targets:
+            raise ValueError("targets: a proxy route needs at least one target.")
         twice = first_repeated((t.host, t.port) for t in self.targets)
         if twice is not None:
             raise ValueError(f"targets: {twice[0]}:{twice[1]} is listed twice.")

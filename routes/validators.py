@@ -34,6 +34,18 @@ MAX_NOTES_LENGTH = 2000
 MAX_TARGETS = 64
 # HSTS max-age ceiling: two years, what browsers' preload lists ask for at most.
 HSTS_MAX = 63_072_000
+# What a route may do besides proxying, and the values each action accepts.
+ACTIONS = ("proxy", "redirect", "respond")
+REDIRECT_CODES = (301, 302, 307, 308)
+RESPOND_STATUSES = (200, 204, 403, 404, 410, 451, 503)
+MAX_REDIRECT_URL_LENGTH = 2000
+MAX_RESPOND_BODY_LENGTH = 500
+# The rest of an absolute URL after its host: path characters as in _PATH (and the %XX escapes), then an
+# optional query of the same characters plus "?" and "/". Never a quote, space, "$", ";", brace, backslash or "#".
+_URL_REST = re.compile(r"(?::[0-9]{1,5})?(?:/(?:[A-Za-z0-9\-._~!&()*+,=:@/]|%[0-9A-Fa-f]{2})*)?(?:\?(?:[A-Za-z0-9\-._~!&()*+,=:@/?]|%[0-9A-Fa-f]{2})*)?")
+# A fixed answer's body: printable text on one line, letters of any script, but nothing nginx reads inside a
+# quoted string (backslash escapes, "$" variables) and none of the characters that end a directive or block.
+_BODY_FORBIDDEN = frozenset('"\\$;{}')
 
 
 @dataclass(frozen=True)
@@ -166,3 +178,63 @@ def validate_port(value: int) -> None:
     """A TCP port from 1 to 65535."""
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 65535:
         raise ValidationError("A port is a whole number from 1 to 65535.", code="port")
+
+
+def normalize_redirect_url(value: str) -> str:
+    """An absolute http(s) URL with its host in punycode (``https://new.example.com/x``), or raise ValidationError."""
+    if not isinstance(value, str) or not value.strip():
+        raise ValidationError("Enter the address to redirect to, such as https://new.example.com/.", code="required")
+    refuse_control_characters(value, "A redirect address")
+    url = value.strip()
+    match = re.fullmatch(r"(https?)://([^/:?#]+)(.*)", url, flags=re.IGNORECASE | re.DOTALL)
+    if match is None:
+        raise ValidationError(
+            "A redirect address is an absolute http:// or https:// URL, such as https://new.example.com/.",
+            code="scheme",
+        )
+    scheme, host, rest = match.group(1).lower(), match.group(2), match.group(3)
+    try:
+        host = normalize_domain(host) if not host.startswith("*") else ""
+    except ValidationError as exc:
+        raise ValidationError(f"The host of the redirect address: {' '.join(exc.messages)}", code="host") from None
+    if not host:
+        raise ValidationError("A redirect address cannot name a wildcard host.", code="host")
+    if not _URL_REST.fullmatch(rest):
+        bad = next((c for c in rest if not re.fullmatch(r"[A-Za-z0-9\-._~!&()*+,=:@/?%]", c)), "%")
+        shown = repr(bad) if bad.isprintable() and not bad.isspace() else f"U+{ord(bad):04X}"
+        raise ValidationError(
+            f"{shown} is not allowed in a redirect address: after the host use letters, digits and "
+            "- . _ ~ ! & ( ) * + , = : @ / ? (and %XX escapes); no “#” fragment.",
+            code="character",
+        )
+    port = re.match(r":([0-9]+)", rest)
+    if port and not 1 <= int(port.group(1)) <= 65535:
+        raise ValidationError("The port of a redirect address is a number from 1 to 65535.", code="port")
+    normalized = f"{scheme}://{host}{rest}"
+    if len(normalized) > MAX_REDIRECT_URL_LENGTH:
+        raise ValidationError(
+            f"A redirect address is at most {MAX_REDIRECT_URL_LENGTH} characters long.", code="length"
+        )
+    return normalized
+
+
+def validate_redirect_url(value: str) -> None:
+    """Django field validator: empty (not a redirect) or a normalized redirect address."""
+    if value and normalize_redirect_url(value) != value:
+        raise ValidationError("Store redirect addresses normalized (scheme and host in lowercase punycode).")
+
+
+def validate_respond_body(value: str) -> None:
+    """A fixed answer's body: at most MAX_RESPOND_BODY_LENGTH printable characters, none nginx would interpret."""
+    if not isinstance(value, str):
+        raise ValidationError("A body is text.", code="type")
+    refuse_control_characters(value, "A response body")
+    if len(value) > MAX_RESPOND_BODY_LENGTH:
+        raise ValidationError(f"A response body is at most {MAX_RESPOND_BODY_LENGTH} characters long.", code="length")
+    bad = next((c for c in value if c in _BODY_FORBIDDEN or (c.isspace() and c != " ")), None)
+    if bad is not None:
+        shown = repr(bad) if not bad.isspace() else f"U+{ord(bad):04X}"
+        raise ValidationError(
+            f"{shown} is not allowed in a response body: write plain text without \" \\ $ ; {{ }} (spaces only as plain spaces).",
+            code="character",
+        )

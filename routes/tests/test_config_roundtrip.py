@@ -34,6 +34,14 @@ def test_export_delete_import_apply_gives_byte_identical_nginx_files(
                         "read_timeout": 300,
                     },
                     {"path": "/old/", "targets": [{"host": "127.0.0.1", "port": spare.port}], "enabled": False},
+                    {
+                        "path": "/moved/",
+                        "action": "redirect",
+                        "redirect_url": "https://new.example.com/here",
+                        "redirect_code": 308,
+                        "preserve_path": True,
+                    },
+                    {"path": "/gone", "action": "respond", "respond_status": 410, "respond_body": "사라졌습니다: gone."},
                 ],
             },
             {"name": "한국.test", "routes": [{"path": "/", "targets": [{"host": "::1", "port": 9}]}]},
@@ -45,6 +53,8 @@ def test_export_delete_import_apply_gives_byte_identical_nginx_files(
     live_before = publish.get_publisher().current()
     assert any("gctask.test" in name for name in live_before)
     assert managed_nginx.seen("gctask.test", "/task/a")["path"] == "/a"
+    moved = managed_nginx.get("gctask.test", "/moved/a?b=1")
+    assert (moved.status_code, moved.headers["location"]) == (308, "https://new.example.com/here/a?b=1")
 
     exported = api.get("/api/v1/config", headers={"Accept": "application/yaml"}).content
 
