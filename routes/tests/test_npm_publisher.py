@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from routes.npm import NpmNotConfigured
 from routes.npm_publisher import NpmPublisher, artifact_name, import_preview
 from routes.publish import PublishError
-from routes.schemas import ConfigDocument
+from routes.schemas import ConfigDocument, RouteSpec
 from routes.tests.npm_fake import TEST_DOMAIN_SUFFIX, NpmTarget
 from routes.tests.npm_schema import request_errors
 
@@ -133,6 +133,30 @@ def test_what_npm_cannot_express_blocks_the_apply(change, expected):
     errors = pub.errors(doc)
     assert len(errors) == 1 and expected in errors[0]
     assert pub.warnings(doc)[0].startswith("Blocked: ")
+
+
+@pytest.mark.parametrize(
+    ("index", "route"),
+    [
+        (0, {"path": "/", "action": "redirect", "redirect_url": "https://new.example.com", "preserve_path": True}),
+        (1, {"path": "/task/", "action": "respond", "respond_status": 410, "respond_body": "gone"}),
+    ],
+    ids=["redirect-root", "respond-path"],
+)
+def test_a_redirect_or_respond_route_is_refused_never_published_as_a_proxy(index, route):
+    doc = gctask_document()
+    doc.domains[0].routes[index] = RouteSpec.model_validate(route)
+    pub = offline()
+
+    errors = pub.errors(doc)
+
+    assert len(errors) == 1 and f"{route['action']} route" in errors[0] and "publish with nginx" in errors[0]
+    assert pub.warnings(doc)[0].startswith("Blocked: ")
+    bodies = [json.loads(body) for body in pub.render(doc).values()]
+    forwarded = [body["forward_host"] for body in bodies] + [
+        loc["path"] for body in bodies for loc in body["locations"]
+    ]
+    assert route["path"] not in forwarded and (index != 0 or bodies == [])
 
 
 def test_strip_prefix_needs_a_trailing_slash_in_npm():
