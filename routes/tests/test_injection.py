@@ -217,6 +217,57 @@ def test_the_renderer_refuses_a_scope_id_even_without_validation():
 
 
 @pytest.mark.parametrize(
+    ("fields", "problem"),
+    [
+        ({"action": "redirect", "redirect_url": 'https://a.test/"; return 200 "x'}, "redirect_url"),
+        ({"action": "redirect", "redirect_url": "https://a.test/$1"}, "redirect_url"),
+        ({"action": "redirect", "redirect_url": "https://a.test/\n"}, "redirect_url"),
+        ({"action": "redirect", "redirect_url": "https://bücher.test/"}, "redirect_url"),
+        ({"action": "redirect", "redirect_url": "https://a.test/", "redirect_code": "301; x"}, "redirect_code"),
+        ({"action": "respond", "respond_body": 'a"; } server { listen 1; } #'}, "respond_body"),
+        ({"action": "respond", "respond_body": "a\\"}, "respond_body"),
+        ({"action": "respond", "respond_body": "${request_id}"}, "respond_body"),
+        ({"action": "respond", "respond_body": "a\u2028b"}, "respond_body"),
+        ({"action": "respond", "respond_status": 418}, "respond_status"),
+        ({"action": "proxy; return 200"}, "action"),
+    ],
+)
+def test_the_renderer_refuses_unsafe_redirect_and_respond_values_even_without_validation(fields, problem):
+    document = ConfigDocument.model_construct(
+        domains=[DomainSpec.model_construct(name="victim.test", enabled=True, routes=[_route("/", [], **fields)])]
+    )
+    with pytest.raises(UnsafeValue, match=rf"victim\.test/: {problem}"):
+        render_config(document, OPTIONS)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("redirect_url", 'https://a.test/"; return 200 "x'),
+        ("redirect_url", "https://a.test/x\n"),
+        ("redirect_url", "https://a.test/${x}"),
+        ("redirect_url", "https://a.test/a b"),
+        ("redirect_url", "https://a.test/a\\b"),
+        ("redirect_url", "ftp://a.test/"),
+        ("respond_body", "line\nbreak"),
+        ("respond_body", 'say "hi"'),
+        ("respond_body", "a; b"),
+        ("respond_body", "{x}"),
+        ("respond_body", "$host"),
+        ("respond_body", "x" * 501),
+    ],
+)
+def test_the_validators_refuse_nginx_syntax_in_redirects_and_bodies(field, value):
+    action = "redirect" if field == "redirect_url" else "respond"
+    with pytest.raises(ValidationError, match=field):
+        RouteSpec.model_validate(
+            {"path": "/", "action": action, "redirect_url": "https://a.test/", field: value}
+            if action == "redirect"
+            else {"path": "/", "action": action, field: value}
+        )
+
+
+@pytest.mark.parametrize(
     "listen", ['127.0.0.1:80; include "/etc/passwd"', "127.0.0.1:80\n", "a b:80", "127.0.0.1:8080;"]
 )
 def test_the_renderer_refuses_a_malformed_listen_setting(listen):
@@ -329,6 +380,45 @@ _NAMES = _mostly(
     st.sampled_from(["evil\n.example.com", "a.test\n", "a.test;", "*.*.test", "a..test"]),
 )
 _INTS = st.one_of(st.integers(-2, 70000), st.just(True), st.sampled_from(["80", "80; x", 1.5, None]))
+_URLS = _mostly(
+    st.one_of(
+        st.sampled_from(["https://new.example.com", "http://a.test:8080/x?y=1&z=%20", "https://xn--bcher-kva.de/"]),
+        st.from_regex(
+            r"https?://[a-z0-9]{1,8}\.[a-z]{2,4}(/[A-Za-z0-9._~!&()*+,=:@-]{0,6}){0,2}(\?[a-z=&]{0,6})?", fullmatch=True
+        ),
+    ),
+    _ANY_TEXT.map(lambda s: "https://a.test/" + s),
+    _SYNTAX.map(lambda s: "https://a.test/" + s),
+    st.sampled_from(
+        ["https://a.test/$1", 'https://a.test/"; return 200 "x', "javascript:alert(1)", "https://bücher.de/"]
+    ),
+)
+_BODIES = _mostly(
+    st.text(alphabet=st.sampled_from(list("Gone. 사라짐 é,!?-:()'0123456789abcXYZ")), max_size=40),
+    _ANY_TEXT,
+    _SYNTAX,
+    st.sampled_from(['"; } server { listen 1; } #', "a\\", "${x}", "a\u00a0b"]),
+)
+_ACTION_DEFAULTS = {
+    "redirect_url": "",
+    "redirect_code": 301,
+    "preserve_path": False,
+    "respond_status": 404,
+    "respond_body": "",
+}
+_OWN = {
+    "proxy": (),
+    "redirect": ("redirect_url", "redirect_code", "preserve_path"),
+    "respond": ("respond_status", "respond_body"),
+}
+
+
+def _coherent(route: dict) -> dict:
+    """A route that keeps only its own action's fields (the others at their defaults) and, unless it proxies, no
+    targets: what the schema asks, so that the drawn values themselves decide what is refused."""
+    own = _OWN.get(route["action"], ())
+    fixed = {k: (v if k in own else _ACTION_DEFAULTS[k]) for k, v in route.items() if k in _ACTION_DEFAULTS}
+    return {**route, **fixed, "targets": route["targets"] if route["action"] not in ("redirect", "respond") else []}
 
 
 def _raw_documents(validated: bool):
@@ -349,8 +439,14 @@ def _raw_documents(validated: bool):
             "scheme": _mostly(st.sampled_from(["http", "https"]), st.just("http://")),
             "connect_timeout": seconds,
             "read_timeout": seconds,
+            "action": _mostly(st.sampled_from(["proxy", "proxy", "redirect", "respond"]), st.just("Proxy")),
+            "redirect_url": _URLS,
+            "redirect_code": _mostly(st.sampled_from([301, 302, 307, 308]), _INTS),
+            "preserve_path": flag,
+            "respond_status": _mostly(st.sampled_from([200, 204, 403, 404, 410, 451, 503]), _INTS),
+            "respond_body": _BODIES,
         }
-    )
+    ).map(_coherent)
 
     # A domain's HTTPS settings are junk together and rarely (one domain in twenty, then each field may be): four
     # more fields that each spoil a whole document would otherwise leave the renderer too few documents to render.
@@ -395,6 +491,8 @@ def _route(path: str, targets: list[TargetSpec], **fields) -> RouteSpec:
         "connect_timeout": 5,
         "read_timeout": 60,
         "enabled": True,
+        "action": "proxy",
+        **_ACTION_DEFAULTS,
     }
     return RouteSpec.model_construct(path=path, targets=targets, **{**defaults, **fields})
 
@@ -445,6 +543,9 @@ def _twin(document: ConfigDocument) -> ConfigDocument:
                     host = f"127.0.0.{k + 1}"
                 targets.append(TargetSpec.model_construct(host=host, port=t.port, weight=t.weight, backup=t.backup))
             fields = route.model_dump(exclude={"path", "targets"})
+            # What a person typed into a redirect or an answer becomes a placeholder of the same presence.
+            fields["redirect_url"] = "https://t.test/x" if route.redirect_url else ""
+            fields["respond_body"] = "b" if route.respond_body else ""
             routes.append(_route(rank[route.path], targets, **fields))
         name = ("*." if domain.name.startswith("*.") else "") + f"d{i}.test"
         https = {k: getattr(domain, k) for k in ("certificate", "force_https", "hsts", "http2")}
@@ -498,15 +599,62 @@ def _assert_renders_exactly(document: ConfigDocument, tmp_path: Path) -> None:
         assert headers == (
             [["Strict-Transport-Security", f"max-age={domain.hsts}", "always"]] if https and domain.hsts else []
         )
-        redirects = [d for d in _all(tree) if d["directive"] == "return" and d["args"][0] == "301"]
+        redirects = [
+            d
+            for d in _all(tree)
+            if d["directive"] == "return"
+            and d["args"][1:2] == [f"https://$host{OPTIONS.https_port_suffix}$request_uri"]
+        ]
         assert len(redirects) == (1 if https and domain.force_https else 0)
+        _assert_answers_are_exact(domain, servers)
+        own = {id(d) for loc in _locations(servers, domain) for d in _all(loc["block"])}
         for d in _all(tree):
-            if d["directive"] == "return":  # Portico's own fixed pages, no user input
+            if d["directive"] == "return" and id(d) not in own:  # Portico's own fixed pages, no user input
                 continue
+            if d["directive"] == "return":
+                continue  # checked whole by _assert_answers_are_exact
             for arg in d["args"]:
                 if re.fullmatch(r"\$\{[a-z_]+\}", arg):  # split_clients keys: nginx's own variables
                     continue
                 assert not re.search(r"[\x00-\x1f\x7f;{}\"'\s]", arg), (d["directive"], arg)
+
+
+def _locations(servers: list[dict], domain: DomainSpec) -> list[dict]:
+    """The location blocks of ``domain``'s redirect and respond routes, in every server that serves its routes."""
+    answering = {r.path for r in domain.routes if r.enabled and r.action != "proxy"}
+    return [
+        d
+        for server in servers
+        for d in server["block"]
+        if d["directive"] == "location"
+        and len(d["args"]) == 1
+        and d["args"][0] in answering
+        # force_https's own "location /" on the HTTP listener is Portico's redirect, not the route's
+        and not any(r["args"][1:2] == [f"https://$host{OPTIONS.https_port_suffix}$request_uri"] for r in d["block"])
+    ]
+
+
+def _assert_answers_are_exact(domain: DomainSpec, servers: list[dict]) -> None:
+    """A redirect or respond route's location holds exactly its own return: the user's address or body is one
+    whole argument of it, and nothing else (no proxy_pass, no second directive made of the value)."""
+    routes = {r.path: r for r in domain.routes if r.enabled and r.action != "proxy"}
+    for location in _locations(servers, domain):
+        route = routes[location["args"][0]]
+        block = location["block"]
+        if route.action == "respond":
+            assert [d["directive"] for d in block] == ["default_type", "charset", "return"]
+            expected = [str(route.respond_status)] + ([route.respond_body + "\\n"] if route.respond_body else [])
+            assert block[-1]["args"] == expected
+            continue
+        code = str(route.redirect_code)
+        if not route.preserve_path:
+            assert [(d["directive"], d["args"]) for d in block] == [("return", [code, route.redirect_url])]
+            continue
+        base = route.redirect_url.rstrip("/") + "/"
+        assert [d["directive"] for d in block] == ["if", "return"]
+        assert block[0]["args"][:2] == ["$request_uri", "~"] and len(block[0]["args"]) == 3
+        assert [(d["directive"], d["args"]) for d in block[0]["block"]] == [("return", [code, base + "$1"])]
+        assert block[1]["args"] == [code, base]
 
 
 def _assert_npm_body_is_exact(domain: DomainSpec) -> None:
@@ -515,7 +663,7 @@ def _assert_npm_body_is_exact(domain: DomainSpec) -> None:
         return
     assert body["domain_names"] == [domain.name]
     assert body["advanced_config"] == ""
-    enabled = {r.path: r for r in domain.routes if r.enabled}
+    enabled = {r.path: r for r in domain.routes if r.enabled and r.action == "proxy"}
     assert sorted(loc["path"] for loc in body["locations"]) == sorted(p for p in enabled if p != "/")
     for item in [body, *body["locations"]]:
         path = item.get("path", "/")
