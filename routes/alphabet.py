@@ -46,7 +46,7 @@ REDIRECT_URL = re.compile(
 # A fixed answer's body inside a quoted return string: letters, marks, numbers, punctuation, symbols and the plain
 # space of any script; never a quote, backslash, "$", ";" or brace (excluded from the punctuation classes below).
 RESPOND_BODY = re.compile(
-    rf"[^\"\\$;{{}}\x00-\x1f\x7f-\x9f\u2028\u2029\s]*(?: [^\"\\$;{{}}\x00-\x1f\x7f-\x9f\u2028\u2029\s]*)*"
+    r"[^\"\\$;{}\x00-\x1f\x7f-\x9f\u2028\u2029\s]*(?: [^\"\\$;{}\x00-\x1f\x7f-\x9f\u2028\u2029\s]*)*"
 )
 
 

@@ -25,6 +25,8 @@ from routes.validators import (
     MAX_DOMAIN_LENGTH,
     MAX_NOTES_LENGTH,
     MAX_PATH_LENGTH,
+    MAX_REDIRECT_URL_LENGTH,
+    MAX_RESPOND_BODY_LENGTH,
     MAX_TARGETS,
     READ_TIMEOUT,
     normalize_domain,
@@ -49,6 +51,7 @@ class RouteOut(Schema):
     id: int
     domain: str
     path: str
+    action: str = Field(description="proxy, redirect or respond.")
     targets: list[TargetOut]
     scheme: str
     strip_prefix: bool
@@ -56,6 +59,11 @@ class RouteOut(Schema):
     websocket: bool
     connect_timeout: int
     read_timeout: int
+    redirect_url: str
+    redirect_code: int
+    preserve_path: bool
+    respond_status: int
+    respond_body: str
     enabled: bool
     version: int
     created_at: datetime
@@ -74,7 +82,8 @@ def _domain_field(value: str) -> str:
 
 
 class RouteIn(RouteSpec):
-    """A route to create or replace. Only domain, path and targets are required; an unknown domain is created."""
+    """A route to create or replace: domain and path, then targets (proxy, the default), redirect_url (redirect)
+    or nothing more (respond). An unknown domain is created."""
 
     domain: str = Field(max_length=MAX_DOMAIN_LENGTH, examples=["gctask.com"])
 
@@ -94,13 +103,21 @@ class RoutePatch(BaseModel):
 
     domain: str | None = Field(default=None, max_length=MAX_DOMAIN_LENGTH)
     path: str | None = Field(default=None, max_length=MAX_PATH_LENGTH)
-    targets: list[TargetSpec] | None = Field(default=None, min_length=1, max_length=MAX_TARGETS)
+    action: Literal["proxy", "redirect", "respond"] | None = Field(
+        default=None, description="Another action drops the fields of the previous one (a redirect has no targets)."
+    )
+    targets: list[TargetSpec] | None = Field(default=None, max_length=MAX_TARGETS)
     scheme: Literal["http", "https"] | None = None
     strip_prefix: bool | None = None
     balance: Literal["round_robin", "least_conn", "ip_hash"] | None = None
     websocket: bool | None = None
     connect_timeout: int | None = Field(default=None, ge=CONNECT_TIMEOUT.low, le=CONNECT_TIMEOUT.high)
     read_timeout: int | None = Field(default=None, ge=READ_TIMEOUT.low, le=READ_TIMEOUT.high)
+    redirect_url: str | None = Field(default=None, max_length=MAX_REDIRECT_URL_LENGTH)
+    redirect_code: Literal[301, 302, 307, 308] | None = None
+    preserve_path: bool | None = None
+    respond_status: Literal[200, 204, 403, 404, 410, 451, 503] | None = None
+    respond_body: str | None = Field(default=None, max_length=MAX_RESPOND_BODY_LENGTH)
     enabled: bool | None = None
 
 

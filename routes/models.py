@@ -142,9 +142,7 @@ class Route(Versioned):
     redirect_code = models.PositiveSmallIntegerField(default=301, choices=[(c, str(c)) for c in REDIRECT_CODES])
     preserve_path = models.BooleanField(default=False, help_text="Append the rest of the path and the query.")
     respond_status = models.PositiveSmallIntegerField(default=404, choices=[(c, str(c)) for c in RESPOND_STATUSES])
-    respond_body = models.CharField(
-        max_length=MAX_RESPOND_BODY_LENGTH, blank=True, validators=[validate_respond_body]
-    )
+    respond_body = models.CharField(max_length=MAX_RESPOND_BODY_LENGTH, blank=True, validators=[validate_respond_body])
     enabled = models.BooleanField(default=True)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)

@@ -188,7 +188,9 @@ def _percentages(weights: list[int]) -> list[str]:
 
 
 def _answer(domain: DomainSpec, route: RouteSpec) -> Location:
-    loc = Location(path=route.path, key=_ident(domain.name, route.path), static=False, proxy_scheme="", action=route.action)
+    loc = Location(
+        path=route.path, key=_ident(domain.name, route.path), static=False, proxy_scheme="", action=route.action
+    )
     if route.action == "respond":
         loc.answer, loc.answer_text = route.respond_status, route.respond_body
         return loc

@@ -136,7 +136,9 @@ class RouteSpec(BaseModel):
             if action != self.action:
                 for name, default in fields.items():
                     if getattr(self, name) != default:
-                        raise ValueError(f"{name}: only a {action} route has {name}; this route's action is {self.action}.")
+                        raise ValueError(
+                            f"{name}: only a {action} route has {name}; this route's action is {self.action}."
+                        )
         if self.action != "proxy":
             if self.targets:
                 raise ValueError(f"targets: a {self.action} route has no targets.")

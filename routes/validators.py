@@ -42,7 +42,9 @@ MAX_REDIRECT_URL_LENGTH = 2000
 MAX_RESPOND_BODY_LENGTH = 500
 # The rest of an absolute URL after its host: path characters as in _PATH (and the %XX escapes), then an
 # optional query of the same characters plus "?" and "/". Never a quote, space, "$", ";", brace, backslash or "#".
-_URL_REST = re.compile(r"(?::[0-9]{1,5})?(?:/(?:[A-Za-z0-9\-._~!&()*+,=:@/]|%[0-9A-Fa-f]{2})*)?(?:\?(?:[A-Za-z0-9\-._~!&()*+,=:@/?]|%[0-9A-Fa-f]{2})*)?")
+_URL_REST = re.compile(
+    r"(?::[0-9]{1,5})?(?:/(?:[A-Za-z0-9\-._~!&()*+,=:@/]|%[0-9A-Fa-f]{2})*)?(?:\?(?:[A-Za-z0-9\-._~!&()*+,=:@/?]|%[0-9A-Fa-f]{2})*)?"
+)
 # A fixed answer's body: printable text on one line, letters of any script, but nothing nginx reads inside a
 # quoted string (backslash escapes, "$" variables) and none of the characters that end a directive or block.
 _BODY_FORBIDDEN = frozenset('"\\$;{}')
@@ -235,6 +237,6 @@ def validate_respond_body(value: str) -> None:
     if bad is not None:
         shown = repr(bad) if not bad.isspace() else f"U+{ord(bad):04X}"
         raise ValidationError(
-            f"{shown} is not allowed in a response body: write plain text without \" \\ $ ; {{ }} (spaces only as plain spaces).",
+            f'{shown} is not allowed in a response body: write plain text without " \\ $ ; {{ }} (spaces only as plain spaces).',
             code="character",
         )

@@ -89,7 +89,77 @@ def test_bad_input_gets_a_field_error_and_changes_nothing(op, change, field):
 def test_a_required_field_missing_is_named(op):
     response = post(op, "/api/v1/routes", {"domain": "gctask.com", "path": "/"})
     assert response.status_code == 422
-    assert response.json()["errors"] == [{"field": "targets", "message": "Field required"}]
+    assert response.json()["errors"] == [{"field": "targets", "message": "a proxy route needs at least one target."}]
+
+
+REDIRECT = {
+    "domain": "old.example.com",
+    "path": "/",
+    "action": "redirect",
+    "redirect_url": "https://new.example.com",
+    "redirect_code": 301,
+    "preserve_path": True,
+}
+
+
+def test_the_redirect_body_of_issue_15_creates_a_route_without_targets(op):
+    response = post(op, "/api/v1/routes", REDIRECT)
+    assert response.status_code == 201, response.content
+    body = response.json()
+    assert {k: body[k] for k in REDIRECT} == REDIRECT
+    assert body["targets"] == [] and body["respond_status"] == 404 and body["respond_body"] == ""
+    got = op.get(f"/api/v1/routes/{body['id']}").json()
+    assert got["action"] == "redirect" and got["redirect_url"] == "https://new.example.com"
+
+
+def test_a_respond_route_and_an_idn_redirect_address_in_punycode(op):
+    gone = {"domain": "a.test", "path": "/gone/", "action": "respond", "respond_status": 410, "respond_body": "Gone."}
+    assert post(op, "/api/v1/routes", gone).json()["respond_body"] == "Gone."
+    idn = post(op, "/api/v1/routes", {**REDIRECT, "redirect_url": "https://Bücher.example/x"}).json()
+    assert idn["redirect_url"] == "https://xn--bcher-kva.example/x"
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"redirect_url": 'https://x.test/"; return 200 "x'}, "redirect_url"),
+        ({"redirect_url": "https://x.test/$1"}, "redirect_url"),
+        ({"redirect_url": "ftp://x.test/"}, "redirect_url"),
+        ({"redirect_url": ""}, "redirect_url"),
+        ({"redirect_code": 303}, "redirect_code"),
+        ({"targets": [{"host": "a", "port": 1}]}, "targets"),
+        ({"respond_body": "x"}, "respond_body"),
+        ({"action": "respond", "redirect_url": "", "respond_body": "a;b"}, "respond_body"),
+        ({"action": "respond", "redirect_url": "", "respond_status": 204, "respond_body": "x"}, "respond_body"),
+        ({"action": "respond", "redirect_url": "", "respond_status": 418}, "respond_status"),
+        ({"action": "forward"}, "action"),
+    ],
+)
+def test_bad_redirect_or_respond_input_gets_a_field_error_and_changes_nothing(op, change, field):
+    body = {k: v for k, v in {**REDIRECT, **change}.items() if k != "preserve_path" or "respond" not in str(change)}
+    response = post(op, "/api/v1/routes", body)
+    assert response.status_code == 422, response.content
+    assert field in [e["field"] for e in response.json()["errors"]], response.json()
+    assert not Route.objects.exists() and not AuditEntry.objects.exists()
+
+
+def test_patch_to_another_action_drops_the_previous_actions_fields(op):
+    created = post(op, "/api/v1/routes", TASK).json()
+    url = f"/api/v1/routes/{created['id']}"
+
+    moved = patch(op, url, {"action": "redirect", "redirect_url": "https://new.example.com", "redirect_code": 308})
+    assert moved.status_code == 200, moved.content
+    assert (moved.json()["targets"], moved.json()["redirect_code"]) == ([], 308)
+
+    back = patch(op, url, {"action": "proxy"})
+    assert back.status_code == 422 and back.json()["errors"][0]["field"] == "targets"
+    back = patch(op, url, {"action": "proxy", "targets": [{"host": "mytaskapi", "port": 80}]})
+    assert back.status_code == 200, back.content
+    assert (back.json()["redirect_url"], back.json()["redirect_code"]) == ("", 301)
+    actions = list(
+        AuditEntry.objects.filter(action__startswith="route.").order_by("id").values_list("action", flat=True)
+    )
+    assert actions == ["route.create", "route.update", "route.update"]
 
 
 def test_the_same_domain_and_path_twice_is_a_conflict(op):

@@ -41,7 +41,12 @@ def test_export_delete_import_apply_gives_byte_identical_nginx_files(
                         "redirect_code": 308,
                         "preserve_path": True,
                     },
-                    {"path": "/gone", "action": "respond", "respond_status": 410, "respond_body": "사라졌습니다: gone."},
+                    {
+                        "path": "/gone",
+                        "action": "respond",
+                        "respond_status": 410,
+                        "respond_body": "사라졌습니다: gone.",
+                    },
                 ],
             },
             {"name": "한국.test", "routes": [{"path": "/", "targets": [{"host": "::1", "port": 9}]}]},
