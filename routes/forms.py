@@ -15,19 +15,22 @@ from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
 from certificates.models import Certificate
-from core.errors import Conflict, error_message
+from core.errors import Conflict, error_message, field_errors
 from core.htmx import show_on_form
 from routes import operations
 from routes.models import Domain, Route
-from routes.schemas import HSTS_MAX, DomainSpec, RouteSpec
+from routes.schemas import ACTION_FIELDS, HSTS_MAX, DomainSpec, RouteSpec
 from routes.validators import (
     CONNECT_TIMEOUT,
     MAX_DOMAIN_LENGTH,
     MAX_HOST_LENGTH,
     MAX_NOTES_LENGTH,
     MAX_PATH_LENGTH,
+    MAX_REDIRECT_URL_LENGTH,
+    MAX_RESPOND_BODY_LENGTH,
     MAX_TARGETS,
     READ_TIMEOUT,
+    RESPOND_STATUSES,
     WEIGHT,
     normalize_target_host,
     validate_path,
@@ -178,21 +181,74 @@ class RouteForm(forms.Form):
         initial="/",
         widget=forms.TextInput(attrs={"placeholder": "/task/", "size": 14}),
     )
+    # Not named "action": the form's own buttons send name="action" (add or remove a target row).
+    route_action = forms.ChoiceField(
+        label=_("Action"),
+        choices=[("proxy", _("Proxy to targets")), ("redirect", _("Redirect")), ("respond", _("Fixed answer"))],
+        initial="proxy",
+        required=False,  # absent: proxy, as before routes had an action
+    )
     scheme = forms.ChoiceField(label=_("Scheme"), choices=Route.Scheme.choices, initial="http")
     strip_prefix = forms.BooleanField(label=_("Strip prefix"), required=False)
     balance = forms.ChoiceField(label=_("Balance"), choices=Route.Balance.choices, initial="round_robin")
     websocket = forms.BooleanField(label=_("WebSocket"), required=False)
     connect_timeout = forms.IntegerField(label=_("Connect timeout (s)"), initial=CONNECT_TIMEOUT.default)
     read_timeout = forms.IntegerField(label=_("Read timeout (s)"), initial=READ_TIMEOUT.default)
+    redirect_url = forms.CharField(
+        label=_("Redirect to"),
+        required=False,
+        max_length=MAX_REDIRECT_URL_LENGTH,
+        widget=forms.TextInput(attrs={"placeholder": "https://new.example.com/", "size": 30}),
+    )
+    redirect_code = forms.TypedChoiceField(
+        label=_("Redirect code"),
+        coerce=int,
+        initial=301,
+        required=False,
+        empty_value=301,
+        choices=[
+            (301, _("301 moved permanently")),
+            (302, _("302 found (temporary)")),
+            (307, _("307 temporary, same method")),
+            (308, _("308 permanent, same method")),
+        ],
+    )
+    preserve_path = forms.BooleanField(label=_("Keep the rest of the path and the query"), required=False)
+    respond_status = forms.TypedChoiceField(
+        label=_("Status"),
+        coerce=int,
+        initial=404,
+        required=False,
+        empty_value=404,
+        choices=[(c, str(c)) for c in RESPOND_STATUSES],
+    )
+    respond_body = forms.CharField(
+        label=_("Body (plain text, optional)"),
+        required=False,
+        max_length=MAX_RESPOND_BODY_LENGTH,
+        widget=forms.TextInput(attrs={"size": 30}),
+    )
     enabled = forms.BooleanField(label=_("Enabled"), required=False, initial=True)
     version = forms.IntegerField(required=False, widget=forms.HiddenInput)
+
+    # Which fields the page shows for which action (the others are hidden and ignored on save).
+    COMMON = ("path", "route_action", "enabled")
+    BY_ACTION = {
+        "proxy": ("scheme", "strip_prefix", "balance", "websocket", "connect_timeout", "read_timeout"),
+        "redirect": tuple(ACTION_FIELDS["redirect"]),
+        "respond": tuple(ACTION_FIELDS["respond"]),
+    }
 
     def __init__(self, *args, domain: Domain, route: Route | None = None, **kwargs):
         self.domain = domain
         self.route = route
         if route is not None and "initial" not in kwargs and not args and kwargs.get("data") is None:
             spec = route.spec()
-            kwargs["initial"] = {**spec.model_dump(exclude={"targets"}), "version": route.version}
+            kwargs["initial"] = {
+                **spec.model_dump(exclude={"targets", "action"}),
+                "route_action": spec.action,
+                "version": route.version,
+            }
             target_initial = [t.model_dump() for t in spec.targets]
         else:
             target_initial = [{"weight": WEIGHT.default}] if route is None else []
@@ -206,6 +262,17 @@ class RouteForm(forms.Form):
             form.fields["host"].widget.attrs["list"] = f"{self.dom_id}-hosts"
         self.spec: RouteSpec | None = None
         self.quiet = False  # True: the form was only rearranged (rows added/removed), show no errors yet
+
+    @property
+    def chosen_action(self) -> str:
+        """The action the form shows fields for: as typed when bound, else the route's (proxy for a new one)."""
+        value = self["route_action"].value()
+        return value if value in self.BY_ACTION else "proxy"
+
+    def field_groups(self) -> list[tuple[str, list[forms.BoundField]]]:
+        """("", the fields every route has), then (action, its fields) for each action."""
+        groups = [("", [self[name] for name in self.COMMON])]
+        return groups + [(action, [self[name] for name in names]) for action, names in self.BY_ACTION.items()]
 
     @property
     def dom_id(self) -> str:
@@ -242,21 +309,31 @@ class RouteForm(forms.Form):
 
     def is_valid(self) -> bool:
         valid = super().is_valid()
-        return self.targets.is_valid() and valid and self.spec is not None
+        # A redirect or respond route ignores the target rows, even half-typed ones.
+        targets_ok = self.chosen_action != "proxy" or self.targets.is_valid()
+        return targets_ok and valid and self.spec is not None
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
-        if not self.targets.is_valid() or self.errors:
+        action = data.get("route_action") or "proxy"
+        proxy = action == "proxy"
+        if (proxy and not self.targets.is_valid()) or self.errors:
             return data
-        targets = [
-            {k: f.cleaned_data[k] for k in ("host", "port", "weight", "backup")} for f in self.targets.filled_forms()
-        ]
-        if not targets:
+        targets = (
+            [{k: f.cleaned_data[k] for k in ("host", "port", "weight", "backup")} for f in self.targets.filled_forms()]
+            if proxy
+            else []
+        )
+        if proxy and not targets:
             self.add_error(None, ValidationError(_("Add at least one target: a host and a port."), code=NO_TARGETS))
             return data
         fields = {k: v for k, v in data.items() if k in RouteSpec.model_fields}
+        # The hidden fields of the other actions are sent too; only the chosen action's count.
+        for other, defaults in ACTION_FIELDS.items():
+            if other != action:
+                fields.update(defaults)
         try:
-            self.spec = RouteSpec(**fields, targets=targets)
+            self.spec = RouteSpec(**fields, action=action, targets=targets)
         except pydantic.ValidationError as exc:
             self._add_spec_errors(exc)
             return data
@@ -269,21 +346,24 @@ class RouteForm(forms.Form):
 
     def _add_spec_errors(self, exc: pydantic.ValidationError) -> None:
         filled = self.targets.filled_forms()
-        for error in exc.errors():
-            loc = error["loc"]
-            message = error_message(error)
-            if loc and loc[0] == "targets":
+        # field_errors also finds the field a whole-route rule names first ("redirect_url: ...").
+        for error in field_errors(exc.errors()):
+            loc = [int(part) if part.isdigit() else part for part in error["field"].split(".")]
+            message = error["message"]
+            if loc[0] == "targets":
                 if (
                     len(loc) >= 3
                     and isinstance(loc[1], int)
                     and loc[1] < len(filled)
                     and loc[2] in TargetForm.base_fields
                 ):
-                    filled[loc[1]].add_error(loc[2], message)
+                    filled[loc[1]].add_error(str(loc[2]), message)
                 else:
                     self.add_error(None, _("Targets: %(message)s") % {"message": message})
-            elif loc and loc[0] in self.fields:
-                self.add_error(loc[0], message)
+            elif loc[0] == "action":
+                self.add_error("route_action", message)
+            elif loc[0] in self.fields:
+                self.add_error(str(loc[0]), message)
             else:
                 self.add_error(None, message)
 

@@ -9,6 +9,15 @@
     if (select && select.form) select.form.submit();
   });
 
+  // A route form shows the fields of the chosen action only (the server renders the same choice with `hidden`).
+  document.addEventListener("change", function (event) {
+    const select = event.target.closest("select[name='route_action']");
+    if (!select || !select.form) return;
+    select.form.querySelectorAll("[data-show-for]").forEach(function (part) {
+      part.hidden = part.dataset.showFor !== select.value;
+    });
+  });
+
   // A button with data-confirm asks first; "Cancel" stops the click (htmx elements use hx-confirm instead).
   document.addEventListener("click", function (event) {
     const button = event.target.closest("[data-confirm]");
