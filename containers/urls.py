@@ -9,6 +9,7 @@ app_name = "containers"
 urlpatterns = [
     path("", views.index, name="index"),
     path("engines/add/", views.engine_create, name="engine-create"),
+    path("engines/<str:name>/default/", views.engine_default, name="engine-default"),
     path("engines/<str:name>/delete/", views.engine_delete, name="engine-delete"),
     path("domains/<str:domain>/logs/", views.domain_logs, name="domain-logs"),
     path("domains/<str:domain>/logs/follow/", views.domain_logs_follow, name="domain-logs-follow"),

@@ -267,12 +267,33 @@ def engine_create(request: HtmxHttpRequest) -> HttpResponse:
     return render(request, INDEX, context, status=422)
 
 
+def _version(request: HttpRequest) -> int | None:
+    """The version of the row the page showed (its hidden field): a change based on an older one is refused."""
+    value = request.POST.get("version", "")
+    return int(value) if value.isdigit() else None
+
+
+@require_POST
+@capability_required("administer")
+def engine_default(request: HttpRequest, name: str) -> HttpResponse:
+    """Make an added engine the one pages and the API use when none is named."""
+    try:
+        operations.edit_engine(
+            name, {"default": True}, actor=request.user, source=source_of(request), expected=_version(request)
+        )
+    except OperationError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, _("%(name)s is the default engine now.") % {"name": name})
+    return redirect(reverse("containers:index"))
+
+
 @require_POST
 @capability_required("administer")
 def engine_delete(request: HttpRequest, name: str) -> HttpResponse:
     """Remove an added engine (``local`` is built in)."""
     try:
-        operations.remove_engine(name, actor=request.user, source=source_of(request))
+        operations.remove_engine(name, actor=request.user, source=source_of(request), expected=_version(request))
     except OperationError as exc:
         messages.error(request, exc.message)
         return redirect(reverse("containers:index"))

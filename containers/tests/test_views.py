@@ -249,3 +249,22 @@ def test_an_action_from_the_detail_page_returns_the_updated_summary(client, admi
     assert 'data-testid="state">exited<' in fragment
     assert 'hx-target="#container-summary"' in fragment  # the next action swaps the summary again
     assert "exit code" in fragment
+
+
+def test_admins_make_an_engine_the_default_on_the_page_and_a_stale_page_changes_nothing(client, admin_user):
+    from containers.engines import get_engine
+    from containers.models import Engine
+    from core.models import AuditEntry
+
+    client.force_login(admin_user)
+    client.post("/containers/engines/add/", {"name": "lab", "url": "ssh://student@lab.example"})
+    page = client.get("/containers/").content.decode()
+    assert 'data-testid="make-default-lab"' in page
+    assert client.post("/containers/engines/lab/default/", {"version": "1"}, follow=True).status_code == 200
+    assert get_engine().name == "lab" and Engine.objects.get(name="lab").version == 2
+    stale = client.post("/containers/engines/lab/delete/", {"version": "1"}, follow=True).content.decode()
+    assert "changed by someone else" in stale and Engine.objects.filter(name="lab").exists()
+    assert [e.action for e in AuditEntry.objects.filter(object_type="containers.engine").order_by("id")] == [
+        "engine.create",
+        "engine.update",
+    ]
