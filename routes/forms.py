@@ -213,7 +213,7 @@ class RouteForm(forms.Form):
             (308, _("308 permanent, same method")),
         ],
     )
-    preserve_path = forms.BooleanField(label=_("Keep the rest of the path and the query"), required=False)
+    preserve_path = forms.BooleanField(label=_("Append what follows the prefix, with the query"), required=False)
     respond_status = forms.TypedChoiceField(
         label=_("Status"),
         coerce=int,
@@ -377,7 +377,9 @@ class RouteForm(forms.Form):
 
         ``typing``: leave out "add at least one target", which is said on save, not while typing the path.
         """
-        errors = {self.add_prefix(name): list(self.errors.get(name, [])) for name in self.fields}
+        # Hidden inputs (the version) have no error slot on the page: htmx would log a missing swap target.
+        shown = [name for name, field in self.fields.items() if not field.widget.is_hidden]
+        errors = {self.add_prefix(name): list(self.errors.get(name, [])) for name in shown}
         general = [e for e in self.non_field_errors().as_data() if not (typing and e.code == NO_TARGETS)]
         errors["__all__"] = [m for e in general for m in e.messages] + self.target_errors
         for form in self.targets.forms:

@@ -163,3 +163,51 @@ def test_every_form_works_without_javascript(browser, live_server, make_user):
         assert not Route.objects.exists()
     finally:
         context.close()
+
+
+def test_choosing_an_action_shows_its_fields_and_a_redirect_is_explained(logged_in_page, live_server):
+    shop = Domain.objects.create(name="shop.example.com")
+    page = logged_in_page("operator")
+    errors: list[str] = []
+    page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+    page.goto(f"{live_server.url}/routes/")
+    section = page.locator('[data-testid="domain"][data-domain="shop.example.com"]')
+    section.get_by_test_id("add-route").click()
+    form = section.get_by_test_id("route-form")
+    expect(form.get_by_test_id("fields-proxy")).to_be_visible()
+    expect(form.get_by_test_id("fields-redirect")).to_be_hidden()
+
+    form.get_by_label("Action").select_option("redirect")
+    expect(form.get_by_test_id("fields-redirect")).to_be_visible()
+    expect(form.get_by_test_id("fields-proxy")).to_be_hidden()
+    expect(form.locator("fieldset.targets")).to_be_hidden()
+    form.get_by_label("Path").fill("/old/")
+    form.get_by_label("Redirect to").press_sequentially("https://new.example.com/$x", delay=10)
+    url_error = page.locator(f"#new-route-{shop.pk}-err-redirect_url")
+    expect(url_error).to_contain_text("'$' is not allowed in a redirect address")
+    form.get_by_label("Redirect to").fill("https://new.example.com")
+    form.get_by_label("Append what follows the prefix").check()
+    form.get_by_test_id("route-save").click()
+
+    row = section.locator('[data-testid="route-row"][data-path="/old/"]')
+    expect(row.get_by_test_id("route-explain")).to_contain_text(
+        "shop.example.com/old/x → 301 https://new.example.com/x"
+    )
+    route = Route.objects.get(path="/old/")
+    assert (route.action, route.redirect_url, route.preserve_path) == ("redirect", "https://new.example.com", True)
+
+    # editing shows the saved action's fields; switching to a fixed answer swaps them
+    row.get_by_test_id("route-edit").click()
+    edit = page.locator(f"form#route-{route.pk}")
+    expect(edit.get_by_test_id("fields-redirect")).to_be_visible()
+    edit.get_by_label("Action").select_option("respond")
+    expect(edit.get_by_test_id("fields-respond")).to_be_visible()
+    expect(edit.get_by_test_id("fields-redirect")).to_be_hidden()
+    edit.locator(f"#route-{route.pk}-respond_status").select_option("410")
+    edit.get_by_label("Body").fill("Moved away.")
+    edit.get_by_test_id("route-save").click()
+    expect(row.get_by_test_id("route-explain")).to_contain_text("shop.example.com/old/x → 410 “Moved away.”")
+    route.refresh_from_db()
+    assert (route.action, route.respond_status, route.redirect_url) == ("respond", 410, "")
+    # Saving aborts a validation request still in flight (hx-sync replace): htmx reports that abort, nothing else.
+    assert [e for e in errors if not e.startswith(("htmx:sendAbort", "htmx:afterRequest"))] == [], errors
