@@ -15,6 +15,7 @@ from routes import publish
 from routes.models import Revision, Route
 from routes.npm_publisher import NpmPublisher, artifact_name
 from routes.operations import replace_state
+from routes.schemas import RouteSpec
 from routes.state import export_state
 from routes.tests.npm_fake import TEST_DOMAIN_SUFFIX, NpmTarget
 from routes.tests.test_npm_publisher import GCTASK, gctask_document, managed_hosts
@@ -83,6 +84,24 @@ def test_the_plan_shows_what_npm_cannot_express_and_apply_refuses_it(npm_publish
     fake = npm_publishing.fake
     if fake:
         assert not [r for r in fake.requests if r["method"] in ("POST", "PUT", "DELETE") and r["path"] != "/tokens"]
+
+
+def test_a_published_host_is_left_alone_when_its_domain_gains_a_redirect_route(npm_publishing):
+    store(gctask_document())
+    assert publish.apply().status == "applied"
+    before = live(npm_publishing)
+
+    doc = gctask_document()
+    doc.domains[0].routes[1] = RouteSpec.model_validate(
+        {"path": "/task/", "action": "redirect", "redirect_url": "https://new.example.com", "preserve_path": True}
+    )
+    store(doc)
+    assert any(w.startswith("Blocked: ") and "/task/ is a redirect route" in w for w in publish.plan().warnings)
+    revision = publish.apply()
+
+    assert revision.status == "failed"
+    assert "cannot express" in revision.message and "publish with nginx" in revision.message
+    assert live(npm_publishing) == before  # /task/ still forwards as before: never turned into something else
 
 
 def test_an_unmanaged_host_is_a_plan_conflict_and_the_apply_fails_without_touching_it(npm_publishing):
