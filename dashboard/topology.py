@@ -88,6 +88,15 @@ class Topology:
         return [n for n in self.nodes if n.kind == kind]
 
 
+def _route_detail(route, targets: list) -> str:
+    """The route node's second line: its targets, or what nginx answers by itself instead."""
+    if route.action == "redirect":
+        return f"{route.redirect_code} → {route.redirect_url}"
+    if route.action == "respond":
+        return str(route.respond_status)
+    return ", ".join(str(t) for t in targets)
+
+
 def _url(name: str, *args, fragment: str = "") -> str:
     """The page's URL, or "" while that page does not exist (the streams land separately)."""
     try:
@@ -178,7 +187,7 @@ def build(
                     f"route-{route.pk}",
                     "route",
                     route.path,
-                    ", ".join(str(t) for t in targets),
+                    _route_detail(route, targets),
                     "ok" if route.enabled and domain.enabled else "off",
                     href=_url("routes:route", route.pk) or _url("routes:index"),
                 )

@@ -82,6 +82,19 @@ def test_without_docker_targets_show_as_unknown():
     assert [(n.label, n.state) for n in topo.of_kind("container")] == [("myfront:80", "unknown")]
 
 
+@pytest.mark.django_db
+def test_a_redirect_or_respond_route_says_what_nginx_answers_and_has_no_container():
+    d = Domain.objects.create(name="shop.test")
+    Route.objects.create(
+        domain=d, path="/old/", action="redirect", redirect_url="https://new.example.com", redirect_code=308
+    )
+    Route.objects.create(domain=d, path="/gone/", action="respond", respond_status=410)
+    topo = topology.build(Domain.objects.prefetch_related("routes__targets"), [])
+    routes = {n.label: n.sublabel for n in topo.of_kind("route")}
+    assert routes == {"/old/": "308 → https://new.example.com", "/gone/": "410"}
+    assert topo.of_kind("container") == []
+
+
 @pytest.mark.docker
 @pytest.mark.django_db
 def test_the_svg_of_the_live_lab_changes_when_a_container_stops(
