@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
-from containers.docker.client import DockerClient, DockerError, DockerUnavailable
+from containers.docker.client import DockerClient, DockerError
 from containers.docker.types import TlsFiles
 from containers.models import LOCAL, Engine
 from core.errors import NotFound
@@ -59,6 +59,12 @@ def _from_row(row: Engine, default_name: str) -> EngineRef:
     )
 
 
+def local_engine() -> EngineRef:
+    """The built-in engine (PORTICO_DOCKER_URL), where Portico's own proxy container and the class lab run; read
+    without the database, so ``default`` is not looked up (it only matters to pages listing engines)."""
+    return EngineRef(name=LOCAL, url=settings.PORTICO_DOCKER_URL, default=False, builtin=True)
+
+
 def all_engines() -> list[EngineRef]:
     """The local engine first, then the configured ones by name; exactly one is the default."""
     rows = list(Engine.objects.all())
@@ -78,39 +84,36 @@ def get_engine(name: str | None = None) -> EngineRef:
     raise EngineNotFound(f"no engine named {name!r} (known: {', '.join(e.name for e in engines)})")
 
 
-_clients: dict[EngineRef, DockerClient] = {}
+_clients: dict[tuple[str, str, TlsFiles | None, int | None], DockerClient] = {}
 _clients_lock = threading.Lock()
 
 
-def client_for(engine: EngineRef) -> DockerClient:
-    """A DockerClient for ``engine``, reused across requests (its connection pool stays warm)."""
+def client_for(engine: EngineRef, timeout: int | None = None) -> DockerClient:
+    """The DockerClient for ``engine`` (with ``timeout`` seconds per call instead of PORTICO_DOCKER_TIMEOUT),
+    reused across requests so its connection pool stays warm: the one way Portico gets a client. Callers never
+    close it (``forget_clients`` does, when engines change)."""
+    key = (engine.name, engine.url, engine.tls, timeout)
     with _clients_lock:
-        client = _clients.get(engine)
+        client = _clients.get(key)
         if client is None:
-            client = DockerClient(url=engine.url, tls=engine.tls, name=engine.name)
-            _clients[engine] = client
+            client = DockerClient(url=engine.url, tls=engine.tls, name=engine.name, timeout=timeout)
+            _clients[key] = client
         return client
 
 
-def check(engine: EngineRef) -> DockerError | None:
+def check(engine: EngineRef, timeout: int | None = None) -> DockerError | None:
     """Ping ``engine``: None when it answers, else the error saying why not."""
     try:
-        client_for(engine).ping()
+        client_for(engine, timeout).ping()
     except DockerError as exc:
         return exc
     return None
 
 
 def docker_health() -> str:
-    """``ok`` or ``unavailable: <reason>`` for the default engine."""
-    client = DockerClient(timeout=3)
-    try:
-        client.ping()
-    except DockerUnavailable as exc:
-        return f"unavailable: {exc.reason}"
-    finally:
-        client.close()
-    return "ok"
+    """``ok`` or ``unavailable: <reason>`` for the built-in engine (asked with a short timeout)."""
+    problem = check(local_engine(), timeout=3)
+    return f"unavailable: {problem.reason}" if problem is not None else "ok"
 
 
 def forget_clients() -> None:

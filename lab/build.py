@@ -142,8 +142,6 @@ def up(spec: LabSpec, *, actor=None, say: Callable[[str], None] = print) -> list
             done("proxy-network", _("Proxy %(proxy)s on %(network)s") % {"proxy": proxy, "network": spec.network_name})
     except DockerError as exc:
         raise LabError(exc.reason) from None
-    finally:
-        client.close()
     done("routes", _("Routes"), ", ".join(_save_routes(spec, actor)))
     proxy = proxy_step(start=True)
     if proxy is not None:
@@ -210,8 +208,6 @@ def down(spec: LabSpec, *, actor=None, say: Callable[[str], None] = print) -> li
             say(f"✓ {removed[-1]}")
     except DockerError as exc:
         raise LabError(exc.reason) from None
-    finally:
-        client.close()
     for service in spec.services():
         if service.path:
             target = spec.target(service)

@@ -11,6 +11,7 @@ from django.utils.translation import gettext as _
 
 from containers.docker.client import DockerClient, DockerError, DockerUnavailable
 from containers.docker.types import ContainerInfo
+from containers.engines import client_for, local_engine
 from lab import probe
 from lab.models import LabContainer
 from lab.spec import HOSTS_FILE, LABEL, SPEC_LABEL, LabSpec, Service, Step
@@ -19,8 +20,8 @@ from routes.state import export_document
 
 
 def engine(timeout: int | None = None) -> DockerClient:
-    """The default engine; pages pass a short timeout so a stuck engine cannot hold them up for long."""
-    return DockerClient(timeout=timeout)
+    """The built-in engine's client; pages pass a short timeout so a stuck engine cannot hold them up for long."""
+    return client_for(local_engine(), timeout)
 
 
 def proxy_address() -> tuple[str, int] | None:
@@ -81,8 +82,6 @@ def detect(lab_id: str | None = None) -> tuple[LabSpec, list[str]]:
         found = client.list_containers(label=LABEL)
     except DockerError:
         found = []
-    finally:
-        client.close()
     ours = created_by_lab([c.id for c in found])
     found = [c for c in found if c.id in ours]
     ids = sorted({c.labels.get(LABEL, "") for c in found} - {""})
@@ -128,8 +127,6 @@ def status(spec: LabSpec, *, check_http: bool = True) -> list[Step]:
             steps.extend(_network_steps(client, spec, up_fix))
     except DockerError as exc:
         steps.append(Step("engine", _("Docker engine answers"), False, exc.reason, _("Start dockerd.")))
-    finally:
-        client.close()
     for service in spec.services():
         found = containers.get(service.name)
         steps.append(_container_step(spec, service, found, found is not None and found.id in ours, up_fix, check_http))

@@ -942,16 +942,14 @@ class ContainerNginx(Backend):
         self.tls_dir = f"{self.dir}/portico-tls"
 
     def _docker[T](self, action: Callable[[DockerClient], T]) -> T:
-        """Run ``action(client)`` on the default engine; the SDK is imported only when nginx runs in a container."""
-        from containers.docker.client import DockerClient, DockerError
+        """Run ``action(client)`` on the built-in engine; the SDK is imported only when nginx runs in a container."""
+        from containers.docker.client import DockerError
+        from containers.engines import client_for, local_engine
 
-        client = DockerClient()
         try:
-            return action(client)
+            return action(client_for(local_engine()))
         except DockerError as exc:
             raise NginxError(f"container {self.container}: {exc.reason}") from None
-        finally:
-            client.close()
 
     def _exec(self, argv: list[str], what: str) -> str:
         code: int

@@ -62,15 +62,11 @@ def _file_modes() -> Check:
 
 
 def _docker() -> Check:
-    from containers.docker.client import DockerClient, DockerUnavailable
+    from containers.engines import check, local_engine
 
-    client = DockerClient(timeout=5)
-    try:
-        client.ping()
-    except DockerUnavailable as exc:
-        return Check("docker", False, exc.reason, "start dockerd (e.g. `dockerd &`), or set PORTICO_DOCKER_URL")
-    finally:
-        client.close()
+    problem = check(local_engine(), timeout=5)
+    if problem is not None:
+        return Check("docker", False, problem.reason, "start dockerd (e.g. `dockerd &`), or set PORTICO_DOCKER_URL")
     return Check("docker", True, settings.PORTICO_DOCKER_URL)
 
 
