@@ -26,4 +26,22 @@
       event.stopImmediatePropagation();
     }
   });
+
+  // The menu (a <details>, so it opens and closes without JavaScript too) closes like other menus do: on Escape,
+  // and on a click outside it.
+  function closeMenus(except) {
+    document.querySelectorAll("details[data-nav-menu][open]").forEach(function (menu) {
+      if (menu !== except) menu.open = false;
+    });
+  }
+  document.addEventListener("click", function (event) {
+    closeMenus(event.target.closest("details[data-nav-menu]"));
+  });
+  document.addEventListener("keydown", function (event) {
+    if (event.key !== "Escape") return;
+    const open = document.querySelector("details[data-nav-menu][open]");
+    if (!open) return;
+    open.open = false;
+    open.querySelector("summary").focus();
+  });
 })();
