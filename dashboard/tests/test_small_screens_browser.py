@@ -161,3 +161,23 @@ def test_every_page_fits_a_phone_and_a_laptop_in_english_and_korean(logged_in_pa
 
     assert len(walked) == 20
     assert problems == [], "\n".join(problems)
+
+
+def test_the_phone_menu_opens_and_leads_somewhere_without_javascript(browser, live_server, make_user):
+    make_user("no-script", "operator", password="browser-pw-123")
+    context = browser.new_context(java_script_enabled=False, viewport=PHONE)
+    page = context.new_page()
+    page.goto(f"{live_server.url}/login/")
+    page.fill("#id_username", "no-script")
+    page.fill("#id_password", "browser-pw-123")
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{live_server.url}/")
+    menu = page.locator("nav.nav .nav-links")
+    expect(menu).to_be_hidden()
+    page.get_by_test_id("nav-toggle").click()
+    expect(menu).to_be_visible()
+    with page.expect_navigation():
+        menu.get_by_role("link", name="Certificates").click()
+    assert page.url == f"{live_server.url}/certificates/"
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    context.close()
