@@ -86,6 +86,7 @@ CASES: dict[tuple[str, str], Case] = {
     ("delete", "/api/v1/domains/{name}"): Case(lambda api: _domain(api) + "?cascade=true", read=None),
     ("put", "/api/v1/config"): Case(_config, NEW_DOCUMENT),
     ("delete", "/api/v1/tokens/{token_id}"): Case(_token),
+    ("patch", "/api/v1/engines/{name}"): Case(_engine, {"url": "ssh://student@lab2.example"}),
     ("delete", "/api/v1/engines/{name}"): Case(_engine),
     ("put", "/api/v1/npm/settings"): Case(_npm_settings, {"url": "http://npm2:81/api", "identity": "a@b.example"}),
     ("patch", "/api/v1/users/{username}"): Case(_user, {"role": "operator"}),
