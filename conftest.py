@@ -16,7 +16,7 @@ os.environ.setdefault("PORTICO_TESTING", "true")
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 # Plain helper modules with asserts of their own: pytest explains their failures as it does the tests'.
-pytest.register_assert_rewrite("tests.support", "routes.tests.support")
+pytest.register_assert_rewrite("tests.support", "publishing.tests.support")
 
 pytest_plugins = [
     "tests.fixtures.accounts",
@@ -25,8 +25,8 @@ pytest_plugins = [
     "tests.fixtures.nginx",
     "tests.fixtures.postgres",
     "tests.fixtures.servers",
-    "routes.tests.fixtures",
-    "routes.tests.npm_fake",
-    "routes.tests.npm_real",
+    "publishing.tests.fixtures",
+    "publishing.tests.npm_fake",
+    "publishing.tests.npm_real",
     "certificates.tests.acme_fixtures",
 ]

@@ -1,4 +1,4 @@
-"""Apply at scale: Portico's full apply (routes.publish.apply against its managed nginx) against bare
+"""Apply at scale: Portico's full apply (publishing.operations.apply against its managed nginx) against bare
 ``nginx -t`` + reload of the same files on a second nginx, interleaved, in one process per size.
 
 Usage: python -m bench.apply DOMAINS RUNS [--one-change] [--profile FILE]
@@ -53,8 +53,8 @@ class Bare:
         self.port = free_port()
         for sub in ("sites", "logs", "temp"):
             (prefix / sub).mkdir(parents=True, exist_ok=True)
-        # After setup_django: routes.nginx imports models (certificates), which need the app registry.
-        from routes.nginx import HTTP_SETTINGS
+        # After setup_django: publishing.nginx imports models (certificates), which need the app registry.
+        from publishing.nginx import HTTP_SETTINGS
 
         self.conf = prefix / "nginx.conf"
         self.conf.write_text(HTTP_SETTINGS.format(prefix=prefix) + f"    include {prefix}/sites/*.conf;\n}}\n")
@@ -78,14 +78,14 @@ def start_both(var: Path):
     Returns the managed nginx, its publisher, the bare nginx and the function that turns Portico's files into
     the bare one's (its own listen port). Both are stopped at exit too, so a failed measurement leaves none.
     """
-    from routes import nginx, publish
-    from routes.models import Revision
+    from publishing import nginx, operations
+    from publishing.models import Revision
 
     managed = nginx.ManagedNginx()
     managed.start()
     atexit.register(managed.stop)
-    publisher = publish.NginxPublisher(managed)
-    first = publish.apply(publisher=publisher)
+    publisher = operations.NginxPublisher(managed)
+    first = operations.apply(publisher=publisher)
     assert first.status == Revision.Status.APPLIED, first.message
 
     bare = Bare(var / "bare", nginx.nginx_binary())
@@ -114,9 +114,10 @@ def main() -> None:
     portico_port = free_port()
     setup_django(var, PORTICO_NGINX_LISTEN=f"127.0.0.1:{portico_port}", PORTICO_NGINX_MODE="managed")
 
-    from routes import publish
-    from routes.models import Domain, Revision, Route, Target
-    from routes.render import file_name
+    from publishing import operations
+    from publishing.models import Revision
+    from publishing.render import file_name
+    from routes.models import Domain, Route, Target
     from routes.state import export_document
 
     port_a, _ = start_backend("A")
@@ -142,7 +143,7 @@ def main() -> None:
     def portico_full(i: int) -> float:
         answer = flip_all(i)
         start = time.perf_counter()
-        revision = publish.apply(publisher=publisher)
+        revision = operations.apply(publisher=publisher)
         took = time.perf_counter() - start
         assert revision.status == Revision.Status.APPLIED, revision.message
         served_p.append(wait_served(portico_port, probe_host, "/", answer) - start)
@@ -163,9 +164,9 @@ def main() -> None:
         import cProfile
 
         flip_all(0)  # every domain changes
-        cProfile.runctx("publish.apply(publisher=publisher)", globals(), locals(), args.profile)
+        cProfile.runctx("operations.apply(publisher=publisher)", globals(), locals(), args.profile)
         flip_all(1)
-        publish.apply(publisher=publisher)
+        operations.apply(publisher=publisher)
 
     p, b = interleave(portico_full, bare_full, args.runs)
     rows.append(Row(f"apply {n} domains (all changed)", median(p), median(b), "nginx -t + reload",
@@ -184,7 +185,7 @@ def main() -> None:
             answer, port = ("B", port_b) if i % 2 == 0 else ("A", port_a)
             Target.objects.filter(route=route).update(port=port)
             start = time.perf_counter()
-            revision = publish.apply(publisher=publisher)
+            revision = operations.apply(publisher=publisher)
             took = time.perf_counter() - start
             assert revision.status == Revision.Status.APPLIED, revision.message
             served_p.append(wait_served(portico_port, changed, "/task/", answer) - start)
@@ -209,7 +210,7 @@ def main() -> None:
                         "served after nginx -t + reload", samples=len(served_p)))  # fmt: skip
 
     if args.render:
-        from routes import render
+        from publishing import render
 
         def portico_render(_i: int) -> float:
             render._rendered.clear()  # cold: every domain rendered, as after a restart or when all changed

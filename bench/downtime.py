@@ -47,8 +47,9 @@ def main() -> None:
     portico_port = free_port()
     setup_django(var, PORTICO_NGINX_LISTEN=f"127.0.0.1:{portico_port}", PORTICO_NGINX_MODE="managed")
 
-    from routes import publish
-    from routes.models import Domain, Revision, Route, Target
+    from publishing import operations
+    from publishing.models import Revision
+    from routes.models import Domain, Route, Target
 
     port_a, _ = start_backend("A")
     port_b, _ = start_backend("B")
@@ -69,7 +70,7 @@ def main() -> None:
     try:
         for i in range(applies):
             Target.objects.filter(route=looped).update(port=port_b if i % 2 == 0 else port_a)
-            revision = publish.apply(publisher=publisher)
+            revision = operations.apply(publisher=publisher)
             if revision.status != Revision.Status.APPLIED:
                 failed_applies.append(revision.message)
             bare.write(bare_files(revision.files))

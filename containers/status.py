@@ -124,7 +124,7 @@ def scope_allows(info: ContainerInfo, *, is_target: bool) -> bool:
 
 
 class RouteBook(Protocol):
-    """What the layers above tell containers/ about routes (routes.lints.ContainerRoutes is the one there is)."""
+    """What the layers above tell containers/ about routes (publishing.lints.ContainerRoutes is the one there is)."""
 
     def annotate(
         self, infos: Sequence[ContainerInfo], listing: Sequence[ContainerInfo]

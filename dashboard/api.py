@@ -27,11 +27,11 @@ from core.api import IF_MATCH, ApiError, ErrorOut, django_errors, error_response
 from core.api.audit import router as audit_router
 from core.errors import INVALID_INPUT, Invalid, OperationError, field_errors
 from dashboard.overview_api import router as overview_router
-from routes.api import router as routes_router
-from routes.api_config import router as config_router
+from publishing.api.config import router as config_router
+from publishing.api.npm import router as npm_router
+from publishing.api.publishing import router as publishing_router
+from publishing.nginx import nginx_health
 from routes.api_crud import router as routes_crud_router
-from routes.api_npm import router as npm_router
-from routes.nginx import nginx_health
 
 
 def _docs_auth(view: Callable) -> Callable:
@@ -181,7 +181,7 @@ if settings.PORTICO_BENCH_FLOOR:
 
 # Each app owns its routers; they are mounted here so the OpenAPI document holds everything.
 api.add_router("/", tokens_router)
-api.add_router("/", routes_router)
+api.add_router("/", publishing_router)
 api.add_router("/", routes_crud_router)
 api.add_router("/", config_router)
 api.add_router("/", npm_router)

@@ -60,6 +60,7 @@ INSTALLED_APPS = [
     "accounts",
     "dashboard",
     "lab",
+    "publishing",
     "routes",
     "containers",
     "certificates",

@@ -17,7 +17,7 @@ from django.utils.translation import gettext as _
 from containers.status import every_container
 from lab.checks import hosts_file_maps
 from lab.spec import LABEL
-from routes.lints import STATE_LABELS, Lint, lint, proxy_location, target_containers
+from publishing.lints import STATE_LABELS, Lint, lint, proxy_location, target_containers
 from routes.models import Domain
 from routes.state import export_document
 

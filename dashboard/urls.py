@@ -5,6 +5,8 @@ from django.templatetags.static import static
 from django.urls import include, path
 from django.views.generic import RedirectView
 
+import publishing.urls
+import routes.urls
 from dashboard import views
 from dashboard.api import api
 
@@ -17,7 +19,8 @@ urlpatterns = [
     path("", include("accounts.urls")),
     path("", include("core.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
-    path("routes/", include("routes.urls")),
+    # The routes pages and publishing's (plan, revisions, NPM) share /routes/ and the "routes" URL names.
+    path("routes/", include((routes.urls.urlpatterns + publishing.urls.urlpatterns, "routes"))),
     path("containers/", include("containers.urls")),
     path("certificates/", include("certificates.urls")),
     path("api/v1/", api.urls),

@@ -1,7 +1,7 @@
 """The class lab built and removed: ``up`` creates a Docker network, the front/task/user services (and MySQL when
 asked), the routes ``<domain>/`` ``/task/`` ``/user/`` and applies them; ``down`` removes exactly what ``up``
 created, found by the ``portico.lab`` label and the ids recorded in LabContainer, and the routes that still point
-where ``up`` pointed them. Route changes go through routes.operations, publishing through routes.publish;
+where ``up`` pointed them. Route changes go through routes.operations, publishing through publishing.operations;
 ``manage.py lab`` is the command line."""
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from lab.spec import (
     Service,
     Step,
 )
-from routes import publish
+from publishing import operations
 from routes.models import Domain
 from routes.operations import replace_state
 from routes.schemas import ConfigDocument, RouteSpec
@@ -176,8 +176,8 @@ def _save_routes(spec: LabSpec, actor) -> list[str]:
 
 
 def _apply(actor, say: Callable[[str], None]) -> Step:
-    """Publish the routes through the configured publisher (routes.publish)."""
-    revision = publish.apply(actor=actor, source="cli")
+    """Publish the routes through the configured publisher (publishing.operations)."""
+    revision = operations.apply(actor=actor, source="cli")
     ok = revision.status == "applied"
     detail = f"#{revision.number} {revision.status}" + ("" if ok else f": {revision.message}")
     say(f"{'✓' if ok else '✗'} {_('Apply')}: {detail}")

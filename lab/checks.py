@@ -15,7 +15,7 @@ from containers.engines import client_for, local_engine
 from lab import probe
 from lab.models import LabContainer
 from lab.spec import HOSTS_FILE, LABEL, SPEC_LABEL, LabSpec, Service, Step
-from routes import nginx, publish
+from publishing import nginx, operations
 from routes.state import export_document
 
 
@@ -218,8 +218,8 @@ def _routes_step(spec: LabSpec, up_fix: str) -> Step:
 def _published_steps(spec: LabSpec, check_http: bool) -> list[Step]:
     steps = []
     try:
-        plan = publish.plan()
-    except publish.PublishError as exc:
+        plan = operations.plan()
+    except operations.PublishError as exc:
         steps.append(Step("apply", _("Routes applied to the proxy"), False, exc.message))
     else:
         pending = plan.changes  # only files that differ: create, update or delete

@@ -9,7 +9,7 @@ from core.htmx import page_or_fragment
 from core.roles import capability_required
 from lab import checks
 from lab.spec import Step
-from routes.lints import lint_live
+from publishing.lints import lint_live
 
 
 @capability_required("view_portico")

@@ -1,10 +1,8 @@
-"""Pages of the routes app."""
+"""Pages of the routes app (dashboard/urls.py mounts them with publishing's under /routes/, namespace "routes")."""
 
 from django.urls import path
 
-from routes import npm_views, publish_views, views
-
-app_name = "routes"
+from routes import views
 
 urlpatterns = [
     path("", views.index, name="index"),
@@ -22,15 +20,4 @@ urlpatterns = [
     path("<int:route_id>/validate/", views.route_validate, name="route-validate"),
     path("<int:route_id>/toggle/", views.route_toggle, name="route-toggle"),
     path("<int:route_id>/delete/", views.route_delete, name="route-delete"),
-    path("plan/", publish_views.plan_page, name="plan"),
-    path("plan/apply/", publish_views.apply_view, name="apply"),
-    path("revisions/", publish_views.revisions_page, name="revisions"),
-    path("revisions/diff/", publish_views.revision_diff_page, name="revision-diff"),
-    path("revisions/<int:revision_id>/", publish_views.revision_page, name="revision"),
-    path("revisions/<int:revision_id>/rollback/", publish_views.rollback_view, name="rollback"),
-    path("npm/", npm_views.npm_page, name="npm"),
-    path("npm/hosts/", npm_views.npm_hosts, name="npm-hosts"),
-    path("npm/settings/", npm_views.npm_settings, name="npm-settings"),
-    path("npm/import/", npm_views.npm_import, name="npm-import"),
-    path("npm/hosts/<int:host_id>/adopt/", npm_views.npm_adopt, name="npm-adopt"),
 ]

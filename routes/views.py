@@ -22,6 +22,7 @@ from django_htmx.http import reswap, retarget
 from core.errors import Forbidden, NotFound, OperationError
 from core.htmx import HtmxHttpRequest, is_fragment, show_on_form
 from core.roles import can, capability_required
+from publishing.pending import unapplied_changes
 from routes import operations
 from routes.forms import (
     DomainForm,
@@ -33,7 +34,6 @@ from routes.forms import (
     with_target_rows,
 )
 from routes.models import Domain, Route
-from routes.pending import unapplied_changes
 from routes.picker import target_choices
 from routes.validators import WEIGHT
 

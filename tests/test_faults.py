@@ -20,7 +20,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from routes.tests.support import EchoBackend
+from publishing.tests.support import EchoBackend
 from tests.support import PorticoServer, free_port, need, nginx_bin
 
 pytestmark = pytest.mark.postgres

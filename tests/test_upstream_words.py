@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from routes.models import NpmSettings
+from publishing.models import NpmSettings
 from tests.support import Listener
 
 pytestmark = pytest.mark.django_db
@@ -90,7 +90,7 @@ def test_the_plan_page_keeps_npms_words_from_viewers(npm_at_upstream, client, vi
 
 @pytest.mark.parametrize("upstream", NPM_UPSTREAMS, indirect=True)
 def test_admins_and_the_server_log_keep_the_upstreams_words(npm_at_upstream, api_client, admin_user, caplog):
-    with caplog.at_level(logging.WARNING, logger="routes.npm"):
+    with caplog.at_level(logging.WARNING, logger="publishing.npm.client"):
         status = api_client(admin_user).get("/api/v1/npm/status").json()
     assert MARKER not in status["error"]
     assert MARKER in status["detail"]
@@ -140,7 +140,7 @@ def test_admins_read_what_the_engine_answered(engine_at_upstream, api_client, cl
 
 
 def test_a_failed_npm_revisions_output_is_for_admins(api_client, client, viewer_user, admin_user):
-    from routes.models import Revision
+    from publishing.models import Revision
 
     failed = Revision.objects.create(number=1, publisher="npm", status="failed", message="NPM refused", output=MARKER)
     applied = Revision.objects.create(number=2, publisher="npm", status="applied", output="created a.test (#1)")

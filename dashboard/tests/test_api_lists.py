@@ -48,7 +48,7 @@ def test_revisions_page_newest_first_and_filter(api_client, viewer_user, operato
 
     from django.utils import timezone
 
-    from routes.models import Revision
+    from publishing.models import Revision
 
     now = timezone.now()
     for n in range(1, 8):

@@ -229,8 +229,8 @@ def test_nginx_run_as_root_buffers_a_large_upload_inside_the_private_var(setting
     binary = nginx_bin()
     if not binary:
         need("nginx", "the nginx binary is not installed (apt-get install nginx)")
-    from routes import publish
-    from routes.nginx import ManagedNginx
+    from publishing import operations
+    from publishing.nginx import ManagedNginx
     from routes.operations import replace_state
     from routes.schemas import ConfigDocument
 
@@ -248,7 +248,7 @@ def test_nginx_run_as_root_buffers_a_large_upload_inside_the_private_var(setting
         nginx.start()
         target = {"path": "/", "targets": [{"host": "127.0.0.1", "port": backend.port}]}
         replace_state(ConfigDocument.model_validate({"domains": [{"name": "upload.test", "routes": [target]}]}))
-        assert publish.apply().status == "applied"
+        assert operations.apply().status == "applied"
         body = b"x" * 200_000  # above client_body_buffer_size (16k), below client_max_body_size (1m)
         answer = httpx.post(f"http://127.0.0.1:{listen}/", content=body, headers={"Host": "upload.test"}, timeout=30)
         error_log = (settings.PORTICO_NGINX_DIR / "logs" / "error.log").read_text()

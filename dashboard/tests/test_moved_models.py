@@ -1,5 +1,6 @@
-"""A database made before the dashboard app was split into core, accounts and lab migrates with everything in it:
-the same rows, tokens that still authenticate, users whose role still grants its capabilities."""
+"""A database made before the dashboard app was split into core, accounts and lab, and before publishing left the
+routes app, migrates with everything in it: the same rows, tokens that still authenticate, users whose role still
+grants its capabilities, revisions and the NPM settings."""
 
 from __future__ import annotations
 
@@ -18,7 +19,9 @@ from accounts.models import ApiToken
 from core.models import AuditEntry, Capability
 from core.roles import can, role_of
 from lab.models import LabContainer
-from routes.models import Domain, Revision, Route
+from publishing.models import NpmSettings, Revision
+from publishing.operations import last_applied
+from routes.models import Domain, Route
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -27,6 +30,7 @@ BEFORE_THE_SPLIT = [
     ("core", None),
     ("accounts", None),
     ("lab", None),
+    ("publishing", None),
     ("dashboard", "0003_labcontainer"),
     ("routes", "0004_domain_https"),
     ("containers", "0002_engine_version"),
@@ -83,8 +87,17 @@ def _fill(apps) -> dict[str, int]:
     route = apps.get_model("routes", "Route").objects.create(domain=domain, path="/task/", version=2)
     apps.get_model("routes", "Target").objects.create(route=route, host="mytask", port=8080)
     revision = apps.get_model("routes", "Revision").objects.create(
-        number=1, author=alice, author_name="alice", status="live", files={"portico.conf": "# text"}
+        number=1, author=alice, author_name="alice", status="applied", files={"portico.conf": "# text"}
     )
+    rollback = apps.get_model("routes", "Revision").objects.create(
+        number=2, author_name="alice", status="applied", rollback_of=revision, snapshot={"domains": []}
+    )
+    npm = apps.get_model("routes", "NpmSettings").objects.create(
+        url="http://127.0.0.1:81/api", identity="npm@example.test", secret="npm-secret", version=4
+    )
+    content_types = apps.get_model("contenttypes", "ContentType").objects
+    revision_type, _ = content_types.get_or_create(app_label="routes", model="revision")
+    npm_type, _ = content_types.get_or_create(app_label="routes", model="npmsettings")
     lab = apps.get_model("dashboard", "LabContainer").objects.create(
         container_id="c0ffee" * 10, lab_id="lab-before", name="front"
     )
@@ -96,6 +109,10 @@ def _fill(apps) -> dict[str, int]:
         "domain": domain.pk,
         "route": route.pk,
         "revision": revision.pk,
+        "rollback": rollback.pk,
+        "npm": npm.pk,
+        "revision_type": revision_type.pk,
+        "npm_type": npm_type.pk,
         "lab": lab.pk,
     }
 
@@ -131,7 +148,22 @@ def test_a_database_from_before_the_split_keeps_its_data_tokens_and_roles():
         "/task/",
         [("mytask", 8080)],
     )
-    assert Revision.objects.get(pk=ids["revision"]).files == {"portico.conf": "# text"}
+    revision = Revision.objects.get(pk=ids["revision"])
+    assert (revision.number, revision.author, revision.files) == (1, alice, {"portico.conf": "# text"})
+    rollback = Revision.objects.get(pk=ids["rollback"])
+    assert (rollback.rollback_of, rollback.snapshot) == (revision, {"domains": []})
+    assert last_applied() == rollback
+    npm = NpmSettings.objects.get(pk=ids["npm"])
+    assert (npm.url, npm.identity, npm.secret, npm.version) == (
+        "http://127.0.0.1:81/api",
+        "npm@example.test",
+        "npm-secret",
+        4,
+    )
+    # The content types are the same rows, now on the publishing app.
+    assert ContentType.objects.get_for_model(Revision).pk == ids["revision_type"]
+    assert ContentType.objects.get_for_model(NpmSettings).pk == ids["npm_type"]
+    assert not ContentType.objects.filter(app_label="routes", model__in=["revision", "npmsettings"]).exists()
     assert LabContainer.objects.get(pk=ids["lab"]).lab_id == "lab-before"
     assert ContentType.objects.get_for_model(LabContainer).app_label == "lab"
 
@@ -144,3 +176,6 @@ def test_a_database_from_before_the_split_keeps_its_data_tokens_and_roles():
         "/api/v1/audit?object_type=accounts.apitoken", HTTP_AUTHORIZATION=f"Bearer {PLAIN_TOKEN}"
     ).json()["items"]
     assert [a["action"] for a in audit] == ["token.create"]
+    revisions = client.get("/api/v1/revisions", HTTP_AUTHORIZATION=f"Bearer {PLAIN_TOKEN}")
+    assert revisions.status_code == 200, revisions.content
+    assert [r["number"] for r in revisions.json()["items"]] == [2, 1]

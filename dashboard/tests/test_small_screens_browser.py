@@ -47,9 +47,10 @@ def objects(managed_nginx, echo_backend, run_container, make_user, token_for) ->
     second account; returns the detail pages to walk."""
     from certificates import operations as certificates
     from certificates.tests.pki import chain, make_cert, pki
-    from routes.models import Domain, Revision, Route
+    from publishing.models import Revision
+    from publishing.operations import apply
+    from routes.models import Domain, Route
     from routes.operations import replace_state
-    from routes.publish import apply
     from routes.schemas import ConfigDocument
 
     admin = make_user("walker-setup", "admin")

@@ -12,7 +12,7 @@ from accounts.operations import create_account, update_account
 from containers.engines import forget_clients
 from containers.models import Engine
 from core.visibility import audit_value, without_credentials
-from routes import api_npm
+from publishing.api import npm as api_npm
 
 pytestmark = pytest.mark.django_db
 

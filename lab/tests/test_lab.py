@@ -250,7 +250,7 @@ def test_a_bad_domain_is_refused_before_anything_is_created(docker_sdk):
 def test_with_nginx_in_a_container_the_proxy_joins_the_lab_network_and_leaves_it(settings, docker_sdk, test_image):
     """The lecture's own setup: the proxy is a container, so up connects it to the network and down detaches it."""
     from containers.docker.client import DockerClient
-    from routes.lints import lint
+    from publishing.lints import lint
     from routes.state import export_document
 
     prefix = f"t{uuid.uuid4().hex[:8]}-"

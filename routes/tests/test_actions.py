@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from routes import publish
-from routes.models import Revision
+from publishing import operations
+from publishing.models import Revision
 from routes.operations import replace_state
 from routes.schemas import ConfigDocument
 
@@ -14,7 +14,7 @@ pytestmark = [pytest.mark.nginx, pytest.mark.django_db]
 
 def applied(*routes: dict, name: str = "shop.test") -> Revision:
     replace_state(ConfigDocument.model_validate({"domains": [{"name": name, "routes": list(routes)}]}))
-    revision = publish.apply()
+    revision = operations.apply()
     assert revision.status == Revision.Status.APPLIED, (revision.message, revision.output)
     return revision
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from routes import publish
+from publishing import operations
 
 pytestmark = [pytest.mark.nginx, pytest.mark.django_db, pytest.mark.postgres]
 
@@ -55,7 +55,7 @@ def test_export_delete_import_apply_gives_byte_identical_nginx_files(
     }
     assert api.put("/api/v1/config", doc, content_type="application/json").status_code == 200
     assert api.post("/api/v1/apply").status_code == 200
-    live_before = publish.get_publisher().current()
+    live_before = operations.get_publisher().current()
     assert any("gctask.test" in name for name in live_before)
     assert managed_nginx.seen("gctask.test", "/task/a")["path"] == "/a"
     moved = managed_nginx.get("gctask.test", "/moved/a?b=1")
@@ -66,7 +66,7 @@ def test_export_delete_import_apply_gives_byte_identical_nginx_files(
     for domain in api.get("/api/v1/domains").json()["items"]:
         assert api.delete(f"/api/v1/domains/{domain['name']}?cascade=true").status_code == 204
     assert api.post("/api/v1/apply").status_code == 200
-    emptied = publish.get_publisher().current()
+    emptied = operations.get_publisher().current()
     assert emptied != live_before  # the deletion really reached nginx
     gone = managed_nginx.get("gctask.test", "/task/a")
     assert gone.status_code == 404, (gone.status_code, gone.text[:200])
@@ -75,7 +75,7 @@ def test_export_delete_import_apply_gives_byte_identical_nginx_files(
     assert imported.status_code == 200, imported.content
     applied = api.post("/api/v1/apply")
     assert applied.status_code == 200, applied.content
-    live_after = publish.get_publisher().current()
+    live_after = operations.get_publisher().current()
     assert live_after.keys() == live_before.keys()
     for name, text in live_before.items():
         assert live_after[name].encode() == text.encode(), name

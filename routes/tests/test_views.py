@@ -9,7 +9,8 @@ import pytest
 from django.urls import reverse
 
 from core.models import AuditEntry
-from routes.models import Domain, Revision, Route, Target
+from publishing.models import Revision
+from routes.models import Domain, Route, Target
 from routes.schemas import RouteSpec
 from routes.state import export_state, save_route
 
