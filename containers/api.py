@@ -288,7 +288,7 @@ def _engine_out(engine: EngineRef, status: str | None = None) -> dict:
 def _lines_response(rows: list[dict[str, str]], read: LogRead) -> HttpResponse:
     """Log lines as JSON, without ninja checking each item against the response schema: the items are built
     right here from LogLine's str fields, exactly as LogLineOut documents them (the schemathesis test holds
-    the two together), and at 100,000 lines that check was 40% of the request (bench/logs.py).
+    the two together), and that check per item was a large part of a long read (docs/BENCHMARKS.md).
 
     A read cut by the server's limits says so in ``X-Log-Truncated`` (the body stays a plain list)."""
     body = json.dumps(rows, ensure_ascii=False, separators=(",", ":"))

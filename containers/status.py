@@ -70,7 +70,7 @@ def link_rows(engine: EngineRef, rows: list[ContainerRow]) -> list[ContainerRow]
     """Give each row the URLs of its page and actions on ``engine``.
 
     The patterns are reversed once per call and the name filled in per row: a ``{% url %}`` per button and row
-    was a third of the containers page's time at 300 containers (bench/containers.py). Container names are
+    made a long list slow (docs/BENCHMARKS.md). Container names are
     ``[a-zA-Z0-9][a-zA-Z0-9_.-]*``, which reverse() leaves as they are, so the replacement is what it would give.
     """
     detail = reverse("containers:detail", args=[_MARKER])
