@@ -54,7 +54,7 @@ class Bare:
         for sub in ("sites", "logs", "temp"):
             (prefix / sub).mkdir(parents=True, exist_ok=True)
         # After setup_django: publishing.nginx imports models (certificates), which need the app registry.
-        from publishing.nginx import HTTP_SETTINGS
+        from publishing.nginx.backends import HTTP_SETTINGS
 
         self.conf = prefix / "nginx.conf"
         self.conf.write_text(HTTP_SETTINGS.format(prefix=prefix) + f"    include {prefix}/sites/*.conf;\n}}\n")
@@ -78,18 +78,20 @@ def start_both(var: Path):
     Returns the managed nginx, its publisher, the bare nginx and the function that turns Portico's files into
     the bare one's (its own listen port). Both are stopped at exit too, so a failed measurement leaves none.
     """
-    from publishing import nginx, operations
+    from publishing import operations
     from publishing.models import Revision
+    from publishing.nginx.backends import ManagedNginx
+    from publishing.nginx.process import listen_directive, nginx_binary
 
-    managed = nginx.ManagedNginx()
+    managed = ManagedNginx()
     managed.start()
     atexit.register(managed.stop)
     publisher = operations.NginxPublisher(managed)
     first = operations.apply(publisher=publisher)
     assert first.status == Revision.Status.APPLIED, first.message
 
-    bare = Bare(var / "bare", nginx.nginx_binary())
-    listen = nginx.listen_directive()
+    bare = Bare(var / "bare", nginx_binary())
+    listen = listen_directive()
 
     def bare_files(files: dict[str, str]) -> dict[str, str]:
         return {k: v.replace(f"listen {listen};", f"listen 127.0.0.1:{bare.port};") for k, v in files.items()}

@@ -30,7 +30,7 @@ from dashboard.overview_api import router as overview_router
 from publishing.api.config import router as config_router
 from publishing.api.npm import router as npm_router
 from publishing.api.publishing import router as publishing_router
-from publishing.nginx import nginx_health
+from publishing.nginx.process import nginx_health
 from routes.api_crud import router as routes_crud_router
 
 

@@ -1,13 +1,16 @@
-"""Template context every page needs: the user's role and the navigation."""
+"""Template context every page needs: the user's role and the navigation; and what publishing tells the pages of
+the layers below it (the routes page's unapplied changes)."""
 
 from django.conf import settings
 from django.http import HttpRequest
-from django.urls import NoReverseMatch, reverse
+from django.urls import reverse
+from django.utils.functional import SimpleLazyObject
 from django.utils.translation import gettext_lazy as _
 
 from core.roles import ROLE_LABELS, can, role_of
+from publishing.pending import unapplied_changes
 
-# (url name, label); an entry whose page does not exist yet is left out of the menu.
+# (url name, label)
 NAVIGATION = [
     ("overview", _("Overview")),
     ("routes:index", _("Routes")),
@@ -28,10 +31,7 @@ def _nav(request: HttpRequest) -> list[dict]:
     for name, label in NAVIGATION:
         if name in ADMIN_ONLY and not can(request.user, "administer"):
             continue
-        try:
-            url = reverse(name)
-        except NoReverseMatch:
-            continue
+        url = reverse(name)
         active = request.path == url if url == "/" else request.path.startswith(url)
         items.append({"url": url, "label": label, "active": active})
     return items
@@ -48,3 +48,9 @@ def portico(request: HttpRequest) -> dict:
         "portico_publisher": settings.PORTICO_PUBLISHER,
         "portico_nav": _nav(request) if user is not None and user.is_authenticated else [],
     }
+
+
+def publishing(request: HttpRequest) -> dict:
+    """``unapplied_changes``: what differs from the last apply, for the routes page's banner (routes/ sits below
+    publishing, so the shell hands it down). Worked out only when a template reads it."""
+    return {"unapplied_changes": SimpleLazyObject(unapplied_changes)}

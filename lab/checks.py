@@ -15,7 +15,9 @@ from containers.engines import client_for, local_engine
 from lab import probe
 from lab.models import LabContainer
 from lab.spec import HOSTS_FILE, LABEL, SPEC_LABEL, LabSpec, Service, Step
-from publishing import nginx, operations
+from publishing import operations
+from publishing.nginx import backends
+from publishing.nginx.process import NginxError
 from routes.state import export_document
 
 
@@ -98,11 +100,11 @@ def proxy_step(*, start: bool = False) -> Step | None:
         return None
     title = _("The proxy runs")
     try:
-        backend = nginx.backend()
+        backend = backends.backend()
         state = backend.status()
         if not state.running and start and settings.PORTICO_NGINX_MODE == "managed":
             return Step("proxy", title, True, _("started: %(detail)s") % {"detail": backend.start()})
-    except nginx.NginxError as exc:
+    except NginxError as exc:
         return Step("proxy", title, False, exc.message, "python manage.py nginx start")
     fix = "" if state.running else "python manage.py nginx start"
     return Step("proxy", title, state.running, state.detail, fix)

@@ -29,6 +29,7 @@ from containers.docker.types import ContainerInfo
 from containers.status import RouteLink, every_container, points_at
 from routes.models import Domain, Target
 from routes.schemas import ConfigDocument
+from routes.state import export_document
 
 HOST = "host"  # the proxy runs on the host itself (Portico's managed nginx, a system nginx)
 # Docker's container states as people read them (the codes stay Docker's).
@@ -212,8 +213,6 @@ def _container_lints(domain, path, host, c, proxy, proxy_container) -> list[Lint
 
 def lint_live(document: ConfigDocument | None = None) -> tuple[list[Lint], str]:
     """Lints against every engine's containers; returns them and Docker's problem ("" when all answered)."""
-    from routes.state import export_document
-
     document = document if document is not None else export_document()
     containers, problem = every_container()
     return lint(document, containers, proxy=proxy_location()), problem

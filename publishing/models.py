@@ -6,6 +6,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from core.versions import Versioned
 from core.visibility import sees_upstream_words
 
 
@@ -46,7 +47,7 @@ class Revision(models.Model):
         return self.output
 
 
-class NpmSettings(models.Model):
+class NpmSettings(Versioned):
     """Where Nginx Proxy Manager is and how Portico logs in (one row; PORTICO_NPM_* variables take precedence).
 
     The secret is stored as given (NPM needs the plain password to issue tokens) and never shown back.
@@ -56,7 +57,6 @@ class NpmSettings(models.Model):
     identity = models.EmailField(max_length=254, blank=True, help_text="The NPM user's e-mail.")
     secret = models.CharField(max_length=500, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
-    version = models.PositiveIntegerField(default=1, help_text="Bumped on every change (optimistic locking).")
 
     class Meta:
         db_table = "routes_npmsettings"  # the table it had in the routes app
@@ -64,4 +64,4 @@ class NpmSettings(models.Model):
         verbose_name_plural = "NPM settings"
 
     def __str__(self) -> str:
-        return self.url or "NPM (not configured)"
+        return "NPM settings"

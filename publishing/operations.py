@@ -1,4 +1,4 @@
-"""Plan, apply and roll back the desired state over a publisher (Portico's nginx files, or NPM).
+"""Plan, apply and roll back the desired state over a publisher (Portico's nginx files, or NPM); the NPM settings.
 
 Every apply is serialized by a lock file (and on PostgreSQL an advisory lock), recorded as a Revision (diff, author, output, files, snapshot)
 and in the audit trail. A failed apply leaves the live proxy and the routes in the database as they were.
@@ -10,6 +10,7 @@ import contextlib
 import difflib
 import fcntl
 import os
+import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -17,20 +18,29 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.validators import validate_email
 from django.db import DatabaseError, connection, transaction
 from django.db.models import Max
+from django.utils.translation import gettext as _
 from pydantic import ValidationError
 
 from certificates.models import Certificate
 from certificates.operations import record_publication
 from core import audit
+from core.errors import INVALID_INPUT, Forbidden, Invalid
+from core.roles import can
+from core.versions import Expected
+from core.visibility import sees_upstream_words, without_credentials
 from publishing.alphabet import UnsafeValue, document_problems
 from publishing.base import Actor, ApplyBusy, Publisher, PublishError
 from publishing.lints import plan_warnings
-from publishing.models import Revision
+from publishing.models import NpmSettings, Revision
 from publishing.nginx.publisher import NginxPublisher
+from publishing.npm.client import NpmConfig, NpmError, ProxyHost, forget_tokens
 from publishing.npm.publisher import NpmPublisher
 from routes import operations
+from routes.models import Domain
 from routes.schemas import ConfigDocument, DomainSpec, RouteSpec, TargetSpec
 from routes.state import export_document
 
@@ -443,3 +453,158 @@ def _unvalidated(snapshot: dict[str, Any]) -> ConfigDocument:
 def revision_diff(a: Revision, b: Revision) -> str:
     """Unified diff of the files of revision ``a`` against those of ``b``."""
     return unified_diff(a.files, b.files, before_label=f"#{a.number}", after_label=f"#{b.number}")
+
+
+# --- NPM: where it is, whether it answers, its hosts -----------------------------------------------------
+
+_URL = re.compile(r"https?://[A-Za-z0-9.\-\[\]:]+(?::\d{1,5})?(?:/[A-Za-z0-9._~\-/]*)?")
+
+
+def npm_publisher() -> NpmPublisher:
+    """The NPM publisher of the NPM page and the /npm API, whatever PORTICO_PUBLISHER says (tests replace it to
+    talk to the fake NPM)."""
+    return NpmPublisher()
+
+
+def npm_settings() -> dict[str, Any]:
+    """The NPM settings in effect (environment first, then the stored row): the secret only as set or not."""
+    config = NpmConfig.load()
+    return {
+        "url": config.url,
+        "identity": config.identity,
+        "secret_set": bool(config.secret),
+        "sources": config.sources,
+        "version": NpmSettings.objects.filter(pk=1).values_list("version", flat=True).first() or 0,
+    }
+
+
+def npm_status(client_factory: Any = None) -> dict[str, Any]:
+    """Whether NPM is configured and answers: it logs in and lists the proxy hosts (the NPM page, the API and
+    ``doctor`` read it). ``client_factory`` makes the NpmClient; by default the one npm_publisher() uses."""
+    config = NpmConfig.load()
+    out = {
+        "configured": config.complete,
+        "url": config.url,
+        "identity": config.identity,
+        "sources": config.sources,
+        "reachable": False,
+        "version": "",
+        "error": "",
+        "detail": "",
+    }
+    if not config.complete:
+        out["error"] = "NPM is not configured."
+        return out
+    factory = client_factory or npm_publisher()._client_factory
+    try:
+        with factory() as client:
+            health = client.health()
+            client.list_proxy_hosts()  # proves the login works too
+    except NpmError as exc:
+        out["error"] = exc.message
+        out["detail"] = exc.output if exc.output != exc.message else ""
+        return out
+    version = health.get("version") or {}
+    out["reachable"] = True
+    numbers = (version.get(k) if isinstance(version, dict) else None for k in ("major", "minor", "revision"))
+    out["version"] = ".".join(str(n) if isinstance(n, int) else "?" for n in numbers)
+    return out
+
+
+def npm_for_reader(out: dict[str, Any], user: Actor) -> dict[str, Any]:
+    """NPM status or settings as ``user`` may read them: the login e-mail and NPM's own words (``detail``) for
+    admins only, and no URL credentials for anyone (a PORTICO_NPM_URL may carry them)."""
+    shown = {**out, "url": without_credentials(out["url"])}
+    for key in ("error", "detail"):
+        if key in shown:
+            shown[key] = without_credentials(shown[key])
+    if not can(user, "administer"):
+        shown["identity"] = ""
+    if not sees_upstream_words(user) and "detail" in shown:
+        shown["detail"] = ""
+    return shown
+
+
+def npm_host_rows(hosts: list[ProxyHost]) -> list[dict[str, Any]]:
+    """NPM's hosts as rows, with whether each conflicts with (is unmanaged and uses) an enabled Portico domain."""
+    ours = set(Domain.objects.filter(enabled=True).values_list("name", flat=True))
+    return [
+        {
+            "id": h.id,
+            "domain_names": h.domain_names,
+            "forward": f"{h.forward_scheme}://{h.forward_host}:{h.forward_port}",
+            "enabled": h.enabled,
+            "managed": h.managed,
+            "conflict": not h.managed and bool(ours & set(h.domain_names)),
+            "nginx_online": h.nginx_online,
+            "nginx_err": h.nginx_err,
+            "locations": [
+                {
+                    "path": loc.path,
+                    "forward": f"{loc.forward_scheme}://{loc.forward_host}:{loc.forward_port}{loc.forward_path}",
+                }
+                for loc in h.locations
+            ],
+        }
+        for h in hosts
+    ]
+
+
+def save_npm_settings(
+    url: str, identity: str, secret: str | None, *, actor: Actor, source: str, expected: Expected = None
+) -> NpmSettings:
+    """Validate and store the NPM settings; returns the stored row.
+
+    The password belongs to one account on one NPM: when the address or the user that Portico would use changes
+    and no new password comes with the change, the stored one is removed, so that it is never sent to a host it
+    was not given for. A password from PORTICO_NPM_SECRET cannot be removed from here, so an address change that
+    would send it elsewhere is refused (field ``url``). ``expected``: the version the caller read (0 when nothing
+    was stored). Raises Forbidden (admins only), Invalid (by field; nothing stored) or Stale.
+    """
+    if actor is not None and not can(actor, "administer"):
+        raise Forbidden(_("Your role may not do this (needs %(capability)s).") % {"capability": "administer"})
+    url = url.strip().rstrip("/")
+    identity = identity.strip().lower()
+    errors = []
+    if url and not _URL.fullmatch(url):
+        errors.append({"field": "url", "message": _("Enter NPM's API address, such as http://npm:81/api.")})
+    if identity:
+        try:
+            validate_email(identity)
+        except DjangoValidationError:
+            errors.append({"field": "identity", "message": _("Enter the NPM user's e-mail address.")})
+    if errors:
+        raise Invalid(INVALID_INPUT, errors)
+    with transaction.atomic():
+        row = NpmSettings.objects.select_for_update().filter(pk=1).first() or NpmSettings(pk=1, version=0)
+        before = {"url": row.url, "identity": row.identity, "secret_set": bool(row.secret)}
+        # Where the password goes is decided by the values in effect: an environment variable wins over the row.
+        was = (settings.PORTICO_NPM_URL or row.url, settings.PORTICO_NPM_IDENTITY or row.identity)
+        will = (settings.PORTICO_NPM_URL or url, settings.PORTICO_NPM_IDENTITY or identity)
+        row.claim_version(expected)
+        if settings.PORTICO_NPM_SECRET and was[0] != will[0]:
+            raise Invalid.field(
+                "url",
+                _(
+                    "NPM's password is set by PORTICO_NPM_SECRET: set NPM's address beside it (PORTICO_NPM_URL), "
+                    "Portico does not send that password to an address changed here."
+                ),
+            )
+        row.url, row.identity = url, identity
+        if secret:
+            row.secret = secret
+        elif was != will:
+            row.secret = ""
+        row.save()
+        audit.record(
+            "npm.settings",
+            actor=actor,
+            source=source,
+            object_type="npm.settings",
+            object_id=1,
+            object_repr=url or "(no URL)",
+            before=before,
+            after={"url": row.url, "identity": row.identity, "secret_set": bool(row.secret)},
+        )
+    forget_tokens()
+    return row

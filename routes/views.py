@@ -22,7 +22,6 @@ from django_htmx.http import reswap, retarget
 from core.errors import Forbidden, NotFound, OperationError
 from core.htmx import HtmxHttpRequest, is_fragment, show_on_form
 from core.roles import can, capability_required
-from publishing.pending import unapplied_changes
 from routes import operations
 from routes.forms import (
     DomainForm,
@@ -51,7 +50,6 @@ def _page(request: HtmxHttpRequest, status: int = 200, **extra: Any) -> HttpResp
         "domains": _domains(),
         "domain_form": extra.pop("domain_form", None) or DomainForm(),
         "can_operate": can(request.user, "operate"),
-        "changes": unapplied_changes(),
         **extra,
     }
     if context.get("editing") or context.get("new_route"):
@@ -64,9 +62,7 @@ def _fragments(request: HtmxHttpRequest, *parts: tuple[str, dict], banner: bool 
     base = {"can_operate": can(request.user, "operate")}
     html = [render_to_string(f"{TEMPLATE}#{name}", {**base, **ctx}, request=request) for name, ctx in parts]
     if banner:
-        html.append(
-            render_to_string(f"{TEMPLATE}#changes-banner", {"changes": unapplied_changes(), "oob": True}, request)
-        )
+        html.append(render_to_string(f"{TEMPLATE}#changes-banner", {"oob": True}, request))
     return HttpResponse("".join(html), status=status)
 
 

@@ -1,7 +1,7 @@
 """Fault test (issue 8): Portico is killed (SIGKILL) between the swap and the reload of an apply.
 
 A real Portico under gunicorn (its own VAR_DIR, SQLite and managed nginx) is killed while an apply it was
-asked for through the API sits between the swap and the reload (PORTICO_FAULT_PAUSE_AFTER_SWAP). The next
+asked for through the API sits between the swap and the reload (settings tests.pause_after_swap). The next
 start (``manage.py nginx start``, as scripts/serve runs it) must put the previous files back; the restarted
 Portico shows the interrupted apply as failed with the reason, the routes are as they were, the proxy serves
 the previous config, and the next apply publishes the change.
@@ -77,7 +77,7 @@ def test_a_sigkill_between_swap_and_reload_is_undone_on_the_next_start(tmp_path)
         api.close()
 
         # A Portico that pauses between swap and reload; it is killed there.
-        server = PorticoServer(var, {**env, "PORTICO_FAULT_PAUSE_AFTER_SWAP": "120"})
+        server = PorticoServer(var, {**env, "DJANGO_SETTINGS_MODULE": "tests.pause_after_swap"})
         servers.append(server)
         server.start(token=servers[0].token)
         outcome: list = []

@@ -230,7 +230,7 @@ def test_nginx_run_as_root_buffers_a_large_upload_inside_the_private_var(setting
     if not binary:
         need("nginx", "the nginx binary is not installed (apt-get install nginx)")
     from publishing import operations
-    from publishing.nginx import ManagedNginx
+    from publishing.nginx.backends import ManagedNginx
     from routes.operations import replace_state
     from routes.schemas import ConfigDocument
 

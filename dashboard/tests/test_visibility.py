@@ -12,7 +12,7 @@ from accounts.operations import create_account, update_account
 from containers.engines import forget_clients
 from containers.models import Engine
 from core.visibility import audit_value, without_credentials
-from publishing.api import npm as api_npm
+from publishing import operations
 
 pytestmark = pytest.mark.django_db
 
@@ -65,8 +65,7 @@ def test_a_viewer_reads_the_audit_page_without_emails_or_roles(account_changes, 
 @pytest.fixture
 def npm_settings(admin_user):
     """NPM stored with a login e-mail, at an address where nothing listens (no request leaves 127.0.0.1)."""
-    errors = api_npm.save_settings("http://127.0.0.1:1/api", NPM_MAIL, "npm-pw-1", actor=admin_user, source="ui")
-    assert errors == []
+    operations.save_npm_settings("http://127.0.0.1:1/api", NPM_MAIL, "npm-pw-1", actor=admin_user, source="ui")
 
 
 def test_a_viewer_does_not_read_the_npm_login_in_the_api(npm_settings, api_client, viewer_user, admin_user):

@@ -7,6 +7,7 @@ from ninja import Field, Router, Schema
 
 from core import audit
 from core.api import ApiError, if_match_tags, require
+from publishing import operations as publishing
 from publishing.api.publishing import PlanOut
 from routes import config_io, operations
 from routes.schemas import ConfigDocument
@@ -114,8 +115,6 @@ def put_config(request: HttpRequest, response: HttpResponse, dry_run: bool = Fal
 
 
 def _plan() -> dict:
-    from publishing import operations as publishing
-
     try:
         plan = publishing.plan()
     except publishing.PublishError as exc:

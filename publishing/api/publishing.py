@@ -11,13 +11,10 @@ from pydantic import Field
 
 from core.api import ApiError, ErrorOut, PagePagination, UtcDatetime, filter_by, require
 from core.audit import source_of
+from publishing import operations
+from publishing.models import Revision
 
 router = Router(tags=["routes"])
-
-
-# ======================================================================================================
-# Publishing: plan, apply, revisions, rollback (stream "core")
-# ======================================================================================================
 
 
 class FileChangeOut(Schema):
@@ -93,8 +90,6 @@ def _revision_json(revision) -> dict:
 
 
 def _outcome(revision) -> dict:
-    from publishing.models import Revision
-
     if revision.status != Revision.Status.APPLIED:
         raise ApiError(422, revision.message or f"The apply {revision.status}.", revision=_revision_json(revision))
     return {"revision": revision}
@@ -105,8 +100,6 @@ def _outcome(revision) -> dict:
 )
 def plan_endpoint(request: HttpRequest):
     """What an apply would change now: file changes, warnings and a unified diff (live → rendered)."""
-    from publishing import operations
-
     require(request, "view_portico")
     try:
         result = operations.plan()
@@ -131,8 +124,6 @@ def apply_endpoint(request: HttpRequest):
     """Publish the routes: stage, `nginx -t`, swap, reload, verify. 422 with the revision when it failed
     (`failed`: the live proxy never changed; `rolled_back`: the previous config was put back); 409 when
     another apply holds the lock."""
-    from publishing import operations
-
     require(request, "operate")
     try:
         revision = operations.apply(actor=request.user, source=source_of(request))
@@ -147,8 +138,6 @@ def apply_endpoint(request: HttpRequest):
 @paginate(PagePagination)
 def list_revisions(request: HttpRequest, filters: Query[RevisionFilters]):
     """Revisions, newest first; filter by status, publisher, author, time, rollbacks or text."""
-    from publishing.models import Revision
-
     require(request, "view_portico")
     revisions = filter_by(
         Revision.objects.order_by("-number"),
@@ -172,8 +161,6 @@ def list_revisions(request: HttpRequest, filters: Query[RevisionFilters]):
 )
 def get_revision(request: HttpRequest, revision_id: int):
     """One revision with its diff, nginx's output, the rendered files and the desired-state snapshot."""
-    from publishing.models import Revision
-
     require(request, "view_portico")
     return get_object_or_404(Revision, pk=revision_id)
 
@@ -183,9 +170,6 @@ def get_revision(request: HttpRequest, revision_id: int):
 )
 def diff_revisions(request: HttpRequest, a_id: int, b_id: int):
     """Unified diff of revision `a`'s files against revision `b`'s."""
-    from publishing import operations
-    from publishing.models import Revision
-
     require(request, "view_portico")
     a = get_object_or_404(Revision, pk=a_id)
     b = get_object_or_404(Revision, pk=b_id)
@@ -201,9 +185,6 @@ def diff_revisions(request: HttpRequest, a_id: int, b_id: int):
 def rollback_revision(request: HttpRequest, revision_id: int):
     """Publish that revision's snapshot through the same safe pipeline, then restore its routes in the
     database. The answer is the new revision (`rollback_of` names the old one)."""
-    from publishing import operations
-    from publishing.models import Revision
-
     require(request, "operate")
     target = get_object_or_404(Revision, pk=revision_id)
     if not target.snapshot:
@@ -213,8 +194,3 @@ def rollback_revision(request: HttpRequest, revision_id: int):
     except operations.ApplyBusy as exc:
         raise ApiError(409, str(exc)) from None
     return _outcome(revision)
-
-
-# ======================================================================================================
-# Domains and routes CRUD (stream "api") go below this line.
-# ======================================================================================================

@@ -7,7 +7,9 @@ from django.conf import settings
 from certificates.acme_client import AcmeError, challenge_root
 from certificates.models import Certificate
 from publishing.base import PublishError
-from publishing.nginx import Backend, NginxError, backend, listen_directive, resolvers, tls_listen_directive
+from publishing.nginx import backends
+from publishing.nginx.backends import Backend
+from publishing.nginx.process import NginxError, listen_directive, resolvers, tls_listen_directive
 from publishing.render import RenderOptions, TlsCert, render_config, render_warnings, tls_cert
 from routes.schemas import ConfigDocument
 
@@ -24,7 +26,7 @@ class NginxPublisher:
     def backend(self) -> Backend:
         if self._backend is None:
             try:
-                self._backend = backend()
+                self._backend = backends.backend()
             except NginxError as exc:
                 raise PublishError(exc.message, exc.output) from None
         return self._backend

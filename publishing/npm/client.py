@@ -17,6 +17,8 @@ from typing import Any
 import httpx
 from django.conf import settings
 
+from publishing.models import NpmSettings
+
 logger = logging.getLogger(__name__)
 
 # The key Portico writes into a proxy host's free-form ``meta`` to mark it as its own.
@@ -25,28 +27,6 @@ MANAGED_KEY = "portico_managed"
 NGINX_META_KEYS = ("nginx_online", "nginx_err")
 # Refresh the token when it has less than this left (NPM's tokens live 24 h).
 REFRESH_MARGIN = timedelta(hours=1)
-# The writable fields of a proxy host (NPM's POST/PUT body schema, additionalProperties: false).
-HOST_FIELDS = (
-    "domain_names",
-    "forward_scheme",
-    "forward_host",
-    "forward_port",
-    "access_list_id",
-    "certificate_id",
-    "ssl_forced",
-    "caching_enabled",
-    "block_exploits",
-    "allow_websocket_upgrade",
-    "http2_support",
-    "hsts_enabled",
-    "hsts_subdomains",
-    "trust_forwarded_proto",
-    "advanced_config",
-    "enabled",
-    "meta",
-    "locations",
-)
-LOCATION_FIELDS = ("path", "forward_scheme", "forward_host", "forward_port", "forward_path", "advanced_config")
 
 
 class NpmError(Exception):
@@ -244,8 +224,6 @@ class NpmConfig:
     @classmethod
     def load(cls) -> NpmConfig:
         """Environment variables (PORTICO_NPM_URL/_IDENTITY/_SECRET[_FILE]) first, then the admin settings page."""
-        from publishing.models import NpmSettings
-
         stored = NpmSettings.objects.filter(pk=1).first()
         values, sources = {}, {}
         for name, env_value in (

@@ -44,7 +44,7 @@ def managed_nginx(settings, tmp_path) -> Iterator[Proxy]:
     binary = nginx_bin()
     if not binary:
         need("nginx", "the nginx binary is not installed (apt-get install nginx)")
-    from publishing.nginx import ManagedNginx
+    from publishing.nginx.backends import ManagedNginx
 
     port = free_port()
     settings.VAR_DIR = tmp_path / "var"

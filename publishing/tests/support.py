@@ -13,7 +13,7 @@ from pathlib import Path
 
 import httpx
 
-from publishing.nginx import MAIN_CONF
+from publishing.nginx.backends import MAIN_CONF
 from tests.support import need, nginx_bin
 
 

@@ -24,7 +24,7 @@ GCTASK = "gctask" + TEST_DOMAIN_SUFFIX
 def npm_configured(npm: NpmTarget, db, monkeypatch) -> NpmTarget:
     """Portico's NPM settings point at the test NPM; the endpoints' publisher validates every request it sends."""
     NpmSettings.objects.create(pk=1, url=npm.url, identity=npm.identity, secret=npm.secret)
-    monkeypatch.setattr("publishing.api.npm.publisher", lambda: NpmPublisher(client_factory=npm.client))
+    monkeypatch.setattr("publishing.operations.npm_publisher", lambda: NpmPublisher(client_factory=npm.client))
     return npm
 
 

@@ -14,7 +14,7 @@ GCTASK = "gctask" + TEST_DOMAIN_SUFFIX
 
 
 def test_an_admin_connects_previews_and_adopts(npm: NpmTarget, logged_in_page, live_server, monkeypatch):
-    monkeypatch.setattr("publishing.api.npm.publisher", lambda: NpmPublisher(client_factory=npm.client))
+    monkeypatch.setattr("publishing.operations.npm_publisher", lambda: NpmPublisher(client_factory=npm.client))
     with npm.client() as client:
         host_id = client.create_proxy_host(
             {"domain_names": [GCTASK], "forward_scheme": "http", "forward_host": "127.0.0.1", "forward_port": 8011}

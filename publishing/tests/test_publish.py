@@ -198,7 +198,7 @@ def test_once_apply_returns_no_new_connection_reaches_the_old_config(managed_ngi
 
 
 def test_old_workers_are_seen_to_stop_after_a_reload(managed_nginx):
-    from publishing.nginx import _children
+    from publishing.nginx.process import children as _children
 
     backend = managed_nginx.nginx
     master = backend._pid()
@@ -446,8 +446,8 @@ def test_a_kill_between_swap_and_reload_is_undone_on_the_next_start(managed_ngin
     )
     pending = Revision.objects.create(number=99, status="pending", files=desired)
     script = (
-        "import django, json, sys; django.setup(); from publishing import operations; "
-        "d = json.loads(sys.stdin.read()); operations.NginxPublisher().push(d['desired'], d['previous'])"
+        "import django, json, sys, time; django.setup(); from publishing.nginx.backends import backend; "
+        "d = json.loads(sys.stdin.read()); backend().push(d['desired'], d['previous'], pause=lambda: time.sleep(60))"
     )
     env = {
         **os.environ,
@@ -458,7 +458,6 @@ def test_a_kill_between_swap_and_reload_is_undone_on_the_next_start(managed_ngin
         "PORTICO_NGINX_LISTEN": f"127.0.0.1:{managed_nginx.port}",
         "PORTICO_NGINX_BIN": django_settings.PORTICO_NGINX_BIN,
         "PORTICO_NGINX_RESOLVER": "127.0.0.1",
-        "PORTICO_FAULT_PAUSE_AFTER_SWAP": "60",
     }
     import json
 

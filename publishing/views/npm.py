@@ -10,9 +10,10 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from core import audit
+from core.errors import OperationError
 from core.htmx import page_or_fragment
 from core.roles import can, capability_required
-from publishing.api import npm as api_npm
+from publishing import operations
 from publishing.npm.importer import run_import
 from publishing.operations import PublishError
 
@@ -28,7 +29,7 @@ def _partial(request: HttpRequest, name: str) -> str:
 
 def _page_context(request: HttpRequest, **extra) -> dict:
     return {
-        "config": api_npm.for_reader(api_npm.settings_out(), request.user),
+        "config": operations.npm_for_reader(operations.npm_settings(), request.user),
         "can_operate": can(request.user, "operate"),
         "can_administer": can(request.user, "administer"),
         **extra,
@@ -44,11 +45,10 @@ def npm_page(request: HttpRequest) -> HttpResponse:
 @capability_required("view_portico")
 def npm_hosts(request: HttpRequest) -> HttpResponse:
     """The hosts table (htmx partial): NPM's status and every proxy host, with Adopt buttons for conflicts."""
-    found = api_npm.npm_status(lambda: api_npm.publisher()._client_factory())
-    context = _page_context(request, status=api_npm.for_reader(found, request.user))
+    context = _page_context(request, status=operations.npm_for_reader(operations.npm_status(), request.user))
     if context["status"]["reachable"]:
         try:
-            context["hosts"] = api_npm.host_rows(api_npm.publisher().hosts())
+            context["hosts"] = operations.npm_host_rows(operations.npm_publisher().hosts())
         except PublishError as exc:
             context["error"] = exc.message
     return render(request, f"{TEMPLATE}#npm-hosts", context)
@@ -58,19 +58,21 @@ def npm_hosts(request: HttpRequest) -> HttpResponse:
 @capability_required("administer")
 def npm_settings(request: HttpRequest) -> HttpResponse:
     """Store NPM's URL, user and password (an empty password field keeps the stored one, at the same address)."""
-    had_secret = api_npm.settings_out()["secret_set"]
-    errors = api_npm.save_settings(
-        request.POST.get("url", ""),
-        request.POST.get("identity", ""),
-        request.POST.get("secret") or None,
-        actor=request.user,
-        source="ui",
-    )
-    if errors:
-        context = _page_context(request, errors={e["field"]: e["message"] for e in errors}, posted=request.POST)
+    had_secret = operations.npm_settings()["secret_set"]
+    try:
+        operations.save_npm_settings(
+            request.POST.get("url", ""),
+            request.POST.get("identity", ""),
+            request.POST.get("secret") or None,
+            actor=request.user,
+            source="ui",
+        )
+    except OperationError as exc:
+        errors = {e["field"]: e["message"] for e in exc.errors} or {"form": exc.message}
+        context = _page_context(request, errors=errors, posted=request.POST)
         return render(request, _partial(request, "npm-settings"), context, status=422)
     messages.success(request, _("NPM settings saved."))
-    secret_removed = had_secret and not api_npm.settings_out()["secret_set"]
+    secret_removed = had_secret and not operations.npm_settings()["secret_set"]
     if secret_removed:
         messages.warning(request, SECRET_REMOVED)
     if request.htmx:
@@ -88,7 +90,7 @@ def npm_import(request: HttpRequest) -> HttpResponse:
     context = _page_context(request)
     try:
         context["result"] = run_import(
-            dry_run=not confirm, adopt=adopt, actor=request.user, source="ui", publisher=api_npm.publisher()
+            dry_run=not confirm, adopt=adopt, actor=request.user, source="ui", publisher=operations.npm_publisher()
         )
     except PublishError as exc:
         context["import_error"] = exc.message
@@ -106,7 +108,7 @@ def npm_adopt(request: HttpRequest, host_id: int) -> HttpResponse:
             host_ids=[host_id],
             actor=request.user,
             source=audit.source_of(request),
-            publisher=api_npm.publisher(),
+            publisher=operations.npm_publisher(),
         )
     except PublishError as exc:
         messages.error(request, exc.message)

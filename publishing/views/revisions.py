@@ -9,7 +9,6 @@ from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
@@ -156,7 +155,3 @@ def rollback_view(request: HttpRequest, revision_id: int) -> HttpResponse:
     if is_fragment(request):
         return render(request, "publishing/plan.html#apply-outcome", {"revision": revision, "rollback": target})
     return _outcome(request, revision)
-
-
-def revision_url(revision: Revision) -> str:
-    return reverse("routes:revision", kwargs={"revision_id": revision.pk})

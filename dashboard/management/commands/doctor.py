@@ -71,7 +71,7 @@ def _docker() -> Check:
 
 
 def _nginx() -> Check:
-    from publishing.nginx import NginxError, nginx_binary, nginx_version
+    from publishing.nginx.process import NginxError, nginx_binary, nginx_version
 
     try:
         return Check("nginx", True, f"{nginx_binary()} {nginx_version()}")
@@ -80,7 +80,7 @@ def _nginx() -> Check:
 
 
 def _npm() -> Check:
-    from publishing.api.npm import npm_status
+    from publishing.operations import npm_status
 
     try:
         status = npm_status()

@@ -5,7 +5,9 @@ from __future__ import annotations
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from publishing import nginx, operations
+from publishing import operations
+from publishing.nginx import backends
+from publishing.nginx.process import NginxError
 
 
 class Command(BaseCommand):
@@ -16,7 +18,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, action: str, **options):
         try:
-            backend = nginx.backend()
+            backend = backends.backend()
             if action != "status":
                 # An apply killed between swap and reload is undone before nginx serves anything.
                 note = operations.recover(operations.NginxPublisher(backend))
@@ -36,7 +38,7 @@ class Command(BaseCommand):
                 self.stdout.write(f"nginx {status.detail}")
                 if not status.running:
                     raise CommandError("nginx is not running")
-        except (nginx.NginxError, operations.PublishError) as exc:
+        except (NginxError, operations.PublishError) as exc:
             raise CommandError(f"{exc.message}\n{exc.output}".strip()) from None
         except operations.ApplyBusy as exc:
             raise CommandError(str(exc)) from None

@@ -13,6 +13,8 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
 from core.errors import OperationError
+from publishing import operations as publishing
+from publishing.models import Revision
 from routes import config_io, operations
 from routes.state import export_state
 
@@ -69,8 +71,6 @@ class Command(BaseCommand):
         raise _usage(f"unknown action {action!r}")  # argparse refuses it first; kept for call_command
 
     def _plan(self, with_diff: bool) -> None:
-        from publishing import operations as publishing
-
         try:
             result = publishing.plan()
         except publishing.PublishError as exc:
@@ -89,9 +89,6 @@ class Command(BaseCommand):
             self.stdout.write(result.diff, ending="")
 
     def _publish(self, actor, number: int | None) -> None:
-        from publishing import operations as publishing
-        from publishing.models import Revision
-
         try:
             if number is None:
                 revision = publishing.apply(actor=actor, source="cli")
