@@ -81,7 +81,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "core.storable.RejectNulMiddleware",
-    "dashboard.api_fallback.ApiErrorShapeMiddleware",
+    "dashboard.api.fallback.ApiErrorShapeMiddleware",
     # Last, so it sees the login view's answer and replaces it with the lockout page when throttled.
     "axes.middleware.AxesMiddleware",
 ]

@@ -26,12 +26,12 @@ from containers.engines import docker_health
 from core.api import IF_MATCH, ApiError, ErrorOut, django_errors, error_response, require
 from core.api.audit import router as audit_router
 from core.errors import INVALID_INPUT, Invalid, OperationError, field_errors
-from dashboard.overview_api import router as overview_router
+from dashboard.api.overview import router as overview_router
 from publishing.api.config import router as config_router
 from publishing.api.npm import router as npm_router
 from publishing.api.publishing import router as publishing_router
 from publishing.nginx.process import nginx_health
-from routes.api_crud import router as routes_crud_router
+from routes.api import router as routes_crud_router
 
 
 def _docs_auth(view: Callable) -> Callable:

@@ -247,7 +247,7 @@ def _bulk_items(payload: BulkIn) -> list[operations.BulkChange]:
     return [operations.BulkChange(i.id, i.action, i.targets, i.version) for i in payload.items]
 
 
-@router.post("/routes/bulk", response=BulkOut, tags=["routes"])
+@router.post("/routes/bulk", response=BulkOut, tags=["routes"], operation_id="routes_api_crud_bulk_routes")
 def bulk_routes(request: HttpRequest, payload: BulkIn):
     """Enable, disable, delete or retarget many routes in one transaction: one bad item and nothing changes.
 
@@ -267,7 +267,7 @@ def bulk_routes(request: HttpRequest, payload: BulkIn):
 # --- routes ----------------------------------------------------------------------------
 
 
-@router.get("/routes", response=list[RouteOut], tags=["routes"])
+@router.get("/routes", response=list[RouteOut], tags=["routes"], operation_id="routes_api_crud_list_routes")
 @paginate(PagePagination)
 def list_routes(request: HttpRequest, filters: Query[RouteFilters]):
     """All routes, ordered by domain and path; filter by domain, path, target host or port, state or text."""
@@ -293,7 +293,7 @@ def list_routes(request: HttpRequest, filters: Query[RouteFilters]):
     return qs.distinct()
 
 
-@router.post("/routes", response={201: RouteOut}, tags=["routes"])
+@router.post("/routes", response={201: RouteOut}, tags=["routes"], operation_id="routes_api_crud_create_route")
 def create_route(request: HttpRequest, payload: RouteIn, response: HttpResponse):
     """Create a route; its domain is created too when it does not exist yet."""
     route = operations.create_route(payload.domain, payload.spec(), actor=request.user, source=audit.source_of(request))
@@ -301,7 +301,7 @@ def create_route(request: HttpRequest, payload: RouteIn, response: HttpResponse)
     return Status(201, _route_answer(response, route))
 
 
-@router.get("/routes/{route_id}", response=RouteOut, tags=["routes"])
+@router.get("/routes/{route_id}", response=RouteOut, tags=["routes"], operation_id="routes_api_crud_get_route")
 def get_route(request: HttpRequest, route_id: int, response: HttpResponse):
     """One route; the ETag header carries its version for a later If-Match."""
     require(request, "view_portico")
@@ -310,7 +310,7 @@ def get_route(request: HttpRequest, route_id: int, response: HttpResponse):
     return route
 
 
-@router.put("/routes/{route_id}", response=RouteOut, tags=["routes"])
+@router.put("/routes/{route_id}", response=RouteOut, tags=["routes"], operation_id="routes_api_crud_replace_route")
 def replace_route(request: HttpRequest, route_id: int, payload: RouteIn, response: HttpResponse):
     """Replace a route (fields left out get their defaults). Send If-Match to refuse a stale write with 412."""
     route, _changed = operations.update_route(
@@ -324,7 +324,7 @@ def replace_route(request: HttpRequest, route_id: int, payload: RouteIn, respons
     return _route_answer(response, route)
 
 
-@router.patch("/routes/{route_id}", response=RouteOut, tags=["routes"])
+@router.patch("/routes/{route_id}", response=RouteOut, tags=["routes"], operation_id="routes_api_crud_update_route")
 def update_route(request: HttpRequest, route_id: int, payload: RoutePatch, response: HttpResponse):
     """Change some fields of a route. Send If-Match to refuse a stale write with 412."""
     changes = payload.model_dump(exclude_unset=True, mode="json")
@@ -340,7 +340,7 @@ def update_route(request: HttpRequest, route_id: int, payload: RoutePatch, respo
     return _route_answer(response, route)
 
 
-@router.delete("/routes/{route_id}", response={204: None}, tags=["routes"])
+@router.delete("/routes/{route_id}", response={204: None}, tags=["routes"], operation_id="routes_api_crud_delete_route")
 def delete_route(request: HttpRequest, route_id: int):
     """Delete a route (it leaves nginx at the next apply). Send If-Match to refuse a stale delete with 412."""
     operations.delete_route(
@@ -352,7 +352,7 @@ def delete_route(request: HttpRequest, route_id: int):
 # --- domains ---------------------------------------------------------------------------
 
 
-@router.get("/domains", response=list[DomainOut], tags=["domains"])
+@router.get("/domains", response=list[DomainOut], tags=["domains"], operation_id="routes_api_crud_list_domains")
 @paginate(PagePagination)
 def list_domains(request: HttpRequest, filters: Query[DomainFilters]):
     """All domains by name, with how many routes each has."""
@@ -361,7 +361,7 @@ def list_domains(request: HttpRequest, filters: Query[DomainFilters]):
     return filter_by(qs, filters, {"enabled": "enabled", "q": "name__icontains|notes__icontains"})
 
 
-@router.post("/domains", response={201: DomainOut}, tags=["domains"])
+@router.post("/domains", response={201: DomainOut}, tags=["domains"], operation_id="routes_api_crud_create_domain")
 def create_domain(request: HttpRequest, payload: DomainIn, response: HttpResponse):
     """Create a domain (IDN names are stored as punycode; ``*.example.com`` wildcards are allowed)."""
     domain = operations.create_domain(
@@ -371,14 +371,14 @@ def create_domain(request: HttpRequest, payload: DomainIn, response: HttpRespons
     return Status(201, _domain_answer(response, domain))
 
 
-@router.get("/domains/{name}", response=DomainOut, tags=["domains"])
+@router.get("/domains/{name}", response=DomainOut, tags=["domains"], operation_id="routes_api_crud_get_domain")
 def get_domain(request: HttpRequest, name: str, response: HttpResponse):
     """One domain by name (IDN or punycode)."""
     require(request, "view_portico")
     return _domain_answer(response, operations.get_domain(name))
 
 
-@router.patch("/domains/{name}", response=DomainOut, tags=["domains"])
+@router.patch("/domains/{name}", response=DomainOut, tags=["domains"], operation_id="routes_api_crud_update_domain")
 def update_domain(request: HttpRequest, name: str, payload: DomainPatch, response: HttpResponse):
     """Enable or disable a domain, change its notes or its HTTPS settings (certificate, force_https, hsts, http2:
     the options need a certificate that covers the name). Send If-Match to refuse a stale write with 412."""
@@ -394,7 +394,7 @@ def update_domain(request: HttpRequest, name: str, payload: DomainPatch, respons
     return _domain_answer(response, domain)
 
 
-@router.delete("/domains/{name}", response={204: None}, tags=["domains"])
+@router.delete("/domains/{name}", response={204: None}, tags=["domains"], operation_id="routes_api_crud_delete_domain")
 def delete_domain(request: HttpRequest, name: str, cascade: bool = False):
     """Delete a domain. One that still has routes is kept (409) unless ``?cascade=true`` deletes them too."""
     operations.delete_domain(

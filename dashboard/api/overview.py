@@ -40,7 +40,7 @@ class TopologyOut(Schema):
     docker_problem: str = Field(description="Why the containers are unknown ('' when Docker answered).")
 
 
-@router.get("/topology", response=TopologyOut)
+@router.get("/topology", response=TopologyOut, operation_id="dashboard_overview_api_get_topology")
 def get_topology(request: HttpRequest) -> dict:
     """What the overview draws, as data: browser → hosts entry → proxy → domains → paths → containers →
     networks, each with its live state, and the lints (mistakes the lab commonly makes)."""
