@@ -10,6 +10,8 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from core.versions import Versioned
+
 TOKEN_PREFIX = "pt_"
 
 
@@ -26,7 +28,7 @@ class ApiTokenQuerySet(models.QuerySet["ApiToken"]):
         )
 
 
-class ApiToken(models.Model):
+class ApiToken(Versioned):
     """A named bearer token; only its hash is stored, the plain value is shown once."""
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
@@ -71,5 +73,5 @@ class ApiToken(models.Model):
     def revoke(self) -> None:
         if not self.revoked_at:
             self.revoked_at = timezone.now()
-            self.version += 1
+            self.claim_version()
             self.save(update_fields=["revoked_at", "version"])

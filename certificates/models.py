@@ -7,8 +7,10 @@ from typing import Any
 from django.db import models
 from django.utils import timezone
 
+from core.versions import Versioned
 
-class Certificate(models.Model):
+
+class Certificate(Versioned):
     """A TLS certificate for one or more names; ``key_sealed`` is its private key, encrypted (certificates.sealing).
 
     ACME certificates move pending -> valid (or failed, retried with backoff); a failed renewal keeps ``valid``
@@ -58,7 +60,6 @@ class Certificate(models.Model):
     publish_failures = models.PositiveIntegerField(default=0, help_text="Failed publications of the current chain.")
     lease_owner = models.CharField(max_length=100, blank=True)
     lease_until = models.DateTimeField(null=True, blank=True)
-    version = models.PositiveIntegerField(default=1, help_text="Bumped on every change (optimistic locking).")
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -30,7 +30,7 @@ from certificates.models import AcmeAccount, Certificate
 from certificates.sealing import SealError, seal, unseal
 from certificates.signals import certificate_issued
 from core import audit
-from core.errors import INVALID_INPUT, Conflict, Forbidden, Invalid, NotFound, Stale
+from core.errors import INVALID_INPUT, Conflict, Forbidden, Invalid, NotFound
 from core.models import AuditEntry
 from core.roles import can
 from routes.validators import normalize_domain
@@ -85,25 +85,8 @@ def _require(actor: Any, capability: str) -> None:
 
 
 def _claim(cert: Certificate, expected: Expected) -> None:
-    """Refuse a stale write (the row is locked by the caller), then bump the version."""
-    if expected is not None:
-        accepted = {expected} if isinstance(expected, int) else set(expected)
-        if cert.version not in accepted:
-            raise Stale(
-                _(
-                    "Certificate %(id)s was changed by someone else (it is at version %(version)s now): read it "
-                    "again, then retry."
-                )
-                % {"id": cert.pk, "version": cert.version},
-                [
-                    {
-                        "field": "If-Match",
-                        "message": _('Stale version; the current ETag is "%(version)s".') % {"version": cert.version},
-                    }
-                ],
-                current_version=cert.version,
-            )
-    cert.version += 1
+    """Refuse a stale write (the row is locked by the caller), then move the version on (the model's own claim)."""
+    cert.claim_version(expected)
 
 
 def _names(domains: Any) -> list[str]:
@@ -352,7 +335,7 @@ def process(cert_id: int, *, owner: str | None = None, now: dt.datetime | None =
             return None  # deleted meanwhile, or our lease ran out and another worker took it over
         cert = locked
         before = cert.snapshot()
-        cert.version += 1
+        cert.claim_version()
         cert.lease_owner, cert.lease_until = "", None
         cert.last_attempt_at = timezone.now()
         if info is not None:
@@ -409,7 +392,7 @@ def record_publication(cert_id: int, *, applied: bool, revision: str, message: s
                 "when": cert.publish_retry_at.strftime("%Y-%m-%d %H:%M"),
             }
             action = "certificate.publish_failed"
-        cert.version += 1
+        cert.claim_version()
         cert.save()
         audit.record(
             action,
@@ -435,7 +418,7 @@ def expire(now: dt.datetime | None = None) -> int:
                 continue
             before = cert.snapshot()
             cert.status = Certificate.Status.EXPIRED
-            cert.version += 1
+            cert.claim_version()
             cert.save()
             audit.record("certificate.expired", source="system", obj=cert, before=before, after=cert.snapshot())
             changed += 1
