@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Self
 
 import httpx
 
@@ -69,7 +70,40 @@ class Proxy:
         return response.json()
 
 
-class RequestLoop:
+class LoopThread:
+    """A request loop's life: a thread that runs ``_run`` until stopped, counting attempts and failures.
+
+    ``with`` starts it and waits for its first few attempts; leaving stops it after a short tail."""
+
+    def __init__(self) -> None:
+        self.total = 0
+        self.failures: list[str] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        raise NotImplementedError
+
+    def count(self, good: bool, detail: str) -> None:
+        """Record one attempt; ``detail`` is kept when it failed."""
+        self.total += 1
+        if not good:
+            self.failures.append(detail)
+
+    def __enter__(self) -> Self:
+        self._thread.start()
+        deadline = time.monotonic() + 5
+        while self.total < 5 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        time.sleep(0.2)
+        self._stop.set()
+        self._thread.join(10)
+
+
+class RequestLoop(LoopThread):
     """Requests through the proxy in a thread, without pause, counting the ones that fail; over HTTPS when given
     ``tls`` (the TLS listener's port and a context that verifies the chain: SNI is the host)."""
 
@@ -81,11 +115,8 @@ class RequestLoop:
         ok: Callable[[httpx.Response], bool],
         tls: tuple[int, ssl.SSLContext] | None = None,
     ):
+        super().__init__()
         self.proxy, self.host, self.path, self.ok, self.tls = proxy, host, path, ok, tls
-        self.total = 0
-        self.failures: list[str] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
         base, verify, extensions = f"http://127.0.0.1:{self.proxy.port}", True, {}
@@ -103,21 +134,7 @@ class RequestLoop:
                     detail = f"{response.status_code} {response.text[:100]}"
                 except httpx.HTTPError as exc:
                     good, detail = False, repr(exc)
-                self.total += 1
-                if not good:
-                    self.failures.append(detail)
-
-    def __enter__(self) -> RequestLoop:
-        self._thread.start()
-        deadline = time.monotonic() + 5
-        while self.total < 5 and time.monotonic() < deadline:
-            time.sleep(0.01)
-        return self
-
-    def __exit__(self, *exc) -> None:
-        time.sleep(0.2)
-        self._stop.set()
-        self._thread.join(10)
+                self.count(good, detail)
 
 
 def nginx_test_files(files: dict[str, str], workdir: Path) -> tuple[bool, str]:

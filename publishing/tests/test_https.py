@@ -7,8 +7,6 @@ import shutil
 import socket
 import ssl
 import tempfile
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -26,6 +24,7 @@ from core.models import AuditEntry
 from publishing import operations as publishing
 from publishing.models import Revision
 from publishing.render import TlsCert, file_name, render_config
+from publishing.tests.support import LoopThread
 from routes.operations import replace_state
 from routes.schemas import ConfigDocument
 from tests.support import free_port
@@ -221,16 +220,13 @@ def test_a_certificate_nginx_refuses_fails_the_apply_and_leaves_the_live_config_
     assert format(presented.serial_number, "x") == good.serial
 
 
-class TlsLoop:
+class TlsLoop(LoopThread):
     """HTTPS requests in a thread without pause, a new connection each, counting failures and the serials seen."""
 
     def __init__(self, https: Https, name: str):
+        super().__init__()
         self.https, self.name = https, name
-        self.total = 0
-        self.failures: list[str] = []
         self.serials: set[str] = set()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
         context = self.https.context()
@@ -250,21 +246,7 @@ class TlsLoop:
                 detail = reply[:100].decode(errors="replace")
             except (OSError, ssl.SSLError) as exc:
                 good, detail = False, repr(exc)
-            self.total += 1
-            if not good:
-                self.failures.append(detail)
-
-    def __enter__(self) -> TlsLoop:
-        self._thread.start()
-        deadline = time.monotonic() + 5
-        while self.total < 5 and time.monotonic() < deadline:
-            time.sleep(0.01)
-        return self
-
-    def __exit__(self, *exc) -> None:
-        time.sleep(0.2)
-        self._stop.set()
-        self._thread.join(10)
+            self.count(good, detail)
 
 
 def test_changing_a_certificate_fails_no_request_and_the_new_serial_is_served_once_the_apply_returns(
